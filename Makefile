@@ -1,0 +1,33 @@
+# vox: PGXS build of the extension, its regression tests and isolation specs.
+EXTENSION = vox
+MODULE_big = vox
+OBJS = \
+	extension/src/event.o \
+	extension/src/event_reader.o \
+	extension/src/handler.o \
+	extension/src/pg_bridge.o \
+	extension/src/phone.o \
+	extension/src/spi.o \
+	extension/src/vox.o
+
+DATA = $(wildcard extension/sql/vox--*.sql)
+
+REGRESS = $(basename $(notdir $(wildcard test/sql/*.sql)))
+REGRESS_OPTS = --inputdir=test --load-extension=vox
+ISOLATION = $(basename $(notdir $(wildcard test/specs/*.spec)))
+ISOLATION_OPTS = --inputdir=test --load-extension=vox
+
+# PostgreSQL's headers as system headers: vox's own code builds warning-free
+# under -Wall -Wextra, theirs is not ours to fix.
+PG_CPPFLAGS = -isystem $(includedir_server)
+PG_CXXFLAGS = -std=c++17 -Wall -Wextra -Werror=return-type -fno-omit-frame-pointer
+# PGXS links with $(CC): the C++ runtime must be named explicitly.
+SHLIB_LINK = -lphonenumber -lcrypto -lstdc++
+
+# No LLVM bitcode: JIT inlining of vox's C++ would need clang++ with the same
+# flags and buys nothing for SPI-bound code.
+override with_llvm = no
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)

@@ -1,0 +1,287 @@
+-- vox 0.1.0: schema, routing, call rows, idempotency, parking and queues.
+-- Every tenant table carries org_id NOT NULL and every primary and unique key
+-- of a tenant table includes it, so the schema can be distributed by org_id.
+
+\echo Use "CREATE EXTENSION vox" to load this file. \quit
+
+-- Created here, not by the control file, so that DROP EXTENSION removes it.
+CREATE SCHEMA vox;
+COMMENT ON SCHEMA vox IS 'vox: Vapi voice-call webhooks as tenant-scoped rows';
+
+-- Routing -------------------------------------------------------------------
+
+CREATE TABLE vox.organizations (
+    id             uuid        PRIMARY KEY DEFAULT gen_random_uuid(),
+    name           text        NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
+    default_region text        NOT NULL DEFAULT 'US' CHECK (default_region ~ '^[A-Z]{2}$'),
+    created_at     timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE vox.organizations IS 'Tenants. Every other tenant table references one.';
+COMMENT ON COLUMN vox.organizations.default_region IS
+    'ISO 3166-1 alpha-2 region used to read phone numbers written in national format';
+
+CREATE TABLE vox.agents (
+    org_id            uuid        NOT NULL REFERENCES vox.organizations ON DELETE CASCADE,
+    id                uuid        NOT NULL DEFAULT gen_random_uuid(),
+    vapi_assistant_id text        NOT NULL,
+    name              text        NOT NULL,
+    role              text        NOT NULL,
+    active            boolean     NOT NULL DEFAULT true,
+    created_at        timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (org_id, id),
+    CONSTRAINT agents_vapi_assistant_id_key UNIQUE (vapi_assistant_id),
+    CONSTRAINT agents_org_role_key UNIQUE (org_id, role)
+);
+COMMENT ON TABLE vox.agents IS 'Vapi assistants owned by an org; the owner of call.assistantId is the tenant of a call';
+COMMENT ON COLUMN vox.agents.vapi_assistant_id IS 'Vapi assistant id; globally unique because it routes events to one org';
+COMMENT ON COLUMN vox.agents.role IS 'What the agent does for the org (inbound, outbound, ...); one agent per role';
+COMMENT ON COLUMN vox.agents.active IS 'Inactive agents do not resolve a tenant; their events are parked';
+
+CREATE TABLE vox.phone_numbers (
+    org_id               uuid        NOT NULL REFERENCES vox.organizations ON DELETE CASCADE,
+    id                   uuid        NOT NULL DEFAULT gen_random_uuid(),
+    vapi_phone_number_id text        NOT NULL,
+    number               text        NOT NULL CHECK (number ~ '^\+[1-9][0-9]{1,14}$'),
+    agent_id             uuid,
+    created_at           timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (org_id, id),
+    CONSTRAINT phone_numbers_vapi_phone_number_id_key UNIQUE (vapi_phone_number_id),
+    CONSTRAINT phone_numbers_org_number_key UNIQUE (org_id, number),
+    CONSTRAINT phone_numbers_agent_fk FOREIGN KEY (org_id, agent_id) REFERENCES vox.agents (org_id, id)
+);
+COMMENT ON TABLE vox.phone_numbers IS 'Vapi phone numbers owned by an org and the agent that answers them';
+COMMENT ON COLUMN vox.phone_numbers.number IS 'The number in E.164';
+COMMENT ON COLUMN vox.phone_numbers.agent_id IS 'Agent whose assistant answers inbound calls (assistant-request)';
+
+CREATE TABLE vox.leads (
+    org_id     uuid        NOT NULL REFERENCES vox.organizations ON DELETE CASCADE,
+    id         uuid        NOT NULL DEFAULT gen_random_uuid(),
+    phone      text        CHECK (phone ~ '^\+[1-9][0-9]{1,14}$'),
+    name       text,
+    email      text,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (org_id, id)
+);
+CREATE INDEX leads_org_phone_idx ON vox.leads (org_id, phone, created_at);
+COMMENT ON TABLE vox.leads IS 'Contacts of an org; calls are linked to the oldest lead with the caller''s number';
+COMMENT ON COLUMN vox.leads.phone IS 'The number in E.164';
+
+-- Calls ---------------------------------------------------------------------
+
+CREATE FUNCTION vox.call_status_rank(status text) RETURNS int
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE status
+    WHEN 'scheduled'   THEN 1
+    WHEN 'queued'      THEN 2
+    WHEN 'ringing'     THEN 3
+    WHEN 'in-progress' THEN 4
+    WHEN 'forwarding'  THEN 5
+    WHEN 'ended'       THEN 6
+    ELSE 0
+END;
+COMMENT ON FUNCTION vox.call_status_rank(text) IS
+    'Position of a call status in its lifecycle; status only ever moves to a higher rank';
+
+CREATE DOMAIN vox.call_status AS text
+    CHECK (VALUE IN ('scheduled', 'queued', 'ringing', 'in-progress', 'forwarding', 'ended'));
+COMMENT ON DOMAIN vox.call_status IS 'Vapi call statuses that vox stores, in lifecycle order';
+
+CREATE DOMAIN vox.call_channel AS text CHECK (VALUE IN ('inbound', 'outbound', 'web'));
+COMMENT ON DOMAIN vox.call_channel IS 'How the call reached the caller: phone inbound, phone outbound, or web';
+
+CREATE TABLE vox.call_tracking (
+    org_id        uuid             NOT NULL REFERENCES vox.organizations ON DELETE CASCADE,
+    vapi_call_id  text             NOT NULL,
+    agent_id      uuid,
+    lead_id       uuid,
+    channel       vox.call_channel,
+    status        vox.call_status,
+    registered_at timestamptz,
+    metadata      jsonb            NOT NULL DEFAULT '{}',
+    created_at    timestamptz      NOT NULL DEFAULT now(),
+    updated_at    timestamptz      NOT NULL DEFAULT now(),
+    PRIMARY KEY (org_id, vapi_call_id),
+    CONSTRAINT call_tracking_agent_fk FOREIGN KEY (org_id, agent_id) REFERENCES vox.agents (org_id, id),
+    CONSTRAINT call_tracking_lead_fk FOREIGN KEY (org_id, lead_id) REFERENCES vox.leads (org_id, id)
+);
+CREATE INDEX call_tracking_vapi_call_id_idx ON vox.call_tracking (vapi_call_id);
+COMMENT ON TABLE vox.call_tracking IS
+    'One row per call: who the call belongs to (agent, lead) and whether the app registered it';
+COMMENT ON COLUMN vox.call_tracking.registered_at IS
+    'When the app announced this outbound call with vox.register_outbound_call; NULL for calls first seen by webhook';
+
+CREATE TABLE vox.call_logs (
+    org_id           uuid             NOT NULL REFERENCES vox.organizations ON DELETE CASCADE,
+    vapi_call_id     text             NOT NULL,
+    channel          vox.call_channel,
+    is_test_call     boolean          NOT NULL DEFAULT false,
+    status           vox.call_status,
+    customer_number  text             CHECK (customer_number ~ '^\+[1-9][0-9]{1,14}$'),
+    started_at       timestamptz,
+    ended_at         timestamptz,
+    duration_seconds numeric GENERATED ALWAYS AS (extract(epoch FROM ended_at - started_at)) STORED,
+    ended_reason     text,
+    outcome          text,
+    summary          text,
+    transcript       text,
+    recording_url    text,
+    cost             numeric,
+    lead_id          uuid,
+    agent_id         uuid,
+    metadata         jsonb            NOT NULL DEFAULT '{}',
+    report_received  boolean          NOT NULL DEFAULT false,
+    created_at       timestamptz      NOT NULL DEFAULT now(),
+    updated_at       timestamptz      NOT NULL DEFAULT now(),
+    PRIMARY KEY (org_id, vapi_call_id),
+    CONSTRAINT call_logs_agent_fk FOREIGN KEY (org_id, agent_id) REFERENCES vox.agents (org_id, id),
+    CONSTRAINT call_logs_lead_fk FOREIGN KEY (org_id, lead_id) REFERENCES vox.leads (org_id, id)
+);
+CREATE INDEX call_logs_org_started_idx ON vox.call_logs (org_id, started_at DESC);
+COMMENT ON TABLE vox.call_logs IS 'One row per call: the record the dashboard shows';
+COMMENT ON COLUMN vox.call_logs.channel IS 'inbound, outbound or web, from call.type or the outbound registration';
+COMMENT ON COLUMN vox.call_logs.is_test_call IS 'Set by the outbound registration''s metadata.is_test_call';
+COMMENT ON COLUMN vox.call_logs.customer_number IS
+    'Caller or callee in E.164; NULL when the caller id is not a number (raw value in metadata.caller_id_raw)';
+COMMENT ON COLUMN vox.call_logs.duration_seconds IS 'ended_at - started_at; Vapi sends no duration';
+COMMENT ON COLUMN vox.call_logs.outcome IS 'analysis.successEvaluation of the end-of-call-report';
+COMMENT ON COLUMN vox.call_logs.report_received IS
+    'The end-of-call-report was applied; its values take precedence over those of status updates';
+
+CREATE TABLE vox.calls (
+    org_id           uuid            NOT NULL REFERENCES vox.organizations ON DELETE CASCADE,
+    vapi_call_id     text            NOT NULL,
+    status           vox.call_status,
+    customer_number  text            CHECK (customer_number ~ '^\+[1-9][0-9]{1,14}$'),
+    started_at       timestamptz,
+    ended_at         timestamptz,
+    duration_seconds numeric GENERATED ALWAYS AS (extract(epoch FROM ended_at - started_at)) STORED,
+    cost             numeric,
+    created_at       timestamptz     NOT NULL DEFAULT now(),
+    updated_at       timestamptz     NOT NULL DEFAULT now(),
+    PRIMARY KEY (org_id, vapi_call_id)
+);
+COMMENT ON TABLE vox.calls IS 'One row per call: the compact summary used for billing and reporting';
+
+CREATE TABLE vox.call_transcripts (
+    org_id       uuid        NOT NULL REFERENCES vox.organizations ON DELETE CASCADE,
+    id           bigint      GENERATED ALWAYS AS IDENTITY,
+    vapi_call_id text        NOT NULL,
+    role         text        NOT NULL CHECK (role IN ('assistant', 'user')),
+    text         text        NOT NULL,
+    spoken_at    timestamptz,
+    content_key  text        NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (org_id, id),
+    CONSTRAINT call_transcripts_content_key UNIQUE (org_id, vapi_call_id, content_key)
+);
+COMMENT ON TABLE vox.call_transcripts IS
+    'Final utterances, one row each; kept even when they arrive before the call is known';
+COMMENT ON COLUMN vox.call_transcripts.spoken_at IS 'The transcript message''s own timestamp';
+COMMENT ON COLUMN vox.call_transcripts.content_key IS
+    'Hash of role, words and the utterance''s timestamp: a retry collides, the same words said again do not';
+
+-- Idempotency and parking ---------------------------------------------------
+
+CREATE TABLE vox.processed_webhook_events (
+    org_id       uuid        NOT NULL REFERENCES vox.organizations ON DELETE CASCADE,
+    event_id     text        NOT NULL,
+    event_type   text        NOT NULL,
+    vapi_call_id text,
+    delivery_id  text,
+    received_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (org_id, event_id),
+    CONSTRAINT processed_webhook_events_delivery_key UNIQUE (org_id, delivery_id)
+);
+CREATE INDEX processed_webhook_events_received_idx ON vox.processed_webhook_events (received_at);
+COMMENT ON TABLE vox.processed_webhook_events IS
+    'Idempotency marks: written in the same transaction as the effects of the event they name';
+COMMENT ON COLUMN vox.processed_webhook_events.event_id IS
+    'Stable key derived from the event (type, call, status or utterance), identical across retries';
+COMMENT ON COLUMN vox.processed_webhook_events.delivery_id IS
+    'The sender''s delivery id (webhook-id header) when there was one; a second delivery with it is a duplicate';
+
+CREATE TABLE vox.parked_events (
+    id                   bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    event_key            text        NOT NULL UNIQUE,
+    event_type           text        NOT NULL,
+    vapi_call_id         text,
+    vapi_assistant_id    text,
+    vapi_phone_number_id text,
+    reason               text        NOT NULL,
+    payload              jsonb       NOT NULL,
+    delivery_id          text,
+    attempts             integer     NOT NULL DEFAULT 0,
+    last_error           text,
+    received_at          timestamptz NOT NULL DEFAULT now(),
+    last_attempt_at      timestamptz
+);
+CREATE INDEX parked_events_received_idx ON vox.parked_events (received_at, id);
+COMMENT ON TABLE vox.parked_events IS
+    'Events whose tenant cannot be resolved yet. Not a tenant table: no org is known until replay resolves one.';
+COMMENT ON COLUMN vox.parked_events.event_key IS 'Idempotency key of the event; a redelivery is parked once';
+COMMENT ON COLUMN vox.parked_events.reason IS 'Why no tenant was found: unknown_assistant, unknown_phone_number, unknown_call or ambiguous_call';
+COMMENT ON COLUMN vox.parked_events.attempts IS 'Replays that still could not resolve the tenant';
+
+-- Side effects after commit -------------------------------------------------
+
+CREATE TABLE vox.outbox (
+    org_id       uuid        NOT NULL REFERENCES vox.organizations ON DELETE CASCADE,
+    id           bigint      GENERATED ALWAYS AS IDENTITY,
+    topic        text        NOT NULL,
+    vapi_call_id text,
+    payload      jsonb       NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    delivered_at timestamptz,
+    PRIMARY KEY (org_id, id)
+);
+CREATE INDEX outbox_pending_idx ON vox.outbox (id) WHERE delivered_at IS NULL;
+COMMENT ON TABLE vox.outbox IS
+    'Changes to broadcast after commit (dashboard); one row per applied event, none for duplicates';
+
+CREATE TABLE vox.recording_upload_queue (
+    org_id        uuid        NOT NULL REFERENCES vox.organizations ON DELETE CASCADE,
+    id            bigint      GENERATED ALWAYS AS IDENTITY,
+    vapi_call_id  text        NOT NULL,
+    recording_url text        NOT NULL,
+    status        text        NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'done', 'dead')),
+    attempts      integer     NOT NULL DEFAULT 0,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (org_id, id),
+    CONSTRAINT recording_upload_queue_call_key UNIQUE (org_id, vapi_call_id)
+);
+CREATE INDEX recording_upload_queue_pending_idx ON vox.recording_upload_queue (id) WHERE status = 'pending';
+COMMENT ON TABLE vox.recording_upload_queue IS 'Recordings to copy to storage, one per call, enqueued by the end-of-call-report';
+
+-- Functions -----------------------------------------------------------------
+
+CREATE FUNCTION vox.handle_event(payload jsonb, delivery_id text DEFAULT NULL) RETURNS jsonb
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'vox_handle_event';
+COMMENT ON FUNCTION vox.handle_event(jsonb, text) IS
+    'Applies one Vapi server message in the caller''s transaction; returns {"status": processed|duplicate|ignored|parked, ...}';
+
+CREATE FUNCTION vox.replay_parked() RETURNS integer
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'vox_replay_parked';
+COMMENT ON FUNCTION vox.replay_parked() IS
+    'Applies every parked event whose tenant can now be resolved, oldest first; returns how many were applied';
+
+CREATE FUNCTION vox.register_outbound_call(org_id uuid, vapi_call_id text, agent_id uuid DEFAULT NULL,
+                                           lead_id uuid DEFAULT NULL, metadata jsonb DEFAULT '{}')
+RETURNS jsonb
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'vox_register_outbound_call';
+COMMENT ON FUNCTION vox.register_outbound_call(uuid, text, uuid, uuid, jsonb) IS
+    'Announces an outbound call the app started; converges with webhook rows in either order and replays its parked events';
+
+-- A new or re-activated agent or phone number can resolve parked events at once.
+CREATE FUNCTION vox.replay_parked_trigger() RETURNS trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'vox_replay_parked_trigger';
+COMMENT ON FUNCTION vox.replay_parked_trigger() IS
+    'Statement trigger: replays parked events after routing rows change, in the same transaction';
+
+CREATE TRIGGER agents_replay_parked AFTER INSERT OR UPDATE ON vox.agents
+    FOR EACH STATEMENT EXECUTE FUNCTION vox.replay_parked_trigger();
+CREATE TRIGGER phone_numbers_replay_parked AFTER INSERT OR UPDATE ON vox.phone_numbers
+    FOR EACH STATEMENT EXECUTE FUNCTION vox.replay_parked_trigger();

@@ -1,0 +1,136 @@
+#include "event.hpp"
+
+#include <openssl/evp.h>
+
+#include <array>
+#include <cstdio>
+
+#include "sql_error.hpp"
+
+namespace vox {
+
+KindOfType kind_of_type(const std::string& type) {
+  if (type == "status-update") return {EventKind::kStatusUpdate, "", true};
+  if (type == "transcript" || type == "transcript[transcriptType=\"final\"]")
+    return {EventKind::kTranscript, "", true};
+  if (type == "end-of-call-report") return {EventKind::kEndOfCallReport, "", true};
+  if (type == "assistant-request") return {EventKind::kAssistantRequest, "", true};
+  // The seeds' flat form.
+  if (type == "call.started") return {EventKind::kStatusUpdate, "in-progress", true};
+  if (type == "call.ended") return {EventKind::kStatusUpdate, "ended", true};
+  if (type == "call.transcribed") return {EventKind::kTranscript, "", true};
+  static const char* const acknowledged[] = {
+      "speech-update", "conversation-update", "hang", "tool-calls", "function-call",
+      "user-interrupted", "model-output", "phone-call-control", "transfer-destination-request",
+      "transfer-update", "handoff-destination-request", "knowledge-base-request",
+      "language-change-detected", "voice-input", "assistant.started", "assistant-speech",
+      "voice-request", "call-endpointing-request", "chat.created", "chat.deleted",
+      "session.created", "session.updated", "session.deleted", "call.deleted",
+      "call.delete.failed"};
+  for (const char* known : acknowledged)
+    if (type == known) return {EventKind::kAcknowledged, "", true};
+  // Vapi adds message types over time; refusing them would only make it retry.
+  return {EventKind::kAcknowledged, "", false};
+}
+
+int status_rank(const std::string& status) {
+  static const char* const lifecycle[] = {"scheduled", "queued", "ringing", "in-progress", "forwarding",
+                                          "ended"};
+  for (int i = 0; i < 6; ++i)
+    if (status == lifecycle[i]) return i + 1;
+  if (status == "not-found" || status == "deletion-failed") return 0;
+  return -1;
+}
+
+std::optional<std::string> channel_of_call_type(const std::string& call_type) {
+  if (call_type == "inboundPhoneCall") return "inbound";
+  if (call_type == "outboundPhoneCall") return "outbound";
+  if (call_type == "webCall" || call_type == "vapi.websocketCall") return "web";
+  return std::nullopt;
+}
+
+namespace {
+
+std::string sha256_hex(const std::string& data) {
+  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+  unsigned int length = 0;
+  if (EVP_Digest(data.data(), data.size(), digest.data(), &length, EVP_sha256(), nullptr) != 1)
+    throw SqlError(sqlstate::kExternalRoutineException, "vox: SHA-256 digest failed");
+  static const char hex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(length * 2);
+  for (unsigned int i = 0; i < length; ++i) {
+    out.push_back(hex[digest[i] >> 4]);
+    out.push_back(hex[digest[i] & 0xf]);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string transcript_content_key(const Event& event, const std::optional<std::string>& delivery_id) {
+  // NUL separators: no role, text or timestamp can forge another's boundary.
+  std::string material = event.role;
+  material.push_back('\0');
+  material += event.text;
+  material.push_back('\0');
+  if (event.timestamp) {
+    material += "t" + std::to_string(*event.timestamp);
+  } else if (delivery_id) {
+    material += "d" + *delivery_id;
+  } else {
+    throw invalid_field("message.timestamp",
+                        "a final transcript needs its timestamp (or a delivery id) to tell a retry from "
+                        "the same words said again");
+  }
+  return sha256_hex(material).substr(0, 32);
+}
+
+std::string event_key(const Event& event, const std::optional<std::string>& delivery_id) {
+  switch (event.kind) {
+    case EventKind::kStatusUpdate:
+      // No duration or timestamp in the key: a retry of "ended" must collide.
+      return "status-update:" + event.call.id + ":" + event.status;
+    case EventKind::kTranscript:
+      return "transcript:" + event.call.id + ":" + transcript_content_key(event, delivery_id);
+    case EventKind::kEndOfCallReport:
+      return "end-of-call-report:" + event.call.id;
+    case EventKind::kAssistantRequest:
+    case EventKind::kAcknowledged:
+      break;
+  }
+  throw SqlError(sqlstate::kExternalRoutineException, "vox: event kind without effects has no key");
+}
+
+void check_id(const std::string& field, const std::string& value) {
+  if (value.empty()) throw invalid_field(field, "must not be empty");
+  if (value.size() > kMaxIdLength)
+    throw invalid_field(field, "longer than " + std::to_string(kMaxIdLength) + " bytes",
+                        sqlstate::kStringDataRightTruncation);
+  for (unsigned char c : value)
+    if (c <= 0x20 || c >= 0x7f) throw invalid_field(field, "must be printable ASCII without spaces");
+}
+
+void append_json_string(std::string& out, const std::string& s) {
+  out.push_back('"');
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20) {
+          char buffer[8];
+          std::snprintf(buffer, sizeof buffer, "\\u%04x", c);
+          out += buffer;
+        } else {
+          out.push_back(static_cast<char>(c));
+        }
+    }
+  }
+  out.push_back('"');
+}
+
+}  // namespace vox

@@ -1,0 +1,508 @@
+#include "handler.hpp"
+
+#include <vector>
+
+#include "event_reader.hpp"
+#include "phone.hpp"
+
+extern "C" {
+#include "access/xact.h"
+#include "utils/timestamp.h"
+#include "utils/resowner.h"
+}
+
+namespace vox {
+
+namespace {
+
+// --- Statements --------------------------------------------------------------
+
+// The tenant of an event, from trusted records only, in order of authority:
+// the active agent owning the assistant, the owner of the phone number, the
+// org that already holds the call (an outbound registration or an earlier
+// event). LIMIT 2 detects a call id held by two orgs.
+Statement resolve_tenant(R"SQL(
+SELECT org_id, agent_id, region, route FROM (
+    SELECT a.org_id, a.id AS agent_id, o.default_region AS region, 1 AS route
+      FROM vox.agents a JOIN vox.organizations o ON o.id = a.org_id
+     WHERE a.vapi_assistant_id = $1 AND a.active
+    UNION ALL
+    SELECT p.org_id, p.agent_id, o.default_region, 2
+      FROM vox.phone_numbers p JOIN vox.organizations o ON o.id = p.org_id
+     WHERE p.vapi_phone_number_id = $2
+    UNION ALL
+    SELECT t.org_id, t.agent_id, o.default_region, 3
+      FROM vox.call_tracking t JOIN vox.organizations o ON o.id = t.org_id
+     WHERE t.vapi_call_id = $3
+) candidates ORDER BY route LIMIT 2
+)SQL", {TEXTOID, TEXTOID, TEXTOID});
+
+// ON CONFLICT DO NOTHING without a target: a clash on the event key or on the
+// delivery id both mean this event was applied before.
+Statement mark_processed(R"SQL(
+INSERT INTO vox.processed_webhook_events (org_id, event_id, event_type, vapi_call_id, delivery_id)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT DO NOTHING
+)SQL", {UUIDOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID});
+
+// How a column merges on conflict, so that any order of a call's events gives
+// the same row. $3 is the source of the values: 'event', 'report' (the
+// end-of-call-report, final for what it reports) or 'registration' (the app,
+// authoritative for who the call belongs to).
+struct Merge {
+  std::string column;
+  std::string value;
+};
+Merge first_known(const char* column) {
+  return {column, "COALESCE(t." + std::string(column) + ", excluded." + column + ")"};
+}
+Merge preferred_from(const char* source, const char* column) {
+  const std::string c = column;
+  return {c, "CASE WHEN $3 = '" + std::string(source) + "' THEN COALESCE(excluded." + c + ", t." + c +
+                 ") ELSE COALESCE(t." + c + ", excluded." + c + ") END"};
+}
+Merge either(const char* column) { return {column, "t." + std::string(column) + " OR excluded." + column}; }
+const Merge kStatusMerge{"status",
+                         "CASE WHEN vox.call_status_rank(excluded.status) > vox.call_status_rank(t.status) "
+                         "THEN excluded.status ELSE t.status END"};
+const Merge kMetadataMerge{"metadata",
+                           "CASE WHEN $3 = 'registration' THEN t.metadata || excluded.metadata "
+                           "ELSE excluded.metadata || t.metadata END"};
+
+// "SET col = merged, ... WHERE the row would change": an event that adds
+// nothing writes nothing and, through RETURNING, emits no outbox entry.
+std::string merge_clause(std::initializer_list<Merge> merges) {
+  std::string set, changed;
+  for (const Merge& merge : merges) {
+    set += merge.column + " = " + merge.value + ",\n        ";
+    changed += std::string(changed.empty() ? "" : "\n       OR ") + "t." + merge.column +
+               " IS DISTINCT FROM (" + merge.value + ")";
+  }
+  return set + "updated_at = now()\n    WHERE " + changed;
+}
+
+std::string upsert_call_sql() {
+  const std::string tracking = merge_clause({preferred_from("registration", "agent_id"),
+                                     preferred_from("registration", "lead_id"),
+                                     preferred_from("registration", "channel"), kStatusMerge,
+                                     first_known("registered_at"), kMetadataMerge});
+  const std::string logs = merge_clause({preferred_from("registration", "channel"), either("is_test_call"), kStatusMerge,
+                                 first_known("customer_number"), preferred_from("report", "started_at"),
+                                 preferred_from("report", "ended_at"), preferred_from("report", "ended_reason"),
+                                 preferred_from("report", "outcome"), preferred_from("report", "summary"),
+                                 preferred_from("report", "transcript"), preferred_from("report", "recording_url"),
+                                 preferred_from("report", "cost"), preferred_from("registration", "lead_id"),
+                                 preferred_from("registration", "agent_id"), kMetadataMerge,
+                                 either("report_received")});
+  const std::string calls = merge_clause({kStatusMerge, first_known("customer_number"),
+                                  preferred_from("report", "started_at"), preferred_from("report", "ended_at"),
+                                  preferred_from("report", "cost")});
+  // One statement writes the three rows of the call, the recording job and the
+  // outbox entry: a single executor round per event.
+  return R"SQL(
+WITH input AS (
+    SELECT COALESCE($17, (SELECT l.id FROM vox.leads l
+                           WHERE l.org_id = $1 AND l.phone = $7
+                           ORDER BY l.created_at, l.id LIMIT 1)) AS lead_id
+), tracking AS (
+    INSERT INTO vox.call_tracking AS t (org_id, vapi_call_id, agent_id, lead_id, channel, status, registered_at, metadata)
+    SELECT $1, $2, $16, i.lead_id, $5, $4, CASE WHEN $3 = 'registration' THEN now() END, $18 FROM input i
+    ON CONFLICT (org_id, vapi_call_id) DO UPDATE SET
+        )SQL" + tracking + R"SQL(
+), logs AS (
+    INSERT INTO vox.call_logs AS t (org_id, vapi_call_id, channel, is_test_call, status, customer_number, started_at,
+                                    ended_at, ended_reason, outcome, summary, transcript, recording_url, cost,
+                                    lead_id, agent_id, metadata, report_received)
+    SELECT $1, $2, $5, $6, $4, $7, $8, $9, $10, $11, $12, $13, $14, $15::numeric, i.lead_id, $16, $18, $3 = 'report'
+      FROM input i
+    ON CONFLICT (org_id, vapi_call_id) DO UPDATE SET
+        )SQL" + logs + R"SQL(
+    RETURNING status
+), summary AS (
+    INSERT INTO vox.calls AS t (org_id, vapi_call_id, status, customer_number, started_at, ended_at, cost)
+    VALUES ($1, $2, $4, $7, $8, $9, $15::numeric)
+    ON CONFLICT (org_id, vapi_call_id) DO UPDATE SET
+        )SQL" + calls + R"SQL(
+), recording AS (
+    INSERT INTO vox.recording_upload_queue (org_id, vapi_call_id, recording_url)
+    SELECT $1, $2, $14 WHERE $3 = 'report' AND $14 IS NOT NULL
+    ON CONFLICT (org_id, vapi_call_id) DO NOTHING
+), outbox AS (
+    INSERT INTO vox.outbox (org_id, topic, vapi_call_id, payload)
+    SELECT $1, $19, $2, jsonb_build_object('vapi_call_id', $2, 'status', l.status) FROM logs l
+)
+SELECT status FROM logs
+)SQL";
+}
+
+Statement upsert_call(upsert_call_sql().c_str(),
+                      {UUIDOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, BOOLOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
+                       TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, UUIDOID, UUIDOID, JSONBOID, TEXTOID});
+
+Statement insert_transcript(R"SQL(
+WITH utterance AS (
+    INSERT INTO vox.call_transcripts (org_id, vapi_call_id, role, text, spoken_at, content_key)
+    VALUES ($1, $2, $3, $4, $5, $6)
+    ON CONFLICT (org_id, vapi_call_id, content_key) DO NOTHING
+    RETURNING id
+), outbox AS (
+    INSERT INTO vox.outbox (org_id, topic, vapi_call_id, payload)
+    SELECT $1, 'transcript', $2, jsonb_build_object('vapi_call_id', $2, 'transcript_id', u.id, 'role', $3)
+      FROM utterance u
+)
+SELECT id FROM utterance
+)SQL", {UUIDOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID});
+
+Statement park_event(R"SQL(
+INSERT INTO vox.parked_events (event_key, event_type, vapi_call_id, vapi_assistant_id, vapi_phone_number_id,
+                               reason, payload, delivery_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+ON CONFLICT (event_key) DO NOTHING
+)SQL", {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, TEXTOID});
+
+Statement assistant_for_number(R"SQL(
+SELECT assistant, org_id FROM (
+    SELECT a.vapi_assistant_id AS assistant, p.org_id, 1 AS route
+      FROM vox.phone_numbers p JOIN vox.agents a ON a.org_id = p.org_id AND a.id = p.agent_id
+     WHERE p.vapi_phone_number_id = $1 AND a.active
+    UNION ALL
+    SELECT a.vapi_assistant_id, p.org_id, 2
+      FROM vox.phone_numbers p JOIN vox.agents a ON a.org_id = p.org_id AND a.id = p.agent_id
+     WHERE p.number = $2 AND a.active
+) routes ORDER BY route LIMIT 1
+)SQL", {TEXTOID, TEXTOID});
+
+Statement next_parked(R"SQL(
+SELECT id, payload, delivery_id, received_at FROM vox.parked_events
+ WHERE (received_at, id) > ($1, $2)
+ ORDER BY received_at, id
+ LIMIT 100
+ FOR UPDATE SKIP LOCKED
+)SQL", {TIMESTAMPTZOID, INT8OID});
+
+Statement delete_parked("DELETE FROM vox.parked_events WHERE id = $1", {INT8OID});
+
+Statement note_parked_attempt(R"SQL(
+UPDATE vox.parked_events
+   SET attempts = attempts + 1, last_attempt_at = now(), reason = COALESCE($2, reason), last_error = $3
+ WHERE id = $1
+)SQL", {INT8OID, TEXTOID, TEXTOID});
+
+// --- Tenant resolution -------------------------------------------------------
+
+struct Tenant {
+  Uuid org_id;
+  std::optional<Uuid> agent_id;
+  std::string region;
+};
+
+struct Resolution {
+  std::optional<Tenant> tenant;
+  const char* reason = nullptr;  // why there is none
+};
+
+Resolution resolve(const CallFields& call) {
+  Params params;
+  params.string(call.assistant_id).string(call.phone_number_id).string(call.id);
+  Rows rows = execute(resolve_tenant, params, 2);
+  if (rows.count() > 0 && rows.int4(0, 4) < 3)
+    return {Tenant{*rows.uuid(0, 1), rows.uuid(0, 2), *rows.string(0, 3)}, nullptr};
+  if (rows.count() == 1) return {Tenant{*rows.uuid(0, 1), rows.uuid(0, 2), *rows.string(0, 3)}, nullptr};
+  if (rows.count() == 2) return {std::nullopt, "ambiguous_call"};
+  if (call.assistant_id) return {std::nullopt, "unknown_assistant"};
+  if (call.phone_number_id) return {std::nullopt, "unknown_phone_number"};
+  return {std::nullopt, "unknown_call"};
+}
+
+// --- Effects -----------------------------------------------------------------
+
+// Everything the call-row upsert needs, whatever its source.
+struct CallRow {
+  const char* source;  // event | report | registration
+  std::string event_type;
+  std::optional<std::string> status;
+  std::optional<std::string> channel;
+  bool is_test_call = false;
+  std::optional<std::string> customer_number;
+  std::optional<Timestamp> started_at, ended_at;
+  std::optional<std::string> ended_reason, outcome, summary, transcript, recording_url, cost;
+  std::optional<Uuid> agent_id, lead_id;
+  Jsonb* metadata = nullptr;
+};
+
+void upsert_call_row(const Uuid& org_id, const std::string& vapi_call_id, const CallRow& row) {
+  Params params;
+  params.uuid(org_id)
+      .string(vapi_call_id)
+      .string(std::string(row.source))
+      .string(row.status)
+      .string(row.channel)
+      .boolean(row.is_test_call)
+      .string(row.customer_number)
+      .timestamp(row.started_at)
+      .timestamp(row.ended_at)
+      .string(row.ended_reason)
+      .string(row.outcome)
+      .string(row.summary)
+      .string(row.transcript)
+      .string(row.recording_url)
+      .string(row.cost)
+      .uuid(row.agent_id)
+      .uuid(row.lead_id)
+      .jsonb(row.metadata)
+      .string(row.event_type);
+  execute(upsert_call, params);
+}
+
+// The caller's number in E.164; a caller id that is no number is kept aside
+// in metadata and the call is still recorded.
+CallRow call_row_from(const Event& event, const Tenant& tenant) {
+  CallRow row;
+  row.source = event.kind == EventKind::kEndOfCallReport ? "report" : "event";
+  row.event_type = event.type;
+  if (event.call.type) row.channel = channel_of_call_type(*event.call.type);
+  std::string metadata = "{}";
+  if (event.call.customer_number) {
+    row.customer_number = to_e164(*event.call.customer_number, tenant.region);
+    if (!row.customer_number) {
+      metadata = "{\"caller_id_raw\":";
+      append_json_string(metadata, *event.call.customer_number);
+      metadata += "}";
+    }
+  }
+  row.metadata = jsonb_from_text(metadata);
+  row.agent_id = tenant.agent_id;
+  row.started_at = event.call.started_at;
+  row.ended_at = event.call.ended_at;
+  if (event.kind == EventKind::kStatusUpdate) {
+    row.status = event.status;
+    if (event.status == "ended") {
+      row.ended_reason = event.call.ended_reason;
+      if (!row.ended_at) row.ended_at = event.timestamp;
+    }
+  } else {  // end-of-call-report: the final record
+    row.status = "ended";
+    row.ended_reason = event.call.ended_reason;
+    row.outcome = event.outcome;
+    row.summary = event.summary;
+    row.transcript = event.transcript;
+    row.recording_url = event.recording_url;
+    row.cost = event.cost;
+  }
+  return row;
+}
+
+bool insert_utterance(const Uuid& org_id, const Event& event, const std::optional<std::string>& delivery_id) {
+  Params params;
+  params.uuid(org_id)
+      .string(event.call.id)
+      .string(event.role)
+      .string(event.text)
+      .timestamp(event.timestamp)
+      .string(transcript_content_key(event, delivery_id));
+  return execute(insert_transcript, params).count() == 1;
+}
+
+Outcome answer_assistant_request(const Event& event) {
+  Outcome outcome{"ignored", event.type};
+  Params params;
+  params.string(event.call.phone_number_id).string(event.dialled_number);
+  Rows rows = execute(assistant_for_number, params, 1);
+  if (rows.count() == 0) {
+    outcome.reason = "unknown_phone_number";
+    return outcome;
+  }
+  outcome.status = "processed";
+  outcome.assistant_id = rows.string(0, 1);
+  outcome.org_id = rows.uuid(0, 2);
+  return outcome;
+}
+
+}  // namespace
+
+std::string Outcome::to_json() const {
+  std::string out = "{\"status\":";
+  append_json_string(out, status);
+  auto field = [&out](const char* name, const std::optional<std::string>& value) {
+    if (!value) return;
+    out += ",\"";
+    out += name;
+    out += "\":";
+    append_json_string(out, *value);
+  };
+  field("event_type", event_type.empty() ? std::nullopt : std::optional<std::string>(event_type));
+  field("event_id", event_id);
+  field("org_id", org_id ? std::optional<std::string>(org_id->to_string()) : std::nullopt);
+  field("vapi_call_id", vapi_call_id);
+  field("reason", reason);
+  field("assistantId", assistant_id);
+  out += "}";
+  return out;
+}
+
+Outcome apply_event(Jsonb* payload, const std::optional<std::string>& delivery_id, Unresolved unresolved) {
+  const Event event = read_event(payload);
+  Outcome outcome{"ignored", event.type};
+  switch (event.kind) {
+    case EventKind::kAcknowledged:
+      if (!kind_of_type(event.type).known) outcome.reason = "unknown_message_type";
+      return outcome;
+    case EventKind::kAssistantRequest:
+      return answer_assistant_request(event);
+    case EventKind::kTranscript:
+      if (!event.final_transcript) {
+        outcome.vapi_call_id = event.call.id;
+        outcome.reason = "partial_transcript";
+        return outcome;
+      }
+      break;
+    case EventKind::kStatusUpdate:
+      if (status_rank(event.status) == 0) {
+        outcome.vapi_call_id = event.call.id;
+        outcome.reason = "status_not_stored";
+        return outcome;
+      }
+      break;
+    case EventKind::kEndOfCallReport:
+      break;
+  }
+
+  outcome.vapi_call_id = event.call.id;
+  outcome.event_id = event_key(event, delivery_id);
+  const Resolution resolution = resolve(event.call);
+  if (!resolution.tenant) {
+    outcome.status = "parked";
+    outcome.reason = resolution.reason;
+    if (unresolved == Unresolved::kPark) {
+      Params params;
+      params.string(outcome.event_id)
+          .string(event.type)
+          .string(event.call.id)
+          .string(event.call.assistant_id)
+          .string(event.call.phone_number_id)
+          .string(std::string(resolution.reason))
+          .jsonb(payload)
+          .string(delivery_id);
+      execute(park_event, params);
+    }
+    return outcome;
+  }
+  const Tenant& tenant = *resolution.tenant;
+  outcome.org_id = tenant.org_id;
+
+  Params mark;
+  mark.uuid(tenant.org_id).string(outcome.event_id).string(event.type).string(event.call.id).string(delivery_id);
+  if (execute(mark_processed, mark).count() == 0) {
+    outcome.status = "duplicate";
+    return outcome;
+  }
+
+  if (event.kind == EventKind::kTranscript) {
+    // Same utterance under another delivery id: already stored once.
+    outcome.status = insert_utterance(tenant.org_id, event, delivery_id) ? "processed" : "duplicate";
+    return outcome;
+  }
+  upsert_call_row(tenant.org_id, event.call.id, call_row_from(event, tenant));
+  outcome.status = "processed";
+  return outcome;
+}
+
+Outcome register_outbound_call(const OutboundCall& call) {
+  CallRow row;
+  row.source = "registration";
+  row.event_type = "outbound-registration";
+  row.status = "queued";
+  row.channel = "outbound";
+  row.is_test_call = call.is_test_call;
+  row.agent_id = call.agent_id;
+  row.lead_id = call.lead_id;
+  row.metadata = call.metadata;
+  upsert_call_row(call.org_id, call.vapi_call_id, row);
+  Outcome outcome{"registered", ""};
+  outcome.org_id = call.org_id;
+  outcome.vapi_call_id = call.vapi_call_id;
+  return outcome;
+}
+
+namespace {
+
+struct ParkedEvent {
+  int64_t id;
+  Jsonb* payload;  // copied into the batch context
+  std::optional<std::string> delivery_id;
+};
+
+// Runs one parked event in a subtransaction. Returns whether it was applied;
+// sets reason or error when it was not.
+bool replay_one(const ParkedEvent& parked, std::optional<std::string>& reason, std::optional<std::string>& error) {
+  MemoryContext outer_context = CurrentMemoryContext;
+  ResourceOwner outer_owner = CurrentResourceOwner;
+  pg_call([]() { BeginInternalSubTransaction(nullptr); });
+  MemoryContextSwitchTo(outer_context);
+  auto restore = [&]() {
+    MemoryContextSwitchTo(outer_context);
+    CurrentResourceOwner = outer_owner;
+  };
+  try {
+    Outcome outcome = apply_event(parked.payload, parked.delivery_id, Unresolved::kReport);
+    pg_call([]() { ReleaseCurrentSubTransaction(); });
+    restore();
+    if (outcome.status == "parked") {
+      reason = outcome.reason;
+      return false;
+    }
+    return true;
+  } catch (const std::exception& e) {
+    error = std::string(e.what());
+    pg_call([]() { RollbackAndReleaseCurrentSubTransaction(); });
+    restore();
+    return false;
+  }
+}
+
+}  // namespace
+
+int64_t replay_parked() {
+  int64_t applied = 0;
+  std::optional<Timestamp> after_time = DT_NOBEGIN;
+  int64_t after_id = 0;
+  MemoryContext batch_context = pg_call([]() {
+    return AllocSetContextCreate(CurrentMemoryContext, "vox replay batch", ALLOCSET_DEFAULT_SIZES);
+  });
+  for (;;) {
+    std::vector<ParkedEvent> batch;
+    {
+      Params params;
+      params.timestamp(after_time).int8(after_id);
+      Rows rows = execute(next_parked, params);
+      MemoryContext previous = MemoryContextSwitchTo(batch_context);
+      for (uint64 i = 0; i < rows.count(); ++i) {
+        bool is_null = false;
+        Datum payload = rows.datum(i, 2, is_null);
+        Jsonb* copy = pg_call([&]() { return DatumGetJsonbPCopy(payload); });
+        batch.push_back({rows.int8(i, 1), copy, rows.string(i, 3)});
+        after_time = rows.timestamp(i, 4);
+        after_id = rows.int8(i, 1);
+      }
+      MemoryContextSwitchTo(previous);
+    }
+    if (batch.empty()) break;
+    for (const ParkedEvent& parked : batch) {
+      std::optional<std::string> reason, error;
+      Params params;
+      params.int8(parked.id);
+      if (replay_one(parked, reason, error)) {
+        execute(delete_parked, params);
+        ++applied;
+      } else {
+        params.string(reason).string(error);
+        execute(note_parked_attempt, params);
+      }
+    }
+    pg_call([&]() { MemoryContextReset(batch_context); });
+  }
+  pg_call([&]() { MemoryContextDelete(batch_context); });
+  return applied;
+}
+
+}  // namespace vox

@@ -1,0 +1,45 @@
+// Applying events: tenant resolution, the idempotency mark, the effects on
+// call rows, parking and replay. Runs inside an SPI connection; every write
+// of one call happens in the caller's transaction.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "spi.hpp"
+
+namespace vox {
+
+struct Outcome {
+  Outcome(std::string status_, std::string event_type_) : status(std::move(status_)), event_type(std::move(event_type_)) {}
+  std::string status;  // processed | duplicate | ignored | parked | registered
+  std::string event_type;
+  std::optional<std::string> event_id;
+  std::optional<Uuid> org_id;
+  std::optional<std::string> vapi_call_id;
+  std::optional<std::string> reason;        // why ignored or parked
+  std::optional<std::string> assistant_id;  // the answer to an assistant-request
+  std::string to_json() const;
+};
+
+// What to do with an event whose tenant cannot be resolved yet.
+enum class Unresolved { kPark, kReport };
+
+Outcome apply_event(Jsonb* payload, const std::optional<std::string>& delivery_id, Unresolved unresolved);
+
+struct OutboundCall {
+  Uuid org_id;
+  std::string vapi_call_id;
+  std::optional<Uuid> agent_id;
+  std::optional<Uuid> lead_id;
+  Jsonb* metadata;  // a JSON object
+  bool is_test_call;
+};
+
+Outcome register_outbound_call(const OutboundCall& call);
+
+// Applies every parked event that can now be resolved, oldest first, each in
+// its own subtransaction so one failure cannot block the rest.
+int64_t replay_parked();
+
+}  // namespace vox

@@ -1,0 +1,39 @@
+#include "phone.hpp"
+
+#include <phonenumbers/logger.h>
+#include <phonenumbers/phonenumber.pb.h>
+#include <phonenumbers/phonenumberutil.h>
+
+namespace vox {
+
+namespace {
+
+using i18n::phonenumbers::PhoneNumber;
+using i18n::phonenumbers::PhoneNumberUtil;
+
+const PhoneNumberUtil& phone_util() {
+  // libphonenumber logs parse failures with the number in them; a backend log
+  // must never hold a full phone number, so silence it once.
+  static PhoneNumberUtil* util = [] {
+    PhoneNumberUtil* instance = PhoneNumberUtil::GetInstance();
+    instance->SetLogger(new i18n::phonenumbers::NullLogger());
+    return instance;
+  }();
+  return *util;
+}
+
+}  // namespace
+
+std::optional<std::string> to_e164(const std::string& raw, const std::string& region) {
+  const PhoneNumberUtil& util = phone_util();
+  PhoneNumber number;
+  if (util.Parse(raw, region, &number) != PhoneNumberUtil::NO_PARSING_ERROR) return std::nullopt;
+  // "Possible" (right length for the region) rather than "valid" (assigned
+  // range): stale metadata must never turn a real caller into an unknown one.
+  if (!util.IsPossibleNumber(number)) return std::nullopt;
+  std::string e164;
+  util.Format(number, PhoneNumberUtil::E164, &e164);
+  return e164;
+}
+
+}  // namespace vox

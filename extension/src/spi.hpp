@@ -1,0 +1,102 @@
+// SPI access for vox: statements prepared once per backend and kept (DESIGN
+// §5), parameters built from plain C++ values, and results read back. Every
+// PostgreSQL call goes through pg_call.
+#pragma once
+
+#include <array>
+#include <optional>
+#include <string>
+
+#include "event.hpp"
+#include "pg_bridge.hpp"
+
+extern "C" {
+#include "catalog/pg_type_d.h"
+#include "executor/spi.h"
+#include "utils/jsonb.h"
+#include "utils/uuid.h"
+}
+
+namespace vox {
+
+struct Uuid {
+  std::array<unsigned char, UUID_LEN> bytes{};
+  std::string to_string() const;
+  bool operator==(const Uuid& other) const { return bytes == other.bytes; }
+};
+
+// A statement whose plan is prepared on first use and kept for the backend's
+// life. Plans survive DROP/CREATE EXTENSION: PostgreSQL's plan cache
+// re-analyses them when the tables they name are replaced.
+class Statement {
+ public:
+  static constexpr int kMaxParams = 20;
+  template <size_t N>
+  Statement(const char* sql, const Oid (&types)[N]) : sql_(sql), nargs_(N) {
+    static_assert(N <= kMaxParams, "too many parameters");
+    for (size_t i = 0; i < N; ++i) types_[i] = types[i];
+  }
+  explicit Statement(const char* sql) : sql_(sql), nargs_(0) {}
+
+  SPIPlanPtr plan();
+  int nargs() const { return nargs_; }
+
+ private:
+  std::string sql_;
+  int nargs_;
+  Oid types_[kMaxParams] = {};
+  SPIPlanPtr plan_ = nullptr;
+};
+
+// Parameters of one execution, in order.
+class Params {
+ public:
+  Params& string(const std::optional<std::string>& value);
+  Params& uuid(const Uuid& value);
+  Params& uuid(const std::optional<Uuid>& value);
+  Params& timestamp(const std::optional<Timestamp>& value);
+  Params& boolean(bool value);
+  Params& int8(int64_t value);
+  Params& jsonb(Jsonb* value);  // nullptr for SQL NULL
+  Params& datum(Datum value, bool is_null);
+
+  Datum* values() { return values_; }
+  const char* nulls() const { return nulls_; }
+  int count() const { return count_; }
+
+ private:
+  Params& push(Datum value, bool is_null);
+  Datum values_[Statement::kMaxParams] = {};
+  char nulls_[Statement::kMaxParams] = {};
+  Uuid uuids_[Statement::kMaxParams];  // uuid parameters point into these
+  int count_ = 0;
+};
+
+// The rows of the last execution; valid until the next one.
+class Rows {
+ public:
+  uint64 count() const { return count_; }
+  bool is_null(uint64 row, int column) const;
+  std::optional<Uuid> uuid(uint64 row, int column) const;
+  std::optional<std::string> string(uint64 row, int column) const;
+  int64_t int8(uint64 row, int column) const;
+  int32_t int4(uint64 row, int column) const;
+  Timestamp timestamp(uint64 row, int column) const;
+  Datum datum(uint64 row, int column, bool& is_null) const;
+
+ private:
+  friend Rows execute(Statement&, Params&, long);
+  SPITupleTable* table_ = nullptr;
+  uint64 count_ = 0;
+};
+
+// Runs the statement; limit 0 means all rows.
+Rows execute(Statement& statement, Params& params, long limit = 0);
+
+void spi_connect();
+void spi_finish();
+
+// jsonb from JSON text built by vox (never from caller input).
+Jsonb* jsonb_from_text(const std::string& json);
+
+}  // namespace vox

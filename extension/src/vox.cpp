@@ -1,0 +1,98 @@
+// SQL-callable entry points. Each is a thin extern "C" function that runs its
+// C++ body through guard(), which turns any C++ exception into a PostgreSQL
+// error after unwinding (DESIGN §5).
+#include "event_reader.hpp"
+#include "handler.hpp"
+
+extern "C" {
+#include "commands/trigger.h"
+#include "utils/builtins.h"
+
+PG_MODULE_MAGIC;
+
+PG_FUNCTION_INFO_V1(vox_handle_event);
+PG_FUNCTION_INFO_V1(vox_replay_parked);
+PG_FUNCTION_INFO_V1(vox_register_outbound_call);
+PG_FUNCTION_INFO_V1(vox_replay_parked_trigger);
+}
+
+namespace {
+
+using namespace vox;
+
+constexpr size_t kMaxDeliveryIdLength = 256;
+
+std::string text_argument(FunctionCallInfo fcinfo, int index) {
+  text* value = pg_call([&]() { return PG_GETARG_TEXT_PP(index); });
+  return std::string(VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value));
+}
+
+Jsonb* jsonb_argument(FunctionCallInfo fcinfo, int index) {
+  return pg_call([&]() { return PG_GETARG_JSONB_P(index); });
+}
+
+std::optional<Uuid> uuid_argument(FunctionCallInfo fcinfo, int index) {
+  if (PG_ARGISNULL(index)) return std::nullopt;
+  Uuid out;
+  memcpy(out.bytes.data(), PG_GETARG_UUID_P(index)->data, UUID_LEN);
+  return out;
+}
+
+Datum jsonb_result(const Outcome& outcome) { return JsonbPGetDatum(jsonb_from_text(outcome.to_json())); }
+
+}  // namespace
+
+extern "C" Datum vox_handle_event(PG_FUNCTION_ARGS) {
+  return guard([&]() -> Datum {
+    if (PG_ARGISNULL(0)) throw invalid_field("payload", "required", sqlstate::kNullValueNotAllowed);
+    Jsonb* payload = jsonb_argument(fcinfo, 0);
+    std::optional<std::string> delivery_id;
+    if (!PG_ARGISNULL(1)) {
+      delivery_id = text_argument(fcinfo, 1);
+      if (delivery_id->empty() || delivery_id->size() > kMaxDeliveryIdLength)
+        throw invalid_field("delivery_id", "expected 1 to " + std::to_string(kMaxDeliveryIdLength) + " bytes");
+    }
+    spi_connect();
+    const Outcome outcome = apply_event(payload, delivery_id, Unresolved::kPark);
+    spi_finish();
+    return jsonb_result(outcome);
+  });
+}
+
+extern "C" Datum vox_replay_parked(PG_FUNCTION_ARGS) {
+  return guard([&]() -> Datum {
+    spi_connect();
+    const int64_t applied = replay_parked();
+    spi_finish();
+    return Int32GetDatum(static_cast<int32>(applied));
+  });
+}
+
+extern "C" Datum vox_register_outbound_call(PG_FUNCTION_ARGS) {
+  return guard([&]() -> Datum {
+    auto org_id = uuid_argument(fcinfo, 0);
+    if (!org_id) throw invalid_field("org_id", "required", sqlstate::kNullValueNotAllowed);
+    if (PG_ARGISNULL(1)) throw invalid_field("vapi_call_id", "required", sqlstate::kNullValueNotAllowed);
+    OutboundCall call{*org_id, text_argument(fcinfo, 1), uuid_argument(fcinfo, 2), uuid_argument(fcinfo, 3),
+                      nullptr, false};
+    check_id("vapi_call_id", call.vapi_call_id);
+    call.metadata = PG_ARGISNULL(4) ? jsonb_from_text("{}") : jsonb_argument(fcinfo, 4);
+    call.is_test_call = read_is_test_call(call.metadata);
+    spi_connect();
+    const Outcome outcome = register_outbound_call(call);
+    replay_parked();
+    spi_finish();
+    return jsonb_result(outcome);
+  });
+}
+
+extern "C" Datum vox_replay_parked_trigger(PG_FUNCTION_ARGS) {
+  return guard([&]() -> Datum {
+    if (!CALLED_AS_TRIGGER(fcinfo))
+      throw SqlError("39P01", "vox.replay_parked_trigger() must be called as a trigger");
+    spi_connect();
+    replay_parked();
+    spi_finish();
+    return PointerGetDatum(nullptr);
+  });
+}

@@ -253,15 +253,19 @@ CREATE INDEX recording_upload_queue_pending_idx ON vox.recording_upload_queue (i
 COMMENT ON TABLE vox.recording_upload_queue IS 'Recordings to copy to storage, one per call, enqueued by the end-of-call-report';
 
 -- Functions -----------------------------------------------------------------
+-- Each runs with a fixed search_path: the statements inside name vox's tables
+-- in full, and no caller's schema can stand in for an operator or function.
 
 CREATE FUNCTION vox.handle_event(payload jsonb, delivery_id text DEFAULT NULL) RETURNS jsonb
 LANGUAGE c VOLATILE
+SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'vox_handle_event';
 COMMENT ON FUNCTION vox.handle_event(jsonb, text) IS
     'Applies one Vapi server message in the caller''s transaction; returns {"status": processed|duplicate|ignored|parked, ...}';
 
 CREATE FUNCTION vox.replay_parked() RETURNS integer
 LANGUAGE c VOLATILE
+SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'vox_replay_parked';
 COMMENT ON FUNCTION vox.replay_parked() IS
     'Applies every parked event whose tenant can now be resolved, oldest first; returns how many were applied';
@@ -270,6 +274,7 @@ CREATE FUNCTION vox.register_outbound_call(org_id uuid, vapi_call_id text, agent
                                            lead_id uuid DEFAULT NULL, metadata jsonb DEFAULT '{}')
 RETURNS jsonb
 LANGUAGE c VOLATILE
+SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'vox_register_outbound_call';
 COMMENT ON FUNCTION vox.register_outbound_call(uuid, text, uuid, uuid, jsonb) IS
     'Announces an outbound call the app started; converges with webhook rows in either order and replays its parked events';
@@ -277,6 +282,7 @@ COMMENT ON FUNCTION vox.register_outbound_call(uuid, text, uuid, uuid, jsonb) IS
 -- A new or re-activated agent or phone number can resolve parked events at once.
 CREATE FUNCTION vox.replay_parked_trigger() RETURNS trigger
 LANGUAGE c
+SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'vox_replay_parked_trigger';
 COMMENT ON FUNCTION vox.replay_parked_trigger() IS
     'Statement trigger: replays parked events after routing rows change, in the same transaction';

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Install the Debian packages that building and testing vox needs.
+# Idempotent: when everything is already installed it exits at once without
+# touching apt (no `apt-get update`), so up.sh/test.sh can always call it.
+# Works without stdin (CI): apt runs non-interactively.
+set -euo pipefail
+
+# Required packages.
+PKGS=(
+  # extension build + server
+  make g++ postgresql-15 postgresql-server-dev-15
+  libphonenumber-dev libssl-dev
+  # runuser (to run the server as `postgres` when we are root); essential in
+  # Debian, listed so a stripped image still gets it
+  util-linux
+)
+
+# Names that are satisfied on this system: installed packages plus whatever
+# they Provide.
+installed_names() {
+  dpkg-query -W -f='${db:Status-Abbrev} ${Package} ${Provides}\n' 2>/dev/null |
+    awk '$1 == "ii" {
+      print $2
+      for (i = 3; i <= NF; i++) {
+        gsub(/,/, "", $i)
+        # skip version constraints such as "(= 14)"
+        if ($i !~ /^\(/ && $i !~ /\)$/) print $i
+      }
+    }' | sort -u
+}
+
+# Print the names from "$@" that are not satisfied.
+missing_of() {
+  local have
+  have=$(installed_names)
+  local p
+  for p in "$@"; do
+    grep -qxF -- "$p" <<<"$have" || echo "$p"
+  done
+}
+
+mapfile -t missing < <(missing_of "${PKGS[@]}")
+if ((${#missing[@]} == 0)); then
+  echo "[deps] all packages present"
+  exit 0
+fi
+
+if ((EUID == 0)); then
+  SUDO=()
+elif command -v sudo >/dev/null 2>&1; then
+  SUDO=(sudo)
+else
+  echo "[deps] ERROR: missing packages (${missing[*]}) and not root, no sudo" >&2
+  exit 1
+fi
+
+# env, not export: sudo would drop an exported DEBIAN_FRONTEND. The lock
+# timeout waits for another apt run instead of failing at once.
+APT=("${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive
+  apt-get -o DPkg::Lock::Timeout=300)
+
+echo "[deps] missing: ${missing[*]}"
+"${APT[@]}" update -qq
+
+"${APT[@]}" install -y --no-install-recommends "${missing[@]}" </dev/null
+
+# Verify: a silently missing required package would only show up later as a
+# confusing build error.
+mapfile -t still < <(missing_of "${PKGS[@]}")
+if ((${#still[@]} > 0)); then
+  echo "[deps] ERROR: still missing after install: ${still[*]}" >&2
+  exit 1
+fi
+echo "[deps] ok"

@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# README command 2: `bash scripts/test.sh`
+#
+# Installs dependencies, builds and installs the extension, starts a
+# temporary PostgreSQL 15 cluster (.run/test-pg, first free port from
+# $VOX_TEST_PORT_BASE, default 55432; no shared_preload_libraries), runs every
+# test suite against it, stops it, and prints per-suite counts followed by one
+# final line `N passed, N failed` (summed over suites).
+# Exit status is non-zero if any test failed or any suite could not run; a
+# suite that could not run counts as one failure, never as "0 failed".
+#
+# Adding a suite = one more `suite_*` call in the main section below; each
+# suite reports through record_suite NAME PASSED FAILED [NOTE].
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/cluster.sh
+source "$ROOT/scripts/cluster.sh"
+
+TOTAL_PASSED=0
+TOTAL_FAILED=0
+SUITE_LINES=()
+TEST_DIR="" # cluster dir, set once the cluster exists (the EXIT trap uses it)
+TEST_PORT=""
+LOG_DIR=""
+
+# record_suite NAME PASSED FAILED [NOTE]
+record_suite() {
+  local name=$1 passed=$2 failed=$3 note=${4:-}
+  TOTAL_PASSED=$((TOTAL_PASSED + passed))
+  TOTAL_FAILED=$((TOTAL_FAILED + failed))
+  # Deliberately not in the "N passed, N failed" shape, so the final line is
+  # the only one that reads as the closing summary.
+  SUITE_LINES+=("$(printf 'suite %-24s passed=%-4d failed=%d%s' \
+    "$name" "$passed" "$failed" "${note:+ ($note)}")")
+}
+
+# Stop the cluster, print the summary, exit. The cluster is stopped *before*
+# printing so the final line really is the last line of output.
+finish() {
+  stop_cluster
+  echo
+  echo "==================== test summary ===================="
+  local line
+  for line in "${SUITE_LINES[@]}"; do echo "$line"; done
+  echo "$TOTAL_PASSED passed, $TOTAL_FAILED failed"
+  if ((TOTAL_FAILED > 0)); then exit 1; fi
+  exit 0
+}
+
+stop_cluster() {
+  if [[ -n $TEST_DIR ]]; then
+    vox_cluster_stop "$TEST_DIR" || vox_log "WARNING: could not stop $TEST_DIR"
+  fi
+}
+# Safety net for errors and interrupts; a no-op once finish() has stopped it.
+trap stop_cluster EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Run a command with libpq's environment pointing at the test cluster.
+# PGHOSTADDR/PGSERVICE/PGDATABASE from the caller would override or confuse
+# that target, so they are cleared.
+with_test_pg() {
+  env -u PGHOSTADDR -u PGSERVICE -u PGSERVICEFILE -u PGDATABASE \
+    PGHOST="$TEST_DIR" PGPORT="$TEST_PORT" PGUSER=postgres "$@"
+}
+
+# Print the first lines of every regression.diffs written since STAMP
+# (pg_regress writes ./regression.diffs, pg_isolation_regress
+# ./output_iso/regression.diffs; find them wherever --outputdir put them).
+print_diffs() {
+  local stamp=$1 f
+  while IFS= read -r f; do
+    echo "---------- $f (first 200 lines) ----------"
+    head -n 200 "$f"
+  done < <(find "$ROOT" -maxdepth 3 \( -name .git -o -name .run \) -prune -o \
+    -name regression.diffs -newer "$stamp" -size +0 -print 2>/dev/null)
+}
+
+# Count pg_regress / pg_isolation_regress results in a `make installcheck`
+# log. PG15's pg_regress prints one line per test:
+#   test foo                         ... ok           12 ms
+#   test foo                         ... FAILED       12 ms
+#   test foo                         ... failed (ignored) ...
+# inside a parallel group the lines start with 5 spaces instead of "test "
+# (after a "parallel group (N tests): ..." line), and each run ends with
+# " All N tests passed. " or " N of M tests failed. " (a run without that
+# line aborted). PGXS announces each run with "+++ regress install-check" /
+# "+++ isolation install-check"; pg_regress's "creating database" line names
+# the run too if a Makefile calls pg_regress directly.
+# Prints: NAME PASSED FAILED IGNORED FINISHED(0/1), one line per run.
+parse_pg_regress() {
+  awk '
+    function start(name) {
+      s = name
+      if (!(s in seen)) { seen[s] = 1; order[++n] = s }
+    }
+    BEGIN { s = "pg_regress" }
+    /^\+\+\+ regress install-check/                    { start("regress"); next }
+    /^\+\+\+ isolation install-check/                  { start("isolation"); next }
+    /^=+ creating database "contrib_regression"/       { start("regress"); next }
+    /^=+ creating database "isolation_regression"/     { start("isolation"); next }
+    /^(test |     )[^ ]+ +\.\.\. / {
+      if (!(s in seen)) start(s)
+      if ($0 ~ /\.\.\. ok( |$)/)                 pass[s]++
+      else if ($0 ~ /\.\.\. failed \(ignored\)/) ign[s]++
+      else if ($0 ~ /\.\.\. FAILED/)             fail[s]++
+      next
+    }
+    /^ (All [0-9]+ tests passed|[0-9]+ of [0-9]+ tests (failed|passed))/ { done[s] = 1 }
+    END {
+      for (i = 1; i <= n; i++) {
+        s = order[i]
+        printf "%s %d %d %d %d\n", s, pass[s], fail[s], ign[s], done[s]
+      }
+    }' "$1"
+}
+
+# Suite: `make installcheck` (pg_regress tests + isolation specs) against
+# the test cluster. Each pg_regress run is recorded as its own suite.
+suite_installcheck() {
+  local log=$LOG_DIR/installcheck.log stamp=$LOG_DIR/installcheck.stamp
+  local rc=0 name p f ig finished note ran=0 failed_lines=0
+  if [[ -z $TEST_PORT ]]; then
+    record_suite installcheck 0 1 "could not run: no test cluster"
+    return
+  fi
+  touch "$stamp"
+  : >"$log"
+  # PGXS runs pg_regress and then pg_isolation_regress in one recipe, so a
+  # failing regression test would skip the isolation specs (make -k does not
+  # help within a recipe). Emptying one variable on the command line runs
+  # each part on its own. pg_regress runs as the invoking user (root is fine
+  # for a client); only the server runs unprivileged.
+  local part
+  for part in ISOLATION= REGRESS=; do
+    with_test_pg make -C "$ROOT" PG_CONFIG="$VOX_PG_CONFIG" installcheck "$part" \
+      2>&1 | tee -a "$log" || rc=$?
+  done
+
+  while read -r name p f ig finished; do
+    ran=$((ran + p + f + ig))
+    if ((finished == 0 && f == 0)); then
+      record_suite "$name" "$p" 1 "run aborted before its summary"
+      failed_lines=$((failed_lines + 1))
+    else
+      note=""
+      ((p + f + ig > 0)) || note="no tests in this run"
+      ((ig == 0)) || note="$ig failures ignored"
+      record_suite "$name" "$p" "$f" "$note"
+      failed_lines=$((failed_lines + f))
+    fi
+  done < <(parse_pg_regress "$log")
+
+  if ((rc != 0 && failed_lines == 0)); then
+    record_suite installcheck 0 1 "make installcheck exited $rc with no failing test line"
+  elif ((rc == 0 && ran == 0)); then
+    record_suite installcheck 0 1 "make installcheck ran no tests"
+  fi
+  if ((rc != 0)); then print_diffs "$stamp"; fi
+}
+
+# ---------------------------------------------------------------- main ----
+cd "$ROOT"
+if ! bash "$ROOT/scripts/deps.sh"; then
+  record_suite deps 0 1 "could not install dependencies"
+  finish
+fi
+
+if ! RUN_DIR=$(vox_run_dir "$ROOT") || ! mkdir -p "$RUN_DIR/test-logs"; then
+  record_suite setup 0 1 "no usable directory for the test cluster"
+  finish
+fi
+LOG_DIR=$RUN_DIR/test-logs
+
+if ! vox_build_install "$ROOT"; then
+  record_suite build 0 1 "could not build/install the extension"
+  finish
+fi
+
+# A fresh cluster every run: tests must not depend on leftovers.
+if port=$(vox_free_port "${VOX_TEST_PORT_BASE:-55432}") &&
+  vox_cluster_fresh "$RUN_DIR/test-pg" "$port" ""; then
+  TEST_DIR=$RUN_DIR/test-pg
+  TEST_PORT=$port
+  vox_log "test cluster: $TEST_DIR (socket dir), 127.0.0.1:$TEST_PORT"
+else
+  TEST_DIR=$RUN_DIR/test-pg # so the trap stops a half-started server
+  vox_log "ERROR: could not start the test cluster"
+fi
+
+suite_installcheck
+
+finish

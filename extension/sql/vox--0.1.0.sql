@@ -49,6 +49,8 @@ CREATE TABLE vox.phone_numbers (
     CONSTRAINT phone_numbers_org_number_key UNIQUE (org_id, number),
     CONSTRAINT phone_numbers_agent_fk FOREIGN KEY (org_id, agent_id) REFERENCES vox.agents (org_id, id)
 );
+-- assistant-request may name the dialled number rather than its Vapi id.
+CREATE INDEX phone_numbers_number_idx ON vox.phone_numbers (number);
 COMMENT ON TABLE vox.phone_numbers IS 'Vapi phone numbers owned by an org and the agent that answers them';
 COMMENT ON COLUMN vox.phone_numbers.number IS 'The number in E.164';
 COMMENT ON COLUMN vox.phone_numbers.agent_id IS 'Agent whose assistant answers inbound calls (assistant-request)';

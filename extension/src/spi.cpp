@@ -46,8 +46,6 @@ Params& Params::push(Datum value, bool is_null) {
   return *this;
 }
 
-Params& Params::datum(Datum value, bool is_null) { return push(value, is_null); }
-
 Params& Params::string(const std::optional<std::string>& value) {
   if (!value) return push(0, true);
   const char* data = value->data();
@@ -98,12 +96,6 @@ Datum Rows::datum(uint64 row, int column, bool& is_null) const {
   Datum value = pg_call([&]() { return SPI_getbinval(tuple, desc, column, &null_flag); });
   is_null = null_flag;
   return value;
-}
-
-bool Rows::is_null(uint64 row, int column) const {
-  bool null_flag = false;
-  datum(row, column, null_flag);
-  return null_flag;
 }
 
 std::optional<Uuid> Rows::uuid(uint64 row, int column) const {

@@ -58,7 +58,6 @@ class Params {
   Params& boolean(bool value);
   Params& int8(int64_t value);
   Params& jsonb(Jsonb* value);  // nullptr for SQL NULL
-  Params& datum(Datum value, bool is_null);
 
   Datum* values() { return values_; }
   const char* nulls() const { return nulls_; }
@@ -76,7 +75,6 @@ class Params {
 class Rows {
  public:
   uint64 count() const { return count_; }
-  bool is_null(uint64 row, int column) const;
   std::optional<Uuid> uuid(uint64 row, int column) const;
   std::optional<std::string> string(uint64 row, int column) const;
   int64_t int8(uint64 row, int column) const;

@@ -89,7 +89,7 @@ extern "C" Datum vox_register_outbound_call(PG_FUNCTION_ARGS) {
 extern "C" Datum vox_replay_parked_trigger(PG_FUNCTION_ARGS) {
   return guard([&]() -> Datum {
     if (!CALLED_AS_TRIGGER(fcinfo))
-      throw SqlError("39P01", "vox.replay_parked_trigger() must be called as a trigger");
+      throw SqlError(sqlstate::kTriggerProtocolViolated, "vox.replay_parked_trigger() must be called as a trigger");
     spi_connect();
     replay_parked();
     spi_finish();

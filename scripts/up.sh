@@ -71,9 +71,9 @@ VALUES ('00000000-0000-4000-8000-000000000001', 'pn_demo_main', '+14155550100',
 ON CONFLICT DO NOTHING;
 SQL
 
-# Quoted heredoc: printed byte for byte (only @PORT@/@DIR@ are substituted),
+# Quoted heredoc: printed byte for byte (only @PORT@, @DIR@ and @ROOT@ are substituted),
 # so the commands can be pasted into a shell as they are.
-sed -e "s|@PORT@|$PORT|g" -e "s|@DIR@|$DIR|g" <<'EOF'
+sed -e "s|@PORT@|$PORT|g" -e "s|@DIR@|$DIR|g" -e "s|@ROOT@|$ROOT|g" <<'EOF'
 
 vox is up: PostgreSQL 15 on 127.0.0.1:@PORT@ (socket dir @DIR@,
 log @DIR@/server.log), database "vox", demo org "Demo Clinic".
@@ -81,9 +81,11 @@ log @DIR@/server.log), database "vox", demo org "Demo Clinic".
 Connect:
   psql "host=127.0.0.1 port=@PORT@ dbname=vox user=postgres"
 
-Feed it a Vapi status-update webhook, then look at the call log:
-  psql "host=127.0.0.1 port=@PORT@ dbname=vox user=postgres" -c "SELECT vox.handle_event('{\"message\":{\"type\":\"status-update\",\"status\":\"in-progress\",\"timestamp\":1763740800000,\"call\":{\"id\":\"call_demo_1\",\"orgId\":\"vapi-org\",\"createdAt\":\"2025-11-21T16:00:00Z\",\"updatedAt\":\"2025-11-21T16:00:00Z\",\"type\":\"inboundPhoneCall\",\"assistantId\":\"asst_demo_inbound\",\"phoneNumberId\":\"pn_demo_main\",\"startedAt\":\"2025-11-21T16:00:00Z\",\"customer\":{\"number\":\"+14155550123\"}}}}'::jsonb)"
-  psql "host=127.0.0.1 port=@PORT@ dbname=vox user=postgres" -c "SELECT * FROM vox.call_logs"
+A demo call (status-update, transcript, end-of-call-report) and the rows it makes:
+  psql "host=127.0.0.1 port=@PORT@ dbname=vox user=postgres" -f @ROOT@/examples/demo-call.sql
+
+One event by hand:
+  psql "host=127.0.0.1 port=@PORT@ dbname=vox user=postgres" -c "SELECT vox.handle_event('{\"message\":{\"type\":\"status-update\",\"status\":\"ringing\",\"timestamp\":1763740800000,\"call\":{\"id\":\"call_demo_2\",\"orgId\":\"vapi-org\",\"createdAt\":\"2025-11-21T16:00:00Z\",\"updatedAt\":\"2025-11-21T16:00:00Z\",\"type\":\"inboundPhoneCall\",\"assistantId\":\"asst_demo_inbound\",\"phoneNumberId\":\"pn_demo_main\",\"customer\":{\"number\":\"+14155550199\"}}}}')"
 
 Stop the cluster:
   bash scripts/up.sh stop

@@ -27,7 +27,11 @@ SPIPlanPtr Statement::plan() {
     int nargs = nargs_;
     Oid* types = types_;
     plan_ = pg_call([&]() {
-      SPIPlanPtr prepared = SPI_prepare(sql, nargs, types);
+      // Generic plans: every statement is a keyed lookup or upsert whose plan
+      // does not depend on the values, so planning once beats re-planning
+      // each call (the default for the first executions and whenever custom
+      // plans look cheaper).
+      SPIPlanPtr prepared = SPI_prepare_cursor(sql, nargs, types, CURSOR_OPT_GENERIC_PLAN);
       if (prepared == nullptr)
         VOX_SPI_ERROR("vox: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
       if (SPI_keepplan(prepared) != 0) VOX_SPI_ERROR("vox: SPI_keepplan failed");

@@ -218,10 +218,12 @@ CREATE TABLE vox.parked_events (
     last_attempt_at      timestamptz
 );
 CREATE INDEX parked_events_received_idx ON vox.parked_events (received_at, id);
+CREATE INDEX parked_events_vapi_call_id_idx ON vox.parked_events (vapi_call_id);
 COMMENT ON TABLE vox.parked_events IS
     'Events whose tenant cannot be resolved yet. Not a tenant table: no org is known until replay resolves one.';
-COMMENT ON COLUMN vox.parked_events.event_key IS 'Idempotency key of the event; a redelivery is parked once';
-COMMENT ON COLUMN vox.parked_events.reason IS 'Why no tenant was found: unknown_assistant, unknown_phone_number, unknown_call or ambiguous_call';
+COMMENT ON COLUMN vox.parked_events.event_key IS
+    'Idempotency key of the event with the assistant and phone number it names; a redelivery is parked once';
+COMMENT ON COLUMN vox.parked_events.reason IS 'Why no tenant was found: unknown_assistant, inactive_assistant, unknown_phone_number, unknown_call or ambiguous_call';
 COMMENT ON COLUMN vox.parked_events.attempts IS 'Replays that still could not resolve the tenant';
 
 -- Side effects after commit -------------------------------------------------

@@ -26,11 +26,22 @@ KindOfType kind_of_type(const std::string& type) {
       "language-change-detected", "voice-input", "assistant.started", "assistant-speech",
       "voice-request", "call-endpointing-request", "chat.created", "chat.deleted",
       "session.created", "session.updated", "session.deleted", "call.deleted",
-      "call.delete.failed"};
+      "call.delete.failed", "call-artifact-upload", "campaign-predial"};
   for (const char* known : acknowledged)
     if (type == known) return {EventKind::kAcknowledged, "", true};
   // Vapi adds message types over time; refusing them would only make it retry.
   return {EventKind::kAcknowledged, "", false};
+}
+
+const char* canonical_type(EventKind kind) {
+  switch (kind) {
+    case EventKind::kStatusUpdate: return "status-update";
+    case EventKind::kTranscript: return "transcript";
+    case EventKind::kEndOfCallReport: return "end-of-call-report";
+    case EventKind::kAssistantRequest: return "assistant-request";
+    case EventKind::kAcknowledged: break;
+  }
+  return "acknowledged";
 }
 
 int status_rank(const std::string& status) {
@@ -100,6 +111,86 @@ std::string event_key(const Event& event, const std::optional<std::string>& deli
       break;
   }
   throw SqlError(sqlstate::kExternalRoutineException, "vox: event kind without effects has no key");
+}
+
+namespace {
+
+// Reads exactly count digits at pos into value.
+bool read_digits(const std::string& text, size_t& pos, int count, int& value) {
+  value = 0;
+  for (int i = 0; i < count; ++i, ++pos) {
+    if (pos >= text.size() || text[pos] < '0' || text[pos] > '9') return false;
+    value = value * 10 + (text[pos] - '0');
+  }
+  return true;
+}
+
+bool expect(const std::string& text, size_t& pos, char c) {
+  if (pos >= text.size() || text[pos] != c) return false;
+  ++pos;
+  return true;
+}
+
+// Days from 1970-01-01 to a proleptic Gregorian date (H. Hinnant's algorithm).
+int64_t days_from_civil(int year, int month, int day) {
+  year -= month <= 2;
+  const int64_t era = year / 400;
+  const int64_t year_of_era = year - era * 400;
+  const int64_t day_of_year = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1;
+  const int64_t day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+  return era * 146097 + day_of_era - 719468;
+}
+
+int days_in_month(int year, int month) {
+  static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+  return month == 2 && leap ? 29 : days[month - 1];
+}
+
+}  // namespace
+
+std::optional<Timestamp> parse_rfc3339(const std::string& text) {
+  size_t pos = 0;
+  int year, month, day, hour, minute, second;
+  if (!read_digits(text, pos, 4, year) || !expect(text, pos, '-') || !read_digits(text, pos, 2, month) ||
+      !expect(text, pos, '-') || !read_digits(text, pos, 2, day))
+    return std::nullopt;
+  if (pos >= text.size() || (text[pos] != 'T' && text[pos] != 't' && text[pos] != ' ')) return std::nullopt;
+  ++pos;
+  if (!read_digits(text, pos, 2, hour) || !expect(text, pos, ':') || !read_digits(text, pos, 2, minute) ||
+      !expect(text, pos, ':') || !read_digits(text, pos, 2, second))
+    return std::nullopt;
+  if (year < 2000 || year > 2099 || month < 1 || month > 12 || day < 1 || day > days_in_month(year, month) ||
+      hour > 23 || minute > 59 || second > 59)
+    return std::nullopt;
+  int64_t micros = 0;
+  if (pos < text.size() && text[pos] == '.') {
+    ++pos;
+    int digits = 0;
+    for (; pos < text.size() && text[pos] >= '0' && text[pos] <= '9'; ++pos, ++digits)
+      if (digits < 6) micros = micros * 10 + (text[pos] - '0');
+    if (digits == 0) return std::nullopt;
+    for (; digits < 6; ++digits) micros *= 10;  // beyond microseconds: truncated
+  }
+  int64_t offset_seconds = 0;
+  if (pos < text.size() && (text[pos] == 'Z' || text[pos] == 'z')) {
+    ++pos;
+  } else if (pos < text.size() && (text[pos] == '+' || text[pos] == '-')) {
+    const int sign = text[pos] == '-' ? -1 : 1;
+    ++pos;
+    int offset_hours, offset_minutes;
+    if (!read_digits(text, pos, 2, offset_hours)) return std::nullopt;
+    expect(text, pos, ':');
+    if (!read_digits(text, pos, 2, offset_minutes) || offset_hours > 23 || offset_minutes > 59) return std::nullopt;
+    offset_seconds = sign * (offset_hours * 3600 + offset_minutes * 60);
+  } else {
+    return std::nullopt;  // no zone: the instant would be a guess
+  }
+  if (pos != text.size()) return std::nullopt;
+  constexpr int64_t kPostgresEpochDays = 10957;  // 2000-01-01 in days since 1970-01-01
+  const int64_t days = days_from_civil(year, month, day) - kPostgresEpochDays;
+  const int64_t seconds = days * 86400 + hour * 3600 + minute * 60 + second - offset_seconds;
+  return seconds * 1000000 + micros;
 }
 
 void check_id(const std::string& field, const std::string& value) {

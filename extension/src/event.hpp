@@ -64,6 +64,9 @@ struct KindOfType {
 };
 KindOfType kind_of_type(const std::string& type);
 
+// The name vox stores for a kind, whatever form the message came in.
+const char* canonical_type(EventKind kind);
+
 // Statuses vox stores, in lifecycle order; 0 for statuses it acknowledges
 // without storing (not-found, deletion-failed) and -1 for unknown ones.
 int status_rank(const std::string& status);
@@ -86,6 +89,12 @@ inline constexpr size_t kMaxShortText = 1000;          // ended reasons, roles, 
 inline constexpr size_t kMaxUrlLength = 4096;
 inline constexpr size_t kMaxUtteranceBytes = 64 * 1024;
 inline constexpr size_t kMaxDocumentBytes = 4 * 1024 * 1024;  // summary, full transcript
+
+// An RFC 3339 date-time, the form Vapi sends ("2025-11-21T16:00:01.000Z",
+// "2025-11-21T18:00:01+02:00"): date, time, optional fraction and a required
+// zone. Years 2000 to 2099. nullopt for anything else; unlike PostgreSQL's
+// input function, no DateStyle reading, no "epoch", "now" or "infinity".
+std::optional<Timestamp> parse_rfc3339(const std::string& text);
 
 // Throws unless value is a usable identifier (1 to kMaxIdLength printable
 // ASCII characters, no spaces); field names it in the error.

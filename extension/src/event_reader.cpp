@@ -6,7 +6,6 @@
 extern "C" {
 #include "utils/builtins.h"
 #include "utils/numeric.h"
-#include "utils/timestamp.h"
 }
 
 namespace vox {
@@ -72,23 +71,15 @@ class ObjectView {
     return find(key, value);
   }
 
-  // An ISO 8601 date-time string.
+  // An RFC 3339 date-time string.
   std::optional<Timestamp> timestamp(const char* key) const {
     auto text = string(key, 64);
     if (!text) return std::nullopt;
-    // timestamptz_in also takes 'now', 'today' and 'infinity', which would make
-    // a retry differ from the original or never end: only digits may start it.
-    if (text->empty() || text->front() < '0' || text->front() > '9')
-      throw invalid_field(field_path(key), "expected an ISO 8601 date-time", sqlstate::kInvalidDatetimeFormat);
-    const char* cstring = text->c_str();
-    try {
-      return pg_call([&]() {
-        return DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in, CStringGetDatum(cstring),
-                                                       ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
-      });
-    } catch (const PgError&) {
-      throw invalid_field(field_path(key), "expected an ISO 8601 date-time", sqlstate::kInvalidDatetimeFormat);
-    }
+    auto parsed = parse_rfc3339(*text);
+    if (!parsed)
+      throw invalid_field(field_path(key), "expected an ISO 8601 date-time with zone, e.g. 2025-11-21T16:00:01.000Z",
+                          sqlstate::kInvalidDatetimeFormat);
+    return parsed;
   }
 
  private:
@@ -161,10 +152,11 @@ void read_transcript(const ObjectView& message, Event& event) {
   auto transcript_type = message.string("transcriptType", kMaxShortText);
   if (transcript_type && *transcript_type != "final" && *transcript_type != "partial")
     throw invalid_field(message.field_path("transcriptType"), "expected 'final' or 'partial'");
-  // The flat form only ever carried final text.
-  event.final_transcript = event.type != "transcript" || !transcript_type || *transcript_type == "final";
+  // Vapi's plain "transcript" must say which it is; the final-only type name
+  // and the seeds' flat form imply final unless they say otherwise.
   if (event.type == "transcript" && !transcript_type)
     throw invalid_field(message.field_path("transcriptType"), "required");
+  event.final_transcript = !transcript_type || *transcript_type == "final";
   event.text = message.required_string("transcript", kMaxUtteranceBytes);
 }
 

@@ -17,15 +17,25 @@ namespace {
 
 // --- Statements --------------------------------------------------------------
 
-// The tenant of an event, from trusted records only, in order of authority:
-// the active agent owning the assistant, the owner of the phone number, the
-// org that already holds the call (an outbound registration or an earlier
-// event). LIMIT 2 detects a call id held by two orgs.
+// The tenant of an event, from trusted records only:
+//   route 1: the org owning call.assistantId, through its active agent (or an
+//            inactive one, for a call that org already holds);
+//   route 0: that org's agent is inactive and the call is new to it: park,
+//            never fall through to another org;
+//   route 2: the org owning call.phoneNumberId;
+//   route 3: the org already holding the call id (an outbound registration or
+//            an earlier event), only for an event naming neither assistant
+//            nor number: one naming an assistant or number vox does not know
+//            yet may belong to an org not registered yet, whatever org holds
+//            a call with the same id. LIMIT 2 detects a call id held by two.
 Statement resolve_tenant(R"SQL(
 SELECT org_id, agent_id, region, route FROM (
-    SELECT a.org_id, a.id AS agent_id, o.default_region AS region, 1 AS route
+    SELECT a.org_id, a.id AS agent_id, o.default_region AS region,
+           CASE WHEN a.active OR EXISTS (SELECT 1 FROM vox.call_tracking t
+                                          WHERE t.org_id = a.org_id AND t.vapi_call_id = $3)
+                THEN 1 ELSE 0 END AS route
       FROM vox.agents a JOIN vox.organizations o ON o.id = a.org_id
-     WHERE a.vapi_assistant_id = $1 AND a.active
+     WHERE a.vapi_assistant_id = $1
     UNION ALL
     SELECT p.org_id, p.agent_id, o.default_region, 2
       FROM vox.phone_numbers p JOIN vox.organizations o ON o.id = p.org_id
@@ -33,7 +43,7 @@ SELECT org_id, agent_id, region, route FROM (
     UNION ALL
     SELECT t.org_id, t.agent_id, o.default_region, 3
       FROM vox.call_tracking t JOIN vox.organizations o ON o.id = t.org_id
-     WHERE t.vapi_call_id = $3
+     WHERE t.vapi_call_id = $3 AND $1 IS NULL AND $2 IS NULL
 ) candidates ORDER BY route LIMIT 2
 )SQL", {TEXTOID, TEXTOID, TEXTOID});
 
@@ -98,7 +108,8 @@ std::string upsert_call_sql() {
                                   preferred_from("report", "started_at"), preferred_from("report", "ended_at"),
                                   preferred_from("report", "cost")});
   // One statement writes the three rows of the call, the recording job and the
-  // outbox entry: a single executor round per event.
+  // outbox entry: a single executor round per event. It returns whether the
+  // call was new (xmax = 0 marks a row inserted rather than updated).
   return R"SQL(
 WITH input AS (
     SELECT COALESCE($17, (SELECT l.id FROM vox.leads l
@@ -109,6 +120,7 @@ WITH input AS (
     SELECT $1, $2, $16, i.lead_id, $5, $4, CASE WHEN $3 = 'registration' THEN now() END, $18 FROM input i
     ON CONFLICT (org_id, vapi_call_id) DO UPDATE SET
         )SQL" + tracking + R"SQL(
+    RETURNING xmax = 0 AS created
 ), logs AS (
     INSERT INTO vox.call_logs AS t (org_id, vapi_call_id, channel, is_test_call, status, customer_number, started_at,
                                     ended_at, ended_reason, outcome, summary, transcript, recording_url, cost,
@@ -131,7 +143,7 @@ WITH input AS (
     INSERT INTO vox.outbox (org_id, topic, vapi_call_id, payload)
     SELECT $1, $19, $2, jsonb_build_object('vapi_call_id', $2, 'status', l.status) FROM logs l
 )
-SELECT status FROM logs
+SELECT EXISTS (SELECT 1 FROM tracking WHERE created)
 )SQL";
 }
 
@@ -188,6 +200,14 @@ UPDATE vox.parked_events
  WHERE id = $1
 )SQL", {INT8OID, TEXTOID, TEXTOID});
 
+Statement call_has_parked_events("SELECT 1 FROM vox.parked_events WHERE vapi_call_id = $1 LIMIT 1", {TEXTOID});
+
+// Set while replay_parked runs, so that events it applies do not start
+// replays of their own.
+bool replay_running = false;
+
+void replay_parked_for_call(const std::string& vapi_call_id);
+
 // --- Tenant resolution -------------------------------------------------------
 
 struct Tenant {
@@ -205,10 +225,13 @@ Resolution resolve(const CallFields& call) {
   Params params;
   params.string(call.assistant_id).string(call.phone_number_id).string(call.id);
   Rows rows = execute(resolve_tenant, params, 2);
-  if (rows.count() > 0 && rows.int4(0, 4) < 3)
-    return {Tenant{*rows.uuid(0, 1), rows.uuid(0, 2), *rows.string(0, 3)}, nullptr};
-  if (rows.count() == 1) return {Tenant{*rows.uuid(0, 1), rows.uuid(0, 2), *rows.string(0, 3)}, nullptr};
-  if (rows.count() == 2) return {std::nullopt, "ambiguous_call"};
+  if (rows.count() > 0) {
+    const int route = rows.int4(0, 4);
+    if (route == 0) return {std::nullopt, "inactive_assistant"};
+    if (route < 3 || rows.count() == 1)
+      return {Tenant{*rows.uuid(0, 1), rows.uuid(0, 2), *rows.string(0, 3)}, nullptr};
+    return {std::nullopt, "ambiguous_call"};
+  }
   if (call.assistant_id) return {std::nullopt, "unknown_assistant"};
   if (call.phone_number_id) return {std::nullopt, "unknown_phone_number"};
   return {std::nullopt, "unknown_call"};
@@ -230,7 +253,8 @@ struct CallRow {
   Jsonb* metadata = nullptr;
 };
 
-void upsert_call_row(const Uuid& org_id, const std::string& vapi_call_id, const CallRow& row) {
+// Returns whether the call was seen for the first time.
+bool upsert_call_row(const Uuid& org_id, const std::string& vapi_call_id, const CallRow& row) {
   Params params;
   params.uuid(org_id)
       .string(vapi_call_id)
@@ -251,7 +275,9 @@ void upsert_call_row(const Uuid& org_id, const std::string& vapi_call_id, const 
       .uuid(row.lead_id)
       .jsonb(row.metadata)
       .string(row.event_type);
-  execute(upsert_call, params);
+  Rows rows = execute(upsert_call, params);
+  bool is_null = false;
+  return DatumGetBool(rows.datum(0, 1, is_null));
 }
 
 // The caller's number in E.164; a caller id that is no number is kept aside
@@ -259,7 +285,7 @@ void upsert_call_row(const Uuid& org_id, const std::string& vapi_call_id, const 
 CallRow call_row_from(const Event& event, const Tenant& tenant) {
   CallRow row;
   row.source = event.kind == EventKind::kEndOfCallReport ? "report" : "event";
-  row.event_type = event.type;
+  row.event_type = canonical_type(event.kind);
   if (event.call.type) row.channel = channel_of_call_type(*event.call.type);
   std::string metadata = "{}";
   if (event.call.customer_number) {
@@ -273,15 +299,17 @@ CallRow call_row_from(const Event& event, const Tenant& tenant) {
   row.metadata = jsonb_from_text(metadata);
   row.agent_id = tenant.agent_id;
   row.started_at = event.call.started_at;
-  row.ended_at = event.call.ended_at;
   if (event.kind == EventKind::kStatusUpdate) {
     row.status = event.status;
+    // Only the end of a call says how it ended: a live call's snapshot may
+    // carry stale end fields.
     if (event.status == "ended") {
+      row.ended_at = event.call.ended_at ? event.call.ended_at : event.timestamp;
       row.ended_reason = event.call.ended_reason;
-      if (!row.ended_at) row.ended_at = event.timestamp;
     }
   } else {  // end-of-call-report: the final record
     row.status = "ended";
+    row.ended_at = event.call.ended_at;
     row.ended_reason = event.call.ended_reason;
     row.outcome = event.outcome;
     row.summary = event.summary;
@@ -374,8 +402,12 @@ Outcome apply_event(Jsonb* payload, const std::optional<std::string>& delivery_i
     outcome.status = "parked";
     outcome.reason = resolution.reason;
     if (unresolved == Unresolved::kPark) {
+      // Keyed by the event and what it names: the same call id parked for two
+      // different assistants (colliding ids) is two events, not a redelivery.
+      const std::string parked_key = *outcome.event_id + "|" + event.call.assistant_id.value_or("") + "|" +
+                                     event.call.phone_number_id.value_or("");
       Params params;
-      params.string(outcome.event_id)
+      params.string(parked_key)
           .string(event.type)
           .string(event.call.id)
           .string(event.call.assistant_id)
@@ -391,7 +423,11 @@ Outcome apply_event(Jsonb* payload, const std::optional<std::string>& delivery_i
   outcome.org_id = tenant.org_id;
 
   Params mark;
-  mark.uuid(tenant.org_id).string(outcome.event_id).string(event.type).string(event.call.id).string(delivery_id);
+  mark.uuid(tenant.org_id)
+      .string(outcome.event_id)
+      .string(std::string(canonical_type(event.kind)))
+      .string(event.call.id)
+      .string(delivery_id);
   if (execute(mark_processed, mark).count() == 0) {
     outcome.status = "duplicate";
     return outcome;
@@ -402,8 +438,10 @@ Outcome apply_event(Jsonb* payload, const std::optional<std::string>& delivery_i
     outcome.status = insert_utterance(tenant.org_id, event, delivery_id) ? "processed" : "duplicate";
     return outcome;
   }
-  upsert_call_row(tenant.org_id, event.call.id, call_row_from(event, tenant));
+  const bool new_call = upsert_call_row(tenant.org_id, event.call.id, call_row_from(event, tenant));
   outcome.status = "processed";
+  // Events parked as unknown_call wait for exactly this: apply them now.
+  if (new_call) replay_parked_for_call(event.call.id);
   return outcome;
 }
 
@@ -417,7 +455,7 @@ Outcome register_outbound_call(const OutboundCall& call) {
   row.agent_id = call.agent_id;
   row.lead_id = call.lead_id;
   row.metadata = call.metadata;
-  upsert_call_row(call.org_id, call.vapi_call_id, row);
+  if (upsert_call_row(call.org_id, call.vapi_call_id, row)) replay_parked_for_call(call.vapi_call_id);
   Outcome outcome{"registered", ""};
   outcome.org_id = call.org_id;
   outcome.vapi_call_id = call.vapi_call_id;
@@ -463,6 +501,10 @@ bool replay_one(const ParkedEvent& parked, std::optional<std::string>& reason, s
 }  // namespace
 
 int64_t replay_parked() {
+  struct RunningFlag {  // resets even when an error unwinds the replay
+    RunningFlag() { replay_running = true; }
+    ~RunningFlag() { replay_running = false; }
+  } running;
   int64_t applied = 0;
   std::optional<Timestamp> after_time = DT_NOBEGIN;
   int64_t after_id = 0;
@@ -504,5 +546,16 @@ int64_t replay_parked() {
   pg_call([&]() { MemoryContextDelete(batch_context); });
   return applied;
 }
+
+namespace {
+
+void replay_parked_for_call(const std::string& vapi_call_id) {
+  if (replay_running) return;
+  Params params;
+  params.string(vapi_call_id);
+  if (execute(call_has_parked_events, params, 1).count() > 0) replay_parked();
+}
+
+}  // namespace
 
 }  // namespace vox

@@ -36,6 +36,8 @@ struct OutboundCall {
   bool is_test_call;
 };
 
+// Creates or completes the call's rows; a call new to vox gets its parked
+// events applied.
 Outcome register_outbound_call(const OutboundCall& call);
 
 // Applies every parked event that can now be resolved, oldest first, each in

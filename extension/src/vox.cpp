@@ -80,7 +80,6 @@ extern "C" Datum vox_register_outbound_call(PG_FUNCTION_ARGS) {
     call.is_test_call = read_is_test_call(call.metadata);
     spi_connect();
     const Outcome outcome = register_outbound_call(call);
-    replay_parked();
     spi_finish();
     return jsonb_result(outcome);
   });

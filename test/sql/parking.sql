@@ -1,0 +1,146 @@
+-- parking: an event whose tenant cannot be resolved yet is accepted, parked
+-- durably, and applied once the missing piece appears (DESIGN §2,
+-- invariant 4).
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS vox CASCADE;
+CREATE EXTENSION vox;
+RESET client_min_messages;
+\set ECHO none
+\i test/fixtures/vapi.sql
+\set ECHO all
+SET timezone = 'UTC';
+SET datestyle = 'ISO, MDY';
+
+\set org_a '''00000000-0000-4000-8000-00000000000a'''
+SELECT vox_test.tenant(:org_a, 'Demo Clinic', 'asst-demo', 'pn-demo', '+14155550100');
+
+CREATE TEMP VIEW parked AS
+SELECT event_type, payload #>> '{message,status}' AS status, vapi_call_id, vapi_assistant_id, vapi_phone_number_id,
+       reason, attempts, delivery_id,
+       last_attempt_at IS NOT NULL AS attempted, last_error
+  FROM vox.parked_events ORDER BY received_at, id;
+CREATE TEMP VIEW counts AS
+SELECT (SELECT count(*) FROM vox.call_tracking) AS tracking,
+       (SELECT count(*) FROM vox.call_logs) AS logs,
+       (SELECT count(*) FROM vox.calls) AS calls,
+       (SELECT count(*) FROM vox.call_transcripts) AS transcripts,
+       (SELECT count(*) FROM vox.processed_webhook_events) AS processed,
+       (SELECT count(*) FROM vox.parked_events) AS parked,
+       (SELECT count(*) FROM vox.outbox) AS outbox,
+       (SELECT count(*) FROM vox.recording_upload_queue) AS recordings;
+
+---------------------------------------------------------------------------
+-- Unknown assistant: accepted and parked, once
+---------------------------------------------------------------------------
+-- Events of a call whose assistant nobody has registered yet, delivered out
+-- of their natural order: the utterance first, then the status, then the
+-- report.
+SELECT vox.handle_event(vox_test.transcript(vox_test.call('call-p1', 'asst-new'), 'user', 'Is anyone there?', 1763740802000));
+SELECT vox.handle_event(vox_test.status_update(vox_test.call('call-p1', 'asst-new', '{"startedAt": "2025-11-21T16:00:01.000Z"}'),
+                                               'in-progress', 1763740801000), 'msg_p1');
+SELECT vox.handle_event(vox_test.end_of_call_report(vox_test.call('call-p1', 'asst-new'), 1763741012000)) ->> 'status';
+-- Redelivered while parked: still parked, still one row each.
+SELECT vox.handle_event(vox_test.status_update(vox_test.call('call-p1', 'asst-new', '{"startedAt": "2025-11-21T16:00:01.000Z"}'),
+                                               'in-progress', 1763740801000), 'msg_p1') ->> 'status';
+SELECT vox.handle_event(vox_test.transcript(vox_test.call('call-p1', 'asst-new'), 'user', 'Is anyone there?', 1763740802000)) ->> 'status';
+SELECT * FROM parked;
+-- The payload is kept as sent.
+SELECT payload = vox_test.end_of_call_report(vox_test.call('call-p1', 'asst-new'), 1763741012000) AS report_payload_kept
+  FROM vox.parked_events WHERE event_type = 'end-of-call-report';
+-- Nothing else was written.
+SELECT * FROM counts;
+
+-- A replay that still finds no tenant applies nothing and counts the attempt.
+SELECT vox.replay_parked();
+SELECT * FROM parked;
+
+---------------------------------------------------------------------------
+-- Registering the agent applies them, in the same transaction, in order
+---------------------------------------------------------------------------
+BEGIN;
+INSERT INTO vox.agents (org_id, id, vapi_assistant_id, name, role)
+VALUES (:org_a, md5('asst-new')::uuid, 'asst-new', 'Demo Clinic after-hours', 'after-hours');
+-- Before commit: already applied and gone from parked_events.
+SELECT * FROM parked;
+-- Applied in the order received: transcript, status, report.
+SELECT topic, vapi_call_id, payload ->> 'status' AS status, payload ->> 'role' AS role FROM vox.outbox ORDER BY id;
+COMMIT;
+SELECT vapi_call_id, status, started_at, ended_at, ended_reason, summary, agent_id = md5('asst-new')::uuid AS new_agent
+  FROM vox.call_logs;
+SELECT vapi_call_id, role, text FROM vox.call_transcripts;
+-- The delivery id travelled with the parked event.
+SELECT event_id, delivery_id FROM vox.processed_webhook_events ORDER BY event_id;
+SELECT vox.handle_event(vox_test.status_update(vox_test.call('call-p1', 'asst-new'), 'in-progress', 1763740801000), 'msg_p1')
+    ->> 'status' AS redelivered_after_replay;
+SELECT * FROM counts;
+
+---------------------------------------------------------------------------
+-- Unknown phone number, resolved by registering the number
+---------------------------------------------------------------------------
+SELECT vox.handle_event(vox_test.status_update(vox_test.call('call-p2', NULL, '{"phoneNumberId": "pn-new"}'),
+                                               'ringing', 1763740801000));
+SELECT * FROM parked;
+INSERT INTO vox.phone_numbers (org_id, vapi_phone_number_id, number, agent_id)
+VALUES (:org_a, 'pn-new', '+14155550101', md5('asst-demo')::uuid);
+SELECT * FROM parked;
+-- The number's org and agent own the call.
+SELECT org_id = :org_a AS org_a, vapi_call_id, status, agent_id = md5('asst-demo')::uuid AS demo_agent
+  FROM vox.call_logs WHERE vapi_call_id = 'call-p2';
+
+---------------------------------------------------------------------------
+-- Re-activating an agent replays too (statement trigger on UPDATE)
+---------------------------------------------------------------------------
+INSERT INTO vox.agents (org_id, id, vapi_assistant_id, name, role, active)
+VALUES (:org_a, md5('asst-sleep')::uuid, 'asst-sleep', 'Demo Clinic holidays', 'holidays', false);
+SELECT vox.handle_event(vox_test.status_update(vox_test.call('call-p3', 'asst-sleep'), 'in-progress', 1763740801000)) ->> 'reason';
+SELECT * FROM parked;
+UPDATE vox.agents SET active = true WHERE vapi_assistant_id = 'asst-sleep';
+SELECT * FROM parked;
+SELECT vapi_call_id, status FROM vox.call_logs WHERE vapi_call_id = 'call-p3';
+-- Nothing left for an explicit replay.
+SELECT vox.replay_parked();
+
+---------------------------------------------------------------------------
+-- vox.replay_parked() on its own
+---------------------------------------------------------------------------
+-- With the trigger off, registering the agent resolves nothing by itself ...
+SELECT vox.handle_event(vox_test.status_update(vox_test.call('call-p4', 'asst-late'), 'queued', 1763740800000)) ->> 'status';
+SELECT vox.handle_event(vox_test.status_update(vox_test.call('call-p4', 'asst-late'), 'ringing', 1763740800500)) ->> 'status';
+SELECT vox.handle_event(vox_test.transcript(vox_test.call('call-p4', 'asst-late'), 'assistant', 'Hello!', 1763740801500)) ->> 'status';
+ALTER TABLE vox.agents DISABLE TRIGGER agents_replay_parked;
+INSERT INTO vox.agents (org_id, id, vapi_assistant_id, name, role)
+VALUES (:org_a, md5('asst-late')::uuid, 'asst-late', 'Demo Clinic overflow', 'overflow');
+ALTER TABLE vox.agents ENABLE TRIGGER agents_replay_parked;
+SELECT * FROM parked;
+-- ... the explicit replay applies all three and says so.
+SELECT vox.replay_parked();
+SELECT * FROM parked;
+SELECT vapi_call_id, status FROM vox.call_logs WHERE vapi_call_id = 'call-p4';
+SELECT vapi_call_id, role, text FROM vox.call_transcripts WHERE vapi_call_id = 'call-p4';
+
+---------------------------------------------------------------------------
+-- Unknown call: resolvable once another event makes the call known
+---------------------------------------------------------------------------
+-- No assistant, no number, a call id nobody holds yet. The event that
+-- creates the call applies it in the same transaction, so the explicit
+-- replay afterwards finds nothing left to do.
+SELECT vox.handle_event(vox_test.transcript(vox_test.call('call-p5', NULL), 'user', 'Hello?', 1763740802000));
+SELECT vox.handle_event(vox_test.status_update(vox_test.call('call-p5', 'asst-demo'), 'in-progress', 1763740801000)) ->> 'status';
+SELECT vox.replay_parked();
+SELECT * FROM parked;
+SELECT org_id = :org_a AS org_a, vapi_call_id, role, text FROM vox.call_transcripts WHERE vapi_call_id = 'call-p5';
+
+---------------------------------------------------------------------------
+-- Two unknown assistants, one call id: both events are kept
+---------------------------------------------------------------------------
+-- Call ids are only unique within an org: two orgs' not yet registered
+-- assistants may report the same call id. Parking one must not swallow the
+-- other.
+SELECT vox.handle_event(vox_test.status_update(vox_test.call('call-p6', 'asst-org-c'), 'in-progress', 1763740801000)) ->> 'status';
+SELECT vox.handle_event(vox_test.status_update(vox_test.call('call-p6', 'asst-org-d'), 'in-progress', 1763740801000)) ->> 'status';
+SELECT * FROM parked;
+SELECT vox_test.tenant('00000000-0000-4000-8000-00000000000c', 'Clinic C', 'asst-org-c', 'pn-c', '+14155550300');
+SELECT vox_test.tenant('00000000-0000-4000-8000-00000000000d', 'Clinic D', 'asst-org-d', 'pn-d', '+14155550400');
+SELECT * FROM parked;
+SELECT o.name, l.vapi_call_id, l.status FROM vox.call_logs l JOIN vox.organizations o ON o.id = l.org_id
+ WHERE l.vapi_call_id = 'call-p6' ORDER BY 1;

@@ -95,6 +95,7 @@ CREATE TABLE vox.call_tracking (
     org_id        uuid             NOT NULL REFERENCES vox.organizations ON DELETE CASCADE,
     vapi_call_id  text             NOT NULL,
     agent_id      uuid,
+    agent_route   smallint         NOT NULL DEFAULT 0 CHECK (agent_route BETWEEN 0 AND 3),
     lead_id       uuid,
     channel       vox.call_channel,
     status        vox.call_status,
@@ -109,6 +110,8 @@ CREATE TABLE vox.call_tracking (
 CREATE INDEX call_tracking_vapi_call_id_idx ON vox.call_tracking (vapi_call_id);
 COMMENT ON TABLE vox.call_tracking IS
     'One row per call: who the call belongs to (agent, lead) and whether the app registered it';
+COMMENT ON COLUMN vox.call_tracking.agent_route IS
+    'Where agent_id came from: 3 the outbound registration, 2 the call''s assistant, 1 the dialled number, 0 none; a higher route overrides a lower one';
 COMMENT ON COLUMN vox.call_tracking.registered_at IS
     'When the app announced this outbound call with vox.register_outbound_call; NULL for calls first seen by webhook';
 
@@ -130,6 +133,7 @@ CREATE TABLE vox.call_logs (
     cost             numeric,
     lead_id          uuid,
     agent_id         uuid,
+    agent_route      smallint         NOT NULL DEFAULT 0 CHECK (agent_route BETWEEN 0 AND 3),
     metadata         jsonb            NOT NULL DEFAULT '{}',
     report_received  boolean          NOT NULL DEFAULT false,
     created_at       timestamptz      NOT NULL DEFAULT now(),
@@ -146,6 +150,8 @@ COMMENT ON COLUMN vox.call_logs.customer_number IS
     'Caller or callee in E.164; NULL when the caller id is not a number (raw value in metadata.caller_id_raw)';
 COMMENT ON COLUMN vox.call_logs.duration_seconds IS 'ended_at - started_at; Vapi sends no duration';
 COMMENT ON COLUMN vox.call_logs.outcome IS 'analysis.successEvaluation of the end-of-call-report';
+COMMENT ON COLUMN vox.call_logs.agent_route IS
+    'Where agent_id came from: 3 the outbound registration, 2 the call''s assistant, 1 the dialled number, 0 none';
 COMMENT ON COLUMN vox.call_logs.report_received IS
     'The end-of-call-report was applied; its values take precedence over those of status updates';
 
@@ -218,7 +224,9 @@ CREATE TABLE vox.parked_events (
     last_attempt_at      timestamptz
 );
 CREATE INDEX parked_events_received_idx ON vox.parked_events (received_at, id);
-CREATE INDEX parked_events_vapi_call_id_idx ON vox.parked_events (vapi_call_id);
+CREATE INDEX parked_events_vapi_call_id_idx ON vox.parked_events (vapi_call_id, received_at, id);
+CREATE INDEX parked_events_vapi_assistant_id_idx ON vox.parked_events (vapi_assistant_id, received_at, id);
+CREATE INDEX parked_events_vapi_phone_number_id_idx ON vox.parked_events (vapi_phone_number_id, received_at, id);
 COMMENT ON TABLE vox.parked_events IS
     'Events whose tenant cannot be resolved yet. Not a tenant table: no org is known until replay resolves one.';
 COMMENT ON COLUMN vox.parked_events.event_key IS
@@ -267,7 +275,7 @@ AS 'MODULE_PATHNAME', 'vox_handle_event';
 COMMENT ON FUNCTION vox.handle_event(jsonb, text) IS
     'Applies one Vapi server message in the caller''s transaction; returns {"status": processed|duplicate|ignored|parked, ...}';
 
-CREATE FUNCTION vox.replay_parked() RETURNS integer
+CREATE FUNCTION vox.replay_parked() RETURNS bigint
 LANGUAGE c VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'vox_replay_parked';
@@ -283,15 +291,16 @@ AS 'MODULE_PATHNAME', 'vox_register_outbound_call';
 COMMENT ON FUNCTION vox.register_outbound_call(uuid, text, uuid, uuid, jsonb) IS
     'Announces an outbound call the app started; converges with webhook rows in either order and replays its parked events';
 
--- A new or re-activated agent or phone number can resolve parked events at once.
+-- A new or re-activated agent, or a new phone number, resolves the parked
+-- events that name it, at once and in the same transaction.
 CREATE FUNCTION vox.replay_parked_trigger() RETURNS trigger
 LANGUAGE c
 SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'vox_replay_parked_trigger';
 COMMENT ON FUNCTION vox.replay_parked_trigger() IS
-    'Statement trigger: replays parked events after routing rows change, in the same transaction';
+    'Row trigger: replays the parked events naming the new row''s routing key (the trigger argument: vapi_assistant_id or vapi_phone_number_id)';
 
-CREATE TRIGGER agents_replay_parked AFTER INSERT OR UPDATE ON vox.agents
-    FOR EACH STATEMENT EXECUTE FUNCTION vox.replay_parked_trigger();
-CREATE TRIGGER phone_numbers_replay_parked AFTER INSERT OR UPDATE ON vox.phone_numbers
-    FOR EACH STATEMENT EXECUTE FUNCTION vox.replay_parked_trigger();
+CREATE TRIGGER agents_replay_parked AFTER INSERT OR UPDATE OF vapi_assistant_id, active ON vox.agents
+    FOR EACH ROW WHEN (NEW.active) EXECUTE FUNCTION vox.replay_parked_trigger('vapi_assistant_id');
+CREATE TRIGGER phone_numbers_replay_parked AFTER INSERT OR UPDATE OF vapi_phone_number_id ON vox.phone_numbers
+    FOR EACH ROW EXECUTE FUNCTION vox.replay_parked_trigger('vapi_phone_number_id');

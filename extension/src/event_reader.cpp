@@ -109,6 +109,12 @@ std::optional<Timestamp> epoch_millis(const ObjectView& message, const char* key
   return static_cast<Timestamp>(std::llround((millis - kPostgresEpochMillis) * 1000.0));
 }
 
+// A call cannot end before it starts: the duration would be negative.
+void check_order(const ObjectView& object, const std::optional<Timestamp>& started,
+                 const std::optional<Timestamp>& ended) {
+  if (started && ended && *ended < *started) throw invalid_field(object.field_path("endedAt"), "before startedAt");
+}
+
 CallFields read_call(const ObjectView& message, const ObjectView& call) {
   CallFields fields;
   auto id = call.id("id");
@@ -126,6 +132,7 @@ CallFields read_call(const ObjectView& message, const ObjectView& call) {
   if (customer) fields.customer_number = customer->string("number", kMaxShortText);
   fields.started_at = call.timestamp("startedAt");
   fields.ended_at = call.timestamp("endedAt");
+  check_order(call, fields.started_at, fields.ended_at);
   fields.ended_reason = call.string("endedReason", kMaxShortText);
   return fields;
 }
@@ -164,6 +171,7 @@ void read_end_of_call_report(const ObjectView& message, Event& event) {
   if (auto reason = message.string("endedReason", kMaxShortText)) event.call.ended_reason = reason;
   if (auto started = message.timestamp("startedAt")) event.call.started_at = started;
   if (auto ended = message.timestamp("endedAt")) event.call.ended_at = ended;
+  check_order(message, event.call.started_at, event.call.ended_at);
   if (auto cost = message.number("cost")) {
     const double value = numeric_to_double(*cost, message.field_path("cost"));
     if (!std::isfinite(value) || value < 0 || value >= 1e9)

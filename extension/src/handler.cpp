@@ -71,6 +71,16 @@ Merge preferred_from(const char* source, const char* column) {
   return {c, "CASE WHEN $3 = '" + std::string(source) + "' THEN COALESCE(excluded." + c + ", t." + c +
                  ") ELSE COALESCE(t." + c + ", excluded." + c + ") END"};
 }
+// The agent is whoever the most authoritative source names: agent_route says
+// which (3 the app's registration, 2 the call's assistant, 1 the dialled
+// number's agent); between two of the same rank the lower id wins, so the
+// result does not depend on the order of events.
+const Merge kAgentMerge{"agent_id",
+                        "CASE WHEN excluded.agent_route > t.agent_route THEN excluded.agent_id "
+                        "WHEN excluded.agent_route < t.agent_route THEN t.agent_id "
+                        "ELSE LEAST(t.agent_id, excluded.agent_id) END"};
+const Merge kAgentRouteMerge{"agent_route", "GREATEST(t.agent_route, excluded.agent_route)"};
+
 Merge either(const char* column) { return {column, "t." + std::string(column) + " OR excluded." + column}; }
 const Merge kStatusMerge{"status",
                          "CASE WHEN vox.call_status_rank(excluded.status) > vox.call_status_rank(t.status) "
@@ -92,7 +102,7 @@ std::string merge_clause(std::initializer_list<Merge> merges) {
 }
 
 std::string upsert_call_sql() {
-  const std::string tracking = merge_clause({preferred_from("registration", "agent_id"),
+  const std::string tracking = merge_clause({kAgentMerge, kAgentRouteMerge,
                                      preferred_from("registration", "lead_id"),
                                      preferred_from("registration", "channel"), kStatusMerge,
                                      first_known("registered_at"), kMetadataMerge});
@@ -102,7 +112,7 @@ std::string upsert_call_sql() {
                                  preferred_from("report", "outcome"), preferred_from("report", "summary"),
                                  preferred_from("report", "transcript"), preferred_from("report", "recording_url"),
                                  preferred_from("report", "cost"), preferred_from("registration", "lead_id"),
-                                 preferred_from("registration", "agent_id"), kMetadataMerge,
+                                 kAgentMerge, kAgentRouteMerge, kMetadataMerge,
                                  either("report_received")});
   const std::string calls = merge_clause({kStatusMerge, first_known("customer_number"),
                                   preferred_from("report", "started_at"), preferred_from("report", "ended_at"),
@@ -116,16 +126,18 @@ WITH input AS (
                            WHERE l.org_id = $1 AND l.phone = $7
                            ORDER BY l.created_at, l.id LIMIT 1)) AS lead_id
 ), tracking AS (
-    INSERT INTO vox.call_tracking AS t (org_id, vapi_call_id, agent_id, lead_id, channel, status, registered_at, metadata)
-    SELECT $1, $2, $16, i.lead_id, $5, $4, CASE WHEN $3 = 'registration' THEN now() END, $18 FROM input i
+    INSERT INTO vox.call_tracking AS t (org_id, vapi_call_id, agent_id, agent_route, lead_id, channel, status,
+                                        registered_at, metadata)
+    SELECT $1, $2, $16, $20, i.lead_id, $5, $4, CASE WHEN $3 = 'registration' THEN now() END, $18 FROM input i
     ON CONFLICT (org_id, vapi_call_id) DO UPDATE SET
         )SQL" + tracking + R"SQL(
     RETURNING xmax = 0 AS created
 ), logs AS (
     INSERT INTO vox.call_logs AS t (org_id, vapi_call_id, channel, is_test_call, status, customer_number, started_at,
                                     ended_at, ended_reason, outcome, summary, transcript, recording_url, cost,
-                                    lead_id, agent_id, metadata, report_received)
-    SELECT $1, $2, $5, $6, $4, $7, $8, $9, $10, $11, $12, $13, $14, $15::numeric, i.lead_id, $16, $18, $3 = 'report'
+                                    lead_id, agent_id, agent_route, metadata, report_received)
+    SELECT $1, $2, $5, $6, $4, $7, $8, $9, $10, $11, $12, $13, $14, $15::numeric, i.lead_id, $16, $20, $18,
+           $3 = 'report'
       FROM input i
     ON CONFLICT (org_id, vapi_call_id) DO UPDATE SET
         )SQL" + logs + R"SQL(
@@ -149,7 +161,8 @@ SELECT EXISTS (SELECT 1 FROM tracking WHERE created)
 
 Statement upsert_call(upsert_call_sql().c_str(),
                       {UUIDOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, BOOLOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
-                       TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, UUIDOID, UUIDOID, JSONBOID, TEXTOID});
+                       TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, UUIDOID, UUIDOID, JSONBOID, TEXTOID,
+                       INT2OID});
 
 Statement insert_transcript(R"SQL(
 WITH utterance AS (
@@ -173,7 +186,7 @@ ON CONFLICT (event_key) DO NOTHING
 )SQL", {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, TEXTOID});
 
 Statement assistant_for_number(R"SQL(
-SELECT assistant, org_id FROM (
+SELECT assistant, org_id, route FROM (
     SELECT a.vapi_assistant_id AS assistant, p.org_id, 1 AS route
       FROM vox.phone_numbers p JOIN vox.agents a ON a.org_id = p.org_id AND a.id = p.agent_id
      WHERE p.vapi_phone_number_id = $1 AND a.active
@@ -181,18 +194,30 @@ SELECT assistant, org_id FROM (
     SELECT a.vapi_assistant_id, p.org_id, 2
       FROM vox.phone_numbers p JOIN vox.agents a ON a.org_id = p.org_id AND a.id = p.agent_id
      WHERE p.number = $2 AND a.active
-) routes ORDER BY route LIMIT 1
+) routes ORDER BY route LIMIT 2
 )SQL", {TEXTOID, TEXTOID});
 
-Statement next_parked(R"SQL(
-SELECT id, payload, delivery_id, received_at FROM vox.parked_events
- WHERE (received_at, id) > ($1, $2)
- ORDER BY received_at, id
- LIMIT 100
- FOR UPDATE SKIP LOCKED
-)SQL", {TIMESTAMPTZOID, INT8OID});
+// The next parked events to replay, oldest first, optionally only those
+// naming one call, assistant or phone number. A full sweep skips rows another
+// replay holds (it will see them next time); a scoped replay waits for them,
+// since nothing else would come back for exactly these events.
+std::string next_parked_sql(const char* filter_column) {
+  std::string sql = "SELECT id, received_at FROM vox.parked_events WHERE (received_at, id) > ($1, $2)";
+  if (filter_column) sql += std::string(" AND ") + filter_column + " = $3";
+  sql += " ORDER BY received_at, id LIMIT 100 FOR UPDATE";
+  if (!filter_column) sql += " SKIP LOCKED";
+  return sql;
+}
+Statement next_parked_all(next_parked_sql(nullptr).c_str(), {TIMESTAMPTZOID, INT8OID});
+Statement next_parked_by_call(next_parked_sql("vapi_call_id").c_str(), {TIMESTAMPTZOID, INT8OID, TEXTOID});
+Statement next_parked_by_assistant(next_parked_sql("vapi_assistant_id").c_str(),
+                                   {TIMESTAMPTZOID, INT8OID, TEXTOID});
+Statement next_parked_by_phone_number(next_parked_sql("vapi_phone_number_id").c_str(),
+                                      {TIMESTAMPTZOID, INT8OID, TEXTOID});
 
-Statement delete_parked("DELETE FROM vox.parked_events WHERE id = $1", {INT8OID});
+// Taken out of the table for the time it is applied, so that a replay nested
+// in its application cannot apply it a second time; a rollback puts it back.
+Statement take_parked("DELETE FROM vox.parked_events WHERE id = $1 RETURNING payload, delivery_id", {INT8OID});
 
 Statement note_parked_attempt(R"SQL(
 UPDATE vox.parked_events
@@ -202,17 +227,26 @@ UPDATE vox.parked_events
 
 Statement call_has_parked_events("SELECT 1 FROM vox.parked_events WHERE vapi_call_id = $1 LIMIT 1", {TEXTOID});
 
-// Set while replay_parked runs, so that events it applies do not start
-// replays of their own.
-bool replay_running = false;
+// How deep replays are nested: a replayed event that creates a call replays
+// that call's events (depth 2), which cannot create further calls.
+int replay_depth = 0;
+constexpr int kMaxReplayDepth = 2;
+
+// Events applied by replays so far in this backend, nested ones included, so
+// that the outermost replay reports everything it caused.
+int64_t replays_applied = 0;
 
 void replay_parked_for_call(const std::string& vapi_call_id);
 
 // --- Tenant resolution -------------------------------------------------------
 
+// How an agent was learned, in increasing authority (agent_route column).
+enum AgentRoute : int16_t { kNoAgent = 0, kByPhoneNumber = 1, kByAssistant = 2, kByRegistration = 3 };
+
 struct Tenant {
   Uuid org_id;
   std::optional<Uuid> agent_id;
+  AgentRoute agent_route;
   std::string region;
 };
 
@@ -228,9 +262,11 @@ Resolution resolve(const CallFields& call) {
   if (rows.count() > 0) {
     const int route = rows.int4(0, 4);
     if (route == 0) return {std::nullopt, "inactive_assistant"};
-    if (route < 3 || rows.count() == 1)
-      return {Tenant{*rows.uuid(0, 1), rows.uuid(0, 2), *rows.string(0, 3)}, nullptr};
-    return {std::nullopt, "ambiguous_call"};
+    if (route == 3 && rows.count() == 2) return {std::nullopt, "ambiguous_call"};
+    // By call id, the call already holds its agent: nothing new to say.
+    const AgentRoute agent_route = route == 1 ? kByAssistant : route == 2 ? kByPhoneNumber : kNoAgent;
+    std::optional<Uuid> agent_id = agent_route == kNoAgent ? std::nullopt : rows.uuid(0, 2);
+    return {Tenant{*rows.uuid(0, 1), agent_id, agent_id ? agent_route : kNoAgent, *rows.string(0, 3)}, nullptr};
   }
   if (call.assistant_id) return {std::nullopt, "unknown_assistant"};
   if (call.phone_number_id) return {std::nullopt, "unknown_phone_number"};
@@ -250,6 +286,7 @@ struct CallRow {
   std::optional<Timestamp> started_at, ended_at;
   std::optional<std::string> ended_reason, outcome, summary, transcript, recording_url, cost;
   std::optional<Uuid> agent_id, lead_id;
+  AgentRoute agent_route = kNoAgent;
   Jsonb* metadata = nullptr;
 };
 
@@ -274,7 +311,8 @@ bool upsert_call_row(const Uuid& org_id, const std::string& vapi_call_id, const 
       .uuid(row.agent_id)
       .uuid(row.lead_id)
       .jsonb(row.metadata)
-      .string(row.event_type);
+      .string(row.event_type)
+      .int2(row.agent_route);
   Rows rows = execute(upsert_call, params);
   bool is_null = false;
   return DatumGetBool(rows.datum(0, 1, is_null));
@@ -298,6 +336,7 @@ CallRow call_row_from(const Event& event, const Tenant& tenant) {
   }
   row.metadata = jsonb_from_text(metadata);
   row.agent_id = tenant.agent_id;
+  row.agent_route = tenant.agent_route;
   row.started_at = event.call.started_at;
   if (event.kind == EventKind::kStatusUpdate) {
     row.status = event.status;
@@ -331,13 +370,21 @@ bool insert_utterance(const Uuid& org_id, const Event& event, const std::optiona
   return execute(insert_transcript, params).count() == 1;
 }
 
+// The assistant answering the dialled number: by its Vapi id, else by the
+// number itself, which two orgs may both hold (then nobody is chosen).
 Outcome answer_assistant_request(const Event& event) {
   Outcome outcome{"ignored", event.type};
+  std::optional<std::string> number;
+  if (event.dialled_number) number = to_e164(*event.dialled_number, "ZZ");  // ZZ: international form only
   Params params;
-  params.string(event.call.phone_number_id).string(event.dialled_number);
-  Rows rows = execute(assistant_for_number, params, 1);
+  params.string(event.call.phone_number_id).string(number);
+  Rows rows = execute(assistant_for_number, params, 2);
   if (rows.count() == 0) {
     outcome.reason = "unknown_phone_number";
+    return outcome;
+  }
+  if (rows.int4(0, 3) == 2 && rows.count() == 2) {
+    outcome.reason = "ambiguous_phone_number";
     return outcome;
   }
   outcome.status = "processed";
@@ -453,6 +500,7 @@ Outcome register_outbound_call(const OutboundCall& call) {
   row.channel = "outbound";
   row.is_test_call = call.is_test_call;
   row.agent_id = call.agent_id;
+  row.agent_route = call.agent_id ? kByRegistration : kNoAgent;
   row.lead_id = call.lead_id;
   row.metadata = call.metadata;
   if (upsert_call_row(call.org_id, call.vapi_call_id, row)) replay_parked_for_call(call.vapi_call_id);
@@ -464,96 +512,138 @@ Outcome register_outbound_call(const OutboundCall& call) {
 
 namespace {
 
-struct ParkedEvent {
-  int64_t id;
-  Jsonb* payload;  // copied into the batch context
-  std::optional<std::string> delivery_id;
-};
+// PostgreSQL errors that are not the event's fault (cancel, timeout,
+// deadlock, serialization, shutdown, resources): a replay must fail with them,
+// not record them against the event and carry on.
+bool is_operational_error(int sqlerrcode) {
+  const int category = ERRCODE_TO_CATEGORY(sqlerrcode);
+  for (int operational : {ERRCODE_CONNECTION_EXCEPTION, ERRCODE_TRANSACTION_ROLLBACK, ERRCODE_INSUFFICIENT_RESOURCES,
+                          ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, ERRCODE_OPERATOR_INTERVENTION,
+                          ERRCODE_SYSTEM_ERROR, ERRCODE_INTERNAL_ERROR})
+    if (category == ERRCODE_TO_CATEGORY(operational)) return true;
+  return false;
+}
 
-// Runs one parked event in a subtransaction. Returns whether it was applied;
-// sets reason or error when it was not.
-bool replay_one(const ParkedEvent& parked, std::optional<std::string>& reason, std::optional<std::string>& error) {
+enum class ReplayResult { kApplied, kUnresolved, kFailed, kGone };
+
+// Takes one parked event and applies it, in a subtransaction that is rolled
+// back (returning the event to the table) unless it was applied. Sets reason
+// or error when it was not.
+ReplayResult replay_one(int64_t id, std::optional<std::string>& reason, std::optional<std::string>& error) {
   MemoryContext outer_context = CurrentMemoryContext;
   ResourceOwner outer_owner = CurrentResourceOwner;
   pg_call([]() { BeginInternalSubTransaction(nullptr); });
   MemoryContextSwitchTo(outer_context);
-  auto restore = [&]() {
+  auto end_subtransaction = [&](bool commit) {
+    if (commit) {
+      pg_call([]() { ReleaseCurrentSubTransaction(); });
+    } else {
+      pg_call([]() { RollbackAndReleaseCurrentSubTransaction(); });
+      forget_results();  // freed with the subtransaction
+    }
     MemoryContextSwitchTo(outer_context);
     CurrentResourceOwner = outer_owner;
   };
   try {
-    Outcome outcome = apply_event(parked.payload, parked.delivery_id, Unresolved::kReport);
-    pg_call([]() { ReleaseCurrentSubTransaction(); });
-    restore();
-    if (outcome.status == "parked") {
-      reason = outcome.reason;
-      return false;
+    Params by_id;
+    by_id.int8(id);
+    Rows rows = execute(take_parked, by_id);
+    if (rows.count() == 0) {  // a nested replay applied it already
+      end_subtransaction(true);
+      return ReplayResult::kGone;
     }
-    return true;
-  } catch (const std::exception& e) {
+    bool is_null = false;
+    Datum payload = rows.datum(0, 1, is_null);
+    Jsonb* copy = pg_call([&]() { return DatumGetJsonbPCopy(payload); });
+    const std::optional<std::string> delivery_id = rows.string(0, 2);
+    Outcome outcome = apply_event(copy, delivery_id, Unresolved::kReport);
+    const bool applied = outcome.status != "parked";
+    if (!applied) reason = outcome.reason;
+    end_subtransaction(applied);
+    return applied ? ReplayResult::kApplied : ReplayResult::kUnresolved;
+  } catch (const PgError& e) {
+    end_subtransaction(false);
+    if (is_operational_error(e.sqlerrcode())) throw;
     error = std::string(e.what());
-    pg_call([]() { RollbackAndReleaseCurrentSubTransaction(); });
-    restore();
-    return false;
+    return ReplayResult::kFailed;
+  } catch (const SqlError& e) {
+    end_subtransaction(false);
+    error = std::string(e.what());
+    return ReplayResult::kFailed;
+  } catch (...) {
+    end_subtransaction(false);
+    throw;
   }
+}
+
+Statement& next_parked_statement(ReplayScope scope) {
+  switch (scope) {
+    case ReplayScope::kCall: return next_parked_by_call;
+    case ReplayScope::kAssistant: return next_parked_by_assistant;
+    case ReplayScope::kPhoneNumber: return next_parked_by_phone_number;
+    case ReplayScope::kAll: break;
+  }
+  return next_parked_all;
 }
 
 }  // namespace
 
-int64_t replay_parked() {
-  struct RunningFlag {  // resets even when an error unwinds the replay
-    RunningFlag() { replay_running = true; }
-    ~RunningFlag() { replay_running = false; }
-  } running;
-  int64_t applied = 0;
-  std::optional<Timestamp> after_time = DT_NOBEGIN;
+int64_t replay_parked(ReplayScope scope, const std::string& key) {
+  if (replay_depth >= kMaxReplayDepth) return 0;
+  struct Depth {  // restored even when an error unwinds the replay
+    Depth() { ++replay_depth; }
+    ~Depth() { --replay_depth; }
+  } depth;
+  Statement& next_parked = next_parked_statement(scope);
+  const int64_t applied_before = replays_applied;
+  Timestamp after_time = DT_NOBEGIN;
   int64_t after_id = 0;
-  MemoryContext batch_context = pg_call([]() {
-    return AllocSetContextCreate(CurrentMemoryContext, "vox replay batch", ALLOCSET_DEFAULT_SIZES);
+  // Each event's payload, parameters and results live in this context, reset
+  // after the event: memory stays flat however many events are replayed.
+  MemoryContext event_context = pg_call([]() {
+    return AllocSetContextCreate(CurrentMemoryContext, "vox replay event", ALLOCSET_DEFAULT_SIZES);
   });
   for (;;) {
-    std::vector<ParkedEvent> batch;
+    std::vector<int64_t> batch;
     {
       Params params;
       params.timestamp(after_time).int8(after_id);
+      if (scope != ReplayScope::kAll) params.string(key);
       Rows rows = execute(next_parked, params);
-      MemoryContext previous = MemoryContextSwitchTo(batch_context);
-      for (uint64 i = 0; i < rows.count(); ++i) {
-        bool is_null = false;
-        Datum payload = rows.datum(i, 2, is_null);
-        Jsonb* copy = pg_call([&]() { return DatumGetJsonbPCopy(payload); });
-        batch.push_back({rows.int8(i, 1), copy, rows.string(i, 3)});
-        after_time = rows.timestamp(i, 4);
-        after_id = rows.int8(i, 1);
-      }
-      MemoryContextSwitchTo(previous);
+      for (uint64 i = 0; i < rows.count(); ++i) batch.push_back(rows.int8(i, 1));
+      if (!batch.empty()) after_time = rows.timestamp(rows.count() - 1, 2);
     }
     if (batch.empty()) break;
-    for (const ParkedEvent& parked : batch) {
+    after_id = batch.back();
+    for (int64_t id : batch) {
+      MemoryContext previous = MemoryContextSwitchTo(event_context);
       std::optional<std::string> reason, error;
-      Params params;
-      params.int8(parked.id);
-      if (replay_one(parked, reason, error)) {
-        execute(delete_parked, params);
-        ++applied;
+      const int64_t applied_before_event = replays_applied;
+      const ReplayResult result = replay_one(id, reason, error);
+      if (result == ReplayResult::kApplied) {
+        ++replays_applied;
       } else {
-        params.string(reason).string(error);
+        replays_applied = applied_before_event;  // nested replays were rolled back with it
+      }
+      if (result == ReplayResult::kUnresolved || result == ReplayResult::kFailed) {
+        Params params;
+        params.int8(id).string(reason).string(error);
         execute(note_parked_attempt, params);
       }
+      MemoryContextSwitchTo(previous);
+      pg_call([&]() { MemoryContextReset(event_context); });
     }
-    pg_call([&]() { MemoryContextReset(batch_context); });
   }
-  pg_call([&]() { MemoryContextDelete(batch_context); });
-  return applied;
+  pg_call([&]() { MemoryContextDelete(event_context); });
+  return replays_applied - applied_before;
 }
 
 namespace {
 
 void replay_parked_for_call(const std::string& vapi_call_id) {
-  if (replay_running) return;
   Params params;
   params.string(vapi_call_id);
-  if (execute(call_has_parked_events, params, 1).count() > 0) replay_parked();
+  if (execute(call_has_parked_events, params, 1).count() > 0) replay_parked(ReplayScope::kCall, vapi_call_id);
 }
 
 }  // namespace

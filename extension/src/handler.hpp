@@ -40,8 +40,13 @@ struct OutboundCall {
 // events applied.
 Outcome register_outbound_call(const OutboundCall& call);
 
-// Applies every parked event that can now be resolved, oldest first, each in
-// its own subtransaction so one failure cannot block the rest.
-int64_t replay_parked();
+// Which parked events a replay considers: all, or those naming one call id,
+// assistant or phone number (what has just become resolvable).
+enum class ReplayScope { kAll, kCall, kAssistant, kPhoneNumber };
+
+// Applies the parked events in scope that can now be resolved, oldest first,
+// each in its own subtransaction so one bad event cannot block the rest.
+// Returns how many were applied.
+int64_t replay_parked(ReplayScope scope = ReplayScope::kAll, const std::string& key = "");
 
 }  // namespace vox

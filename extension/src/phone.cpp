@@ -33,6 +33,8 @@ std::optional<std::string> to_e164(const std::string& raw, const std::string& re
   if (!util.IsPossibleNumber(number)) return std::nullopt;
   std::string e164;
   util.Format(number, PhoneNumberUtil::E164, &e164);
+  // E.164 allows 15 digits; libphonenumber's "possible" can allow more.
+  if (e164.size() > 16) return std::nullopt;
   return e164;
 }
 

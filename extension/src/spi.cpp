@@ -59,6 +59,8 @@ Params& Params::string(const std::optional<std::string>& value) {
 }
 
 Params& Params::uuid(const Uuid& value) {
+  if (count_ >= Statement::kMaxParams)
+    throw SqlError(sqlstate::kExternalRoutineException, "vox: too many statement parameters");
   uuids_[count_] = value;
   return push(UUIDPGetDatum(reinterpret_cast<pg_uuid_t*>(uuids_[count_].bytes.data())), false);
 }
@@ -71,9 +73,19 @@ Params& Params::timestamp(const std::optional<Timestamp>& value) {
 
 Params& Params::boolean(bool value) { return push(BoolGetDatum(value), false); }
 
+Params& Params::int2(int16_t value) { return push(Int16GetDatum(value), false); }
+
 Params& Params::int8(int64_t value) { return push(Int64GetDatum(value), false); }
 
 Params& Params::jsonb(Jsonb* value) { return value ? push(JsonbPGetDatum(value), false) : push(0, true); }
+
+namespace {
+
+// The result of the last execution. Freed when the next one starts, so a
+// loop over many events keeps one result alive, not all of them.
+SPITupleTable* last_result = nullptr;
+
+}  // namespace
 
 Rows execute(Statement& statement, Params& params, long limit) {
   if (params.count() != statement.nargs())
@@ -81,15 +93,24 @@ Rows execute(Statement& statement, Params& params, long limit) {
   SPIPlanPtr plan = statement.plan();
   Datum* values = params.values();
   const char* nulls = params.nulls();
-  Rows rows;
+  SPITupleTable* previous = last_result;
+  last_result = nullptr;
+  // SPI leaves its own procedure context current after each execution; the
+  // caller's (a per-event context during replay) is restored.
+  MemoryContext caller_context = CurrentMemoryContext;
   pg_call([&]() {
+    if (previous) SPI_freetuptable(previous);
     int rc = SPI_execute_plan(plan, values, nulls, false, limit);
     if (rc < 0) VOX_SPI_ERROR("vox: SPI_execute_plan failed: %s", SPI_result_code_string(rc));
   });
-  rows.table_ = SPI_tuptable;
+  MemoryContextSwitchTo(caller_context);
+  Rows rows;
+  rows.table_ = last_result = SPI_tuptable;
   rows.count_ = SPI_processed;
   return rows;
 }
+
+void forget_results() { last_result = nullptr; }
 
 Datum Rows::datum(uint64 row, int column, bool& is_null) const {
   if (table_ == nullptr || row >= count_)
@@ -138,12 +159,14 @@ Timestamp Rows::timestamp(uint64 row, int column) const {
 }
 
 void spi_connect() {
+  forget_results();  // a result of an earlier connection is gone with it
   pg_call([]() {
     if (SPI_connect() != SPI_OK_CONNECT) VOX_SPI_ERROR("vox: SPI_connect failed");
   });
 }
 
 void spi_finish() {
+  forget_results();
   pg_call([]() {
     if (SPI_finish() != SPI_OK_FINISH) VOX_SPI_ERROR("vox: SPI_finish failed");
   });

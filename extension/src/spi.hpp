@@ -56,6 +56,7 @@ class Params {
   Params& uuid(const std::optional<Uuid>& value);
   Params& timestamp(const std::optional<Timestamp>& value);
   Params& boolean(bool value);
+  Params& int2(int16_t value);
   Params& int8(int64_t value);
   Params& jsonb(Jsonb* value);  // nullptr for SQL NULL
 
@@ -88,8 +89,13 @@ class Rows {
   uint64 count_ = 0;
 };
 
-// Runs the statement; limit 0 means all rows.
+// Runs the statement; limit 0 means all rows. The previous execution's rows
+// are freed.
 Rows execute(Statement& statement, Params& params, long limit = 0);
+
+// Drops the reference to the last result without freeing it, for when
+// PostgreSQL freed it already (a rolled-back subtransaction, SPI_finish).
+void forget_results();
 
 void spi_connect();
 void spi_finish();

@@ -64,7 +64,7 @@ extern "C" Datum vox_replay_parked(PG_FUNCTION_ARGS) {
     spi_connect();
     const int64_t applied = replay_parked();
     spi_finish();
-    return Int32GetDatum(static_cast<int32>(applied));
+    return Int64GetDatum(applied);
   });
 }
 
@@ -85,12 +85,35 @@ extern "C" Datum vox_register_outbound_call(PG_FUNCTION_ARGS) {
   });
 }
 
+// AFTER ROW trigger on agents and phone numbers; its argument names the
+// routing column whose new value parked events may be waiting for.
 extern "C" Datum vox_replay_parked_trigger(PG_FUNCTION_ARGS) {
   return guard([&]() -> Datum {
     if (!CALLED_AS_TRIGGER(fcinfo))
       throw SqlError(sqlstate::kTriggerProtocolViolated, "vox.replay_parked_trigger() must be called as a trigger");
+    TriggerData* trigger = reinterpret_cast<TriggerData*>(fcinfo->context);
+    if (!TRIGGER_FIRED_AFTER(trigger->tg_event) || !TRIGGER_FIRED_FOR_ROW(trigger->tg_event) ||
+        trigger->tg_trigger->tgnargs != 1)
+      throw SqlError(sqlstate::kTriggerProtocolViolated,
+                     "vox.replay_parked_trigger() must be an AFTER ROW trigger with one argument");
+    const std::string column = trigger->tg_trigger->tgargs[0];
+    ReplayScope scope;
+    if (column == "vapi_assistant_id") {
+      scope = ReplayScope::kAssistant;
+    } else if (column == "vapi_phone_number_id") {
+      scope = ReplayScope::kPhoneNumber;
+    } else {
+      throw SqlError(sqlstate::kTriggerProtocolViolated,
+                     "vox.replay_parked_trigger() argument must be vapi_assistant_id or vapi_phone_number_id");
+    }
+    HeapTuple row = TRIGGER_FIRED_BY_UPDATE(trigger->tg_event) ? trigger->tg_newtuple : trigger->tg_trigtuple;
+    TupleDesc desc = trigger->tg_relation->rd_att;
+    const char* column_name = column.c_str();
+    char* key = pg_call([&]() { return SPI_getvalue(row, desc, SPI_fnumber(desc, column_name)); });
+    if (key == nullptr) return PointerGetDatum(nullptr);
+    const std::string routing_key = key;
     spi_connect();
-    replay_parked();
+    replay_parked(scope, routing_key);
     spi_finish();
     return PointerGetDatum(nullptr);
   });

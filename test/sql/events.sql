@@ -289,6 +289,24 @@ SELECT vox.handle_event('{"message": {"type": "assistant-request", "timestamp": 
 SELECT vox.handle_event('{"message": {"type": "assistant-request", "timestamp": 1763740799000,
     "phoneNumber": {"provider": "twilio", "number": "+14155550199"},
     "customer": {"number": "+14155550123"}}}');
+-- The dialled number is compared in E.164, however it is written.
+SELECT vox.handle_event('{"message": {"type": "assistant-request", "timestamp": 1763740799000,
+    "phoneNumber": {"provider": "twilio", "number": "+1 (415) 555-0100"}}}') ->> 'assistantId' AS by_spaced_number;
+-- A number two orgs both hold answers for neither: routing a caller to
+-- another org's assistant would be worse than no answer.
+INSERT INTO vox.organizations (id, name) VALUES ('00000000-0000-4000-8000-00000000000e', 'Other clinic');
+INSERT INTO vox.agents (org_id, id, vapi_assistant_id, name, role)
+VALUES ('00000000-0000-4000-8000-00000000000e', md5('asst-other')::uuid, 'asst-other', 'Other', 'inbound');
+INSERT INTO vox.phone_numbers (org_id, vapi_phone_number_id, number, agent_id)
+VALUES ('00000000-0000-4000-8000-00000000000e', 'pn-other', '+14155550100', md5('asst-other')::uuid);
+SELECT vox.handle_event('{"message": {"type": "assistant-request", "timestamp": 1763740799000,
+    "phoneNumber": {"provider": "twilio", "number": "+14155550100"}}}');
+-- Its Vapi id still routes exactly.
+SELECT vox.handle_event('{"message": {"type": "assistant-request", "timestamp": 1763740799000,
+    "phoneNumber": {"id": "pn-other", "provider": "twilio", "number": "+14155550100"}}}') ->> 'assistantId' AS by_id;
+DELETE FROM vox.phone_numbers WHERE org_id = '00000000-0000-4000-8000-00000000000e';
+DELETE FROM vox.agents WHERE org_id = '00000000-0000-4000-8000-00000000000e';
+DELETE FROM vox.organizations WHERE id = '00000000-0000-4000-8000-00000000000e';
 SELECT * FROM counts;
 
 ---------------------------------------------------------------------------

@@ -121,3 +121,26 @@ SELECT vapi_call_id, count(*) AS rows_compared
 SELECT * FROM state WHERE vapi_call_id IN ('call-forward', 'call-reverse', 'call-shuffled');
 SELECT tbl, row_data FROM pg_temp.masked_rows('call-forward') WHERE tbl IN ('call_transcripts', 'recording_upload_queue')
  ORDER BY tbl;
+
+---------------------------------------------------------------------------
+-- The agent does not depend on the order either
+---------------------------------------------------------------------------
+-- One event names only the dialled number (whose agent is the receptionist),
+-- another the assistant that took the call over: the assistant is the more
+-- specific source and wins in both orders.
+INSERT INTO vox.agents (org_id, id, vapi_assistant_id, name, role)
+VALUES (:org_a, md5('asst-billing')::uuid, 'asst-billing', 'Billing', 'billing');
+CREATE TEMP TABLE agent_events AS
+SELECT vox_test.status_update(vox_test.call(id, NULL, '{"phoneNumberId": "pn-demo"}'), 'ringing', 1763740800500) AS by_number,
+       vox_test.end_of_call_report(vox_test.call(id, 'asst-billing'), 1763741012000) AS by_assistant, id
+  FROM (VALUES ('call-agent-1'), ('call-agent-2')) AS c(id);
+SELECT vox.handle_event(by_number) ->> 'status', vox.handle_event(by_assistant) ->> 'status'
+  FROM agent_events WHERE id = 'call-agent-1';
+SELECT vox.handle_event(by_assistant) ->> 'status', vox.handle_event(by_number) ->> 'status'
+  FROM agent_events WHERE id = 'call-agent-2';
+SELECT l.vapi_call_id, a.role AS log_agent, l.agent_route, ta.role AS tracking_agent, t.agent_route AS tracking_route
+  FROM vox.call_logs l JOIN vox.call_tracking t USING (org_id, vapi_call_id)
+  JOIN vox.agents a ON a.org_id = l.org_id AND a.id = l.agent_id
+  JOIN vox.agents ta ON ta.org_id = t.org_id AND ta.id = t.agent_id
+ WHERE l.vapi_call_id LIKE 'call-agent-%' ORDER BY 1;
+

@@ -144,3 +144,19 @@ SELECT vox_test.tenant('00000000-0000-4000-8000-00000000000d', 'Clinic D', 'asst
 SELECT * FROM parked;
 SELECT o.name, l.vapi_call_id, l.status FROM vox.call_logs l JOIN vox.organizations o ON o.id = l.org_id
  WHERE l.vapi_call_id = 'call-p6' ORDER BY 1;
+
+---------------------------------------------------------------------------
+-- A routing change replays only the events waiting for it
+---------------------------------------------------------------------------
+-- Replays run in the transaction of whoever changed routing: they must cost
+-- in proportion to what became resolvable, not to the whole backlog, and
+-- leave other events untouched (no attempt counted against them).
+SELECT vox.handle_event(vox_test.status_update(vox_test.call('call-p7', 'asst-not-yet'), 'ringing', 1763740800500)) ->> 'reason';
+INSERT INTO vox.agents (org_id, vapi_assistant_id, name, role) VALUES (:org_a, 'asst-unrelated', 'Unrelated', 'unrelated');
+UPDATE vox.agents SET name = name || ' (renamed)' WHERE vapi_assistant_id = 'asst-demo';
+INSERT INTO vox.phone_numbers (org_id, vapi_phone_number_id, number) VALUES (:org_a, 'pn-unrelated', '+14155550102');
+SELECT * FROM parked;
+-- Its own assistant applies it.
+INSERT INTO vox.agents (org_id, vapi_assistant_id, name, role) VALUES (:org_a, 'asst-not-yet', 'Late', 'late');
+SELECT * FROM parked;
+SELECT vapi_call_id, status FROM vox.call_logs WHERE vapi_call_id = 'call-p7';

@@ -97,3 +97,16 @@ SELECT o.name AS org, l.vapi_call_id, l.customer_number, ld.name AS log_lead, tl
   LEFT JOIN vox.leads tl ON tl.org_id = t.org_id AND tl.id = t.lead_id
  WHERE l.vapi_call_id LIKE 'lead-%'
  ORDER BY l.vapi_call_id;
+
+---------------------------------------------------------------------------
+-- Longer than E.164 allows
+---------------------------------------------------------------------------
+-- libphonenumber calls some 17-digit German numbers possible; E.164 stops
+-- at 15 digits. Such a caller id is kept aside like any other non-number,
+-- and the call is still recorded (it must not fail on a CHECK constraint,
+-- whose error would also carry the whole number).
+SELECT vox.handle_event(vox_test.status_update(
+           vox_test.call('call-long', 'asst-us', '{"customer": {"number": "+49 301234567890123"}}'),
+           'ringing', 1763740800500)) ->> 'status' AS status;
+SELECT vapi_call_id, customer_number, metadata FROM vox.call_logs WHERE vapi_call_id = 'call-long';
+

@@ -135,7 +135,16 @@ SELECT n, label, pg_temp.attempt(jsonb_set(payload, '{message,call,id}', to_json
     (17, 'cost negative',                  jsonb_set(report, '{message,cost}', '-0.01')),
     (18, 'cost 1e9',                       jsonb_set(report, '{message,cost}', '1e9')),
     (19, 'cost beyond double',             jsonb_set(report, '{message,cost}', '1e400')),
-    (20, 'cost a string',                  jsonb_set(report, '{message,cost}', '"0.12"'))
+    (20, 'cost a string',                  jsonb_set(report, '{message,cost}', '"0.12"')),
+    -- Strict RFC 3339: a zone is required, and the values must exist.
+    (21, 'call.startedAt without zone',    jsonb_set(status, '{message,call,startedAt}', '"2025-11-21T16:00:01"')),
+    (22, 'call.startedAt February 30',     jsonb_set(status, '{message,call,startedAt}', '"2025-02-30T16:00:01Z"')),
+    (23, 'call.startedAt hour 24',         jsonb_set(status, '{message,call,startedAt}', '"2025-11-21T24:00:00Z"')),
+    -- A call cannot end before it starts (the duration would be negative).
+    (24, 'report endedAt before startedAt', jsonb_set(report, '{message,endedAt}', '"2025-11-21T15:00:00Z"')),
+    (25, 'call.endedAt before startedAt',
+         jsonb_set(jsonb_set(status, '{message,call,startedAt}', '"2025-11-21T16:00:01Z"'),
+                   '{message,call,endedAt}', '"2025-11-21T15:00:00Z"'))
   ) AS cases(n, label, payload)
  ORDER BY n;
 

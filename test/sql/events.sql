@@ -8,8 +8,6 @@ RESET client_min_messages;
 \set ECHO none
 \i test/fixtures/vapi.sql
 \set ECHO all
-SET timezone = 'UTC';
-SET datestyle = 'ISO, MDY';
 
 SELECT vox_test.tenant('00000000-0000-4000-8000-00000000000a', 'Demo Clinic', 'asst-demo', 'pn-demo', '+14155550100');
 
@@ -22,15 +20,6 @@ SELECT l.vapi_call_id, t.status AS tracking, l.status AS logs, c.status AS calls
   JOIN vox.calls c USING (org_id, vapi_call_id)
  ORDER BY l.vapi_call_id;
 -- How many rows each vox table holds.
-CREATE TEMP VIEW counts AS
-SELECT (SELECT count(*) FROM vox.call_tracking) AS tracking,
-       (SELECT count(*) FROM vox.call_logs) AS logs,
-       (SELECT count(*) FROM vox.calls) AS calls,
-       (SELECT count(*) FROM vox.call_transcripts) AS transcripts,
-       (SELECT count(*) FROM vox.processed_webhook_events) AS processed,
-       (SELECT count(*) FROM vox.parked_events) AS parked,
-       (SELECT count(*) FROM vox.outbox) AS outbox,
-       (SELECT count(*) FROM vox.recording_upload_queue) AS recordings;
 
 ---------------------------------------------------------------------------
 -- status-update
@@ -261,7 +250,7 @@ SELECT vapi_call_id, recording_url, status FROM vox.recording_upload_queue ORDER
 ---------------------------------------------------------------------------
 -- assistant-request: inbound routing, answered, nothing stored
 ---------------------------------------------------------------------------
-SELECT * FROM counts;
+SELECT * FROM vox_test.counts;
 -- By call.phoneNumberId.
 SELECT vox.handle_event('{"message": {
     "type": "assistant-request",
@@ -307,7 +296,7 @@ SELECT vox.handle_event('{"message": {"type": "assistant-request", "timestamp": 
 DELETE FROM vox.phone_numbers WHERE org_id = '00000000-0000-4000-8000-00000000000e';
 DELETE FROM vox.agents WHERE org_id = '00000000-0000-4000-8000-00000000000e';
 DELETE FROM vox.organizations WHERE id = '00000000-0000-4000-8000-00000000000e';
-SELECT * FROM counts;
+SELECT * FROM vox_test.counts;
 
 ---------------------------------------------------------------------------
 -- other known types: acknowledged, nothing stored
@@ -348,7 +337,7 @@ SELECT vox.handle_event('{"message": {"type": "voicemail-detected", "timestamp":
     "call": {"id": "call-ev-1", "orgId": "6f1c2a34-5b7d-4e8f-9a0b-1c2d3e4f5a6b", "createdAt": "2025-11-21T16:00:00.000Z",
              "updatedAt": "2025-11-21T16:00:12.000Z", "type": "inboundPhoneCall", "status": "in-progress",
              "assistantId": "asst-demo"}}}');
-SELECT * FROM counts;
+SELECT * FROM vox_test.counts;
 
 ---------------------------------------------------------------------------
 -- outbox: one entry per applied change, in order

@@ -8,25 +8,11 @@ RESET client_min_messages;
 \set ECHO none
 \i test/fixtures/vapi.sql
 \set ECHO all
-SET timezone = 'UTC';
-SET datestyle = 'ISO, MDY';
 
 SELECT vox_test.tenant('00000000-0000-4000-8000-00000000000a', 'Demo Clinic', 'asst-demo', 'pn-demo', '+14155550100');
 
 -- A call's rows with its id masked, so two calls' rows can be compared.
-CREATE FUNCTION pg_temp.masked_rows(call_id text) RETURNS TABLE (tbl text, row_data jsonb)
-LANGUAGE sql AS $$
-    SELECT tbl, replace(row_data::text, call_id, '<call>')::jsonb
-      FROM vox_test.call_rows('00000000-0000-4000-8000-00000000000a', call_id)
-$$;
 -- Rows in which two calls differ (none when they converged to the same rows).
-CREATE FUNCTION pg_temp.differences(a text, b text) RETURNS TABLE (side text, tbl text, row_data jsonb)
-LANGUAGE sql AS $$
-    (SELECT a, * FROM pg_temp.masked_rows(a) EXCEPT SELECT a, * FROM pg_temp.masked_rows(b))
-    UNION ALL
-    (SELECT b, * FROM pg_temp.masked_rows(b) EXCEPT SELECT b, * FROM pg_temp.masked_rows(a))
-    ORDER BY 1, 2
-$$;
 
 ---------------------------------------------------------------------------
 -- A whole call in the flat form
@@ -83,8 +69,8 @@ SELECT vox.handle_event(vox_test.status_update(
 -- (no successEvaluation: the flat report above had none)
 SELECT vox.handle_event(vox_test.end_of_call_report(vox_test.call('call-envelope', 'asst-demo'), 1763741012000,
     '{"analysis": {"summary": "Caller booked a cleaning for Tuesday."}}')) ->> 'status';
-SELECT * FROM pg_temp.differences('call-legacy', 'call-envelope');
-SELECT count(*) AS compared_tables FROM pg_temp.masked_rows('call-legacy') WHERE row_data IS NOT NULL;
+SELECT * FROM vox_test.differences('call-legacy', 'call-envelope');
+SELECT count(*) AS compared_tables FROM vox_test.masked_rows('call-legacy') WHERE row_data IS NOT NULL;
 
 -- A flat end-of-call-report may also carry Vapi's artifact and analysis
 -- objects: the message object without its envelope.
@@ -92,7 +78,7 @@ SELECT vox.handle_event(vox_test.end_of_call_report(vox_test.call('call-flat-rep
                         -> 'message') ->> 'status';
 SELECT vox.handle_event(vox_test.end_of_call_report(vox_test.call('call-enveloped-report', 'asst-demo'), 1763741012000))
     ->> 'status';
-SELECT * FROM pg_temp.differences('call-flat-report', 'call-enveloped-report');
+SELECT * FROM vox_test.differences('call-flat-report', 'call-enveloped-report');
 SELECT vapi_call_id, summary, outcome, recording_url FROM vox.call_logs
  WHERE vapi_call_id IN ('call-flat-report', 'call-enveloped-report') ORDER BY vapi_call_id;
 

@@ -7,8 +7,6 @@ RESET client_min_messages;
 \set ECHO none
 \i test/fixtures/vapi.sql
 \set ECHO all
-SET timezone = 'UTC';
-SET datestyle = 'ISO, MDY';
 
 \set org_a '''00000000-0000-4000-8000-00000000000a'''
 SELECT vox_test.tenant(:org_a, 'Demo Clinic', 'asst-demo', 'pn-demo', '+14155550100');
@@ -54,17 +52,6 @@ BEGIN
 END
 $$;
 -- A call's rows with its id masked, so two calls' rows can be compared.
-CREATE FUNCTION pg_temp.masked_rows(call_id text) RETURNS TABLE (tbl text, row_data jsonb)
-LANGUAGE sql AS $$
-    SELECT tbl, replace(row_data::text, call_id, '<call>')::jsonb FROM vox_test.call_rows('00000000-0000-4000-8000-00000000000a', call_id)
-$$;
-CREATE FUNCTION pg_temp.differences(a text, b text) RETURNS TABLE (side text, tbl text, row_data jsonb)
-LANGUAGE sql AS $$
-    (SELECT a, * FROM pg_temp.masked_rows(a) EXCEPT SELECT a, * FROM pg_temp.masked_rows(b))
-    UNION ALL
-    (SELECT b, * FROM pg_temp.masked_rows(b) EXCEPT SELECT b, * FROM pg_temp.masked_rows(a))
-    ORDER BY 1, 2
-$$;
 
 ---------------------------------------------------------------------------
 -- ended is terminal
@@ -110,16 +97,16 @@ SELECT vapi_call_id, role, text FROM vox.call_transcripts WHERE vapi_call_id = '
 SELECT pg_temp.deliver('call-forward', '{1,2,3,4,5,6,7,8}');
 SELECT pg_temp.deliver('call-reverse', '{8,7,6,5,4,3,2,1}');
 SELECT pg_temp.deliver('call-shuffled', '{5,8,2,7,5,1,3,8,6,4,2}');
-SELECT * FROM pg_temp.differences('call-forward', 'call-reverse');
-SELECT * FROM pg_temp.differences('call-forward', 'call-shuffled');
+SELECT * FROM vox_test.differences('call-forward', 'call-reverse');
+SELECT * FROM vox_test.differences('call-forward', 'call-shuffled');
 SELECT vapi_call_id, count(*) AS rows_compared
   FROM (VALUES ('call-forward'), ('call-reverse'), ('call-shuffled')) AS c(vapi_call_id),
-       LATERAL pg_temp.masked_rows(vapi_call_id) WHERE row_data IS NOT NULL
+       LATERAL vox_test.masked_rows(vapi_call_id) WHERE row_data IS NOT NULL
  GROUP BY 1 ORDER BY 1;
 -- What they all converged to: the report's timings and reason won over the
 -- ended status's.
 SELECT * FROM state WHERE vapi_call_id IN ('call-forward', 'call-reverse', 'call-shuffled');
-SELECT tbl, row_data FROM pg_temp.masked_rows('call-forward') WHERE tbl IN ('call_transcripts', 'recording_upload_queue')
+SELECT tbl, row_data FROM vox_test.masked_rows('call-forward') WHERE tbl IN ('call_transcripts', 'recording_upload_queue')
  ORDER BY tbl;
 
 ---------------------------------------------------------------------------

@@ -8,8 +8,6 @@ RESET client_min_messages;
 \set ECHO none
 \i test/fixtures/vapi.sql
 \set ECHO all
-SET timezone = 'UTC';
-SET datestyle = 'ISO, MDY';
 
 \set org_a '''00000000-0000-4000-8000-00000000000a'''
 \set org_b '''00000000-0000-4000-8000-00000000000b'''
@@ -63,11 +61,6 @@ BEGIN
     RETURN array_to_string(answers, ' ');
 END
 $$;
-CREATE FUNCTION pg_temp.masked_rows(call_id text) RETURNS TABLE (tbl text, row_data jsonb)
-LANGUAGE sql AS $$
-    SELECT tbl, replace(row_data::text, call_id, '<call>')::jsonb
-      FROM vox_test.call_rows('00000000-0000-4000-8000-00000000000a', call_id)
-$$;
 -- The SQLSTATE and message a registration raises, or its result.
 CREATE FUNCTION pg_temp.try_register(org uuid, call_id text, agent uuid DEFAULT NULL, lead uuid DEFAULT NULL,
                                      metadata jsonb DEFAULT '{}') RETURNS text
@@ -117,12 +110,12 @@ SELECT vox.register_outbound_call(:org_a, 'call-out-2', md5('asst-a-out')::uuid,
                                   '{"is_test_call": true, "campaign": "recall-2025"}') ->> 'status';
 SELECT * FROM tracking;
 SELECT * FROM logs;
-(SELECT 'only in call-out-1' AS side, * FROM pg_temp.masked_rows('call-out-1')
- EXCEPT SELECT 'only in call-out-1', * FROM pg_temp.masked_rows('call-out-2'))
+(SELECT 'only in call-out-1' AS side, * FROM vox_test.masked_rows('call-out-1')
+ EXCEPT SELECT 'only in call-out-1', * FROM vox_test.masked_rows('call-out-2'))
 UNION ALL
-(SELECT 'only in call-out-2', * FROM pg_temp.masked_rows('call-out-2')
- EXCEPT SELECT 'only in call-out-2', * FROM pg_temp.masked_rows('call-out-1'));
-SELECT count(*) AS rows_compared FROM pg_temp.masked_rows('call-out-2') WHERE row_data IS NOT NULL;
+(SELECT 'only in call-out-2', * FROM vox_test.masked_rows('call-out-2')
+ EXCEPT SELECT 'only in call-out-2', * FROM vox_test.masked_rows('call-out-1'));
+SELECT count(*) AS rows_compared FROM vox_test.masked_rows('call-out-2') WHERE row_data IS NOT NULL;
 
 ---------------------------------------------------------------------------
 -- Registration resolves parked events of its call

@@ -8,8 +8,6 @@ RESET client_min_messages;
 \set ECHO none
 \i test/fixtures/vapi.sql
 \set ECHO all
-SET timezone = 'UTC';
-SET datestyle = 'ISO, MDY';
 
 \set org_a '''00000000-0000-4000-8000-00000000000a'''
 SELECT vox_test.tenant(:org_a, 'Demo Clinic', 'asst-demo', 'pn-demo', '+14155550100');
@@ -19,15 +17,6 @@ SELECT event_type, payload #>> '{message,status}' AS status, vapi_call_id, vapi_
        reason, attempts, delivery_id,
        last_attempt_at IS NOT NULL AS attempted, last_error
   FROM vox.parked_events ORDER BY received_at, id;
-CREATE TEMP VIEW counts AS
-SELECT (SELECT count(*) FROM vox.call_tracking) AS tracking,
-       (SELECT count(*) FROM vox.call_logs) AS logs,
-       (SELECT count(*) FROM vox.calls) AS calls,
-       (SELECT count(*) FROM vox.call_transcripts) AS transcripts,
-       (SELECT count(*) FROM vox.processed_webhook_events) AS processed,
-       (SELECT count(*) FROM vox.parked_events) AS parked,
-       (SELECT count(*) FROM vox.outbox) AS outbox,
-       (SELECT count(*) FROM vox.recording_upload_queue) AS recordings;
 
 ---------------------------------------------------------------------------
 -- Unknown assistant: accepted and parked, once
@@ -48,7 +37,7 @@ SELECT * FROM parked;
 SELECT payload = vox_test.end_of_call_report(vox_test.call('call-p1', 'asst-new'), 1763741012000) AS report_payload_kept
   FROM vox.parked_events WHERE event_type = 'end-of-call-report';
 -- Nothing else was written.
-SELECT * FROM counts;
+SELECT * FROM vox_test.counts;
 
 -- A replay that still finds no tenant applies nothing and counts the attempt.
 SELECT vox.replay_parked();
@@ -72,7 +61,7 @@ SELECT vapi_call_id, role, text FROM vox.call_transcripts;
 SELECT event_id, delivery_id FROM vox.processed_webhook_events ORDER BY event_id;
 SELECT vox.handle_event(vox_test.status_update(vox_test.call('call-p1', 'asst-new'), 'in-progress', 1763740801000), 'msg_p1')
     ->> 'status' AS redelivered_after_replay;
-SELECT * FROM counts;
+SELECT * FROM vox_test.counts;
 
 ---------------------------------------------------------------------------
 -- Unknown phone number, resolved by registering the number

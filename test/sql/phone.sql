@@ -9,8 +9,6 @@ RESET client_min_messages;
 \set ECHO none
 \i test/fixtures/vapi.sql
 \set ECHO all
-SET timezone = 'UTC';
-SET datestyle = 'ISO, MDY';
 
 \set org_us '''00000000-0000-4000-8000-00000000000a'''
 \set org_gb '''00000000-0000-4000-8000-00000000000b'''

@@ -7,20 +7,9 @@ RESET client_min_messages;
 \set ECHO none
 \i test/fixtures/vapi.sql
 \set ECHO all
-SET timezone = 'UTC';
-SET datestyle = 'ISO, MDY';
 
 SELECT vox_test.tenant('00000000-0000-4000-8000-00000000000a', 'Demo Clinic', 'asst-demo', 'pn-demo', '+14155550100');
 
-CREATE TEMP VIEW counts AS
-SELECT (SELECT count(*) FROM vox.call_tracking) AS tracking,
-       (SELECT count(*) FROM vox.call_logs) AS logs,
-       (SELECT count(*) FROM vox.calls) AS calls,
-       (SELECT count(*) FROM vox.call_transcripts) AS transcripts,
-       (SELECT count(*) FROM vox.processed_webhook_events) AS processed,
-       (SELECT count(*) FROM vox.parked_events) AS parked,
-       (SELECT count(*) FROM vox.outbox) AS outbox,
-       (SELECT count(*) FROM vox.recording_upload_queue) AS recordings;
 
 ---------------------------------------------------------------------------
 -- Every event type three times: processed, duplicate, duplicate
@@ -74,7 +63,7 @@ SELECT vox.handle_event(:'p') ->> 'assistantId' AS assistant_3;
 
 -- One row per table, one mark and one outbox entry per applied event (five
 -- statuses, one utterance, one report), one recording job.
-SELECT * FROM counts;
+SELECT * FROM vox_test.counts;
 SELECT topic, payload ->> 'status' AS status, payload ->> 'role' AS role FROM vox.outbox ORDER BY id;
 SELECT tbl, row_data - 'org_id' - 'agent_id' AS row_data
   FROM vox_test.call_rows('00000000-0000-4000-8000-00000000000a', 'call-r1') ORDER BY tbl;
@@ -92,7 +81,7 @@ SELECT vox.handle_event(vox_test.status_update(vox_test.call('call-r1', 'asst-de
                                                'ended', 1763741100000, '{"endedReason": "customer-ended-call"}')) ->> 'status';
 SELECT vapi_call_id, cost, ended_at, duration_seconds FROM vox.call_logs;
 SELECT vapi_call_id, cost, ended_at, duration_seconds FROM vox.calls;
-SELECT * FROM counts;
+SELECT * FROM vox_test.counts;
 
 ---------------------------------------------------------------------------
 -- Utterances: a retry collides, the same words said again do not

@@ -8,8 +8,6 @@ RESET client_min_messages;
 \set ECHO none
 \i test/fixtures/vapi.sql
 \set ECHO all
-SET timezone = 'UTC';
-SET datestyle = 'ISO, MDY';
 
 SELECT vox_test.tenant('00000000-0000-4000-8000-00000000000a', 'Demo Clinic', 'asst-demo', 'pn-demo', '+14155550100');
 

@@ -11,14 +11,14 @@ namespace vox {
 
 KindOfType kind_of_type(const std::string& type) {
   if (type == "status-update") return {EventKind::kStatusUpdate, "", true};
-  if (type == "transcript" || type == "transcript[transcriptType=\"final\"]")
-    return {EventKind::kTranscript, "", true};
+  if (type == "transcript" || type == "transcript[transcriptType=\"final\"]") return {EventKind::kTranscript, "", true};
   if (type == "end-of-call-report") return {EventKind::kEndOfCallReport, "", true};
   if (type == "assistant-request") return {EventKind::kAssistantRequest, "", true};
   // The seeds' flat form.
   if (type == "call.started") return {EventKind::kStatusUpdate, "in-progress", true};
   if (type == "call.ended") return {EventKind::kStatusUpdate, "ended", true};
   if (type == "call.transcribed") return {EventKind::kTranscript, "", true};
+  // clang-format off
   static const char* const acknowledged[] = {
       "speech-update", "conversation-update", "hang", "tool-calls", "function-call",
       "user-interrupted", "model-output", "phone-call-control", "transfer-destination-request",
@@ -27,6 +27,7 @@ KindOfType kind_of_type(const std::string& type) {
       "voice-request", "call-endpointing-request", "chat.created", "chat.deleted",
       "session.created", "session.updated", "session.deleted", "call.deleted",
       "call.delete.failed", "call-artifact-upload", "campaign-predial"};
+  // clang-format on
   for (const char* known : acknowledged)
     if (type == known) return {EventKind::kAcknowledged, "", true};
   // Vapi adds message types over time; refusing them would only make it retry.
@@ -35,18 +36,22 @@ KindOfType kind_of_type(const std::string& type) {
 
 const char* canonical_type(EventKind kind) {
   switch (kind) {
-    case EventKind::kStatusUpdate: return "status-update";
-    case EventKind::kTranscript: return "transcript";
-    case EventKind::kEndOfCallReport: return "end-of-call-report";
-    case EventKind::kAssistantRequest: return "assistant-request";
-    case EventKind::kAcknowledged: break;
+    case EventKind::kStatusUpdate:
+      return "status-update";
+    case EventKind::kTranscript:
+      return "transcript";
+    case EventKind::kEndOfCallReport:
+      return "end-of-call-report";
+    case EventKind::kAssistantRequest:
+      return "assistant-request";
+    case EventKind::kAcknowledged:
+      break;
   }
   return "acknowledged";
 }
 
 int status_rank(const std::string& status) {
-  static const char* const lifecycle[] = {"scheduled", "queued", "ringing", "in-progress", "forwarding",
-                                          "ended"};
+  static const char* const lifecycle[] = {"scheduled", "queued", "ringing", "in-progress", "forwarding", "ended"};
   for (int i = 0; i < 6; ++i)
     if (status == lifecycle[i]) return i + 1;
   if (status == "not-found" || status == "deletion-failed") return 0;
@@ -206,11 +211,21 @@ void append_json_string(std::string& out, const std::string& s) {
   out.push_back('"');
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           char buffer[8];

@@ -36,7 +36,7 @@ struct Event {
   std::string type;  // the message type as sent (legacy names included)
   bool has_call = false;
   CallFields call;
-  std::optional<Timestamp> timestamp;  // message.timestamp
+  std::optional<Timestamp> timestamp;         // message.timestamp
   std::optional<std::string> dialled_number;  // message.phoneNumber.number (assistant-request)
 
   // status-update
@@ -85,7 +85,7 @@ std::string transcript_content_key(const Event& event, const std::optional<std::
 
 // Limits on what one event may carry, checked before anything is written.
 inline constexpr size_t kMaxIdLength = 128;
-inline constexpr size_t kMaxShortText = 1000;          // ended reasons, roles, outcomes
+inline constexpr size_t kMaxShortText = 1000;  // ended reasons, roles, outcomes
 inline constexpr size_t kMaxUrlLength = 4096;
 inline constexpr size_t kMaxUtteranceBytes = 64 * 1024;
 inline constexpr size_t kMaxDocumentBytes = 4 * 1024 * 1024;  // summary, full transcript

@@ -23,8 +23,7 @@ class ObjectView {
   bool find(const char* key, JsonbValue& value) const {
     JsonbContainer* container = container_;
     const int length = static_cast<int>(strlen(key));
-    JsonbValue* found =
-        pg_call([&]() { return getKeyJsonValueFromContainer(container, key, length, &value); });
+    JsonbValue* found = pg_call([&]() { return getKeyJsonValueFromContainer(container, key, length, &value); });
     return found != nullptr && value.type != jbvNull;
   }
 

@@ -45,7 +45,8 @@ SELECT org_id, agent_id, region, route FROM (
       FROM vox.call_tracking t JOIN vox.organizations o ON o.id = t.org_id
      WHERE t.vapi_call_id = $3 AND $1 IS NULL AND $2 IS NULL
 ) candidates ORDER BY route LIMIT 2
-)SQL", {TEXTOID, TEXTOID, TEXTOID});
+)SQL",
+                         {TEXTOID, TEXTOID, TEXTOID});
 
 // ON CONFLICT DO NOTHING without a target: a clash on the event key or on the
 // delivery id both mean this event was applied before.
@@ -53,7 +54,8 @@ Statement mark_processed(R"SQL(
 INSERT INTO vox.processed_webhook_events (org_id, event_id, event_type, vapi_call_id, delivery_id)
 VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT DO NOTHING
-)SQL", {UUIDOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID});
+)SQL",
+                         {UUIDOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID});
 
 // How a column merges on conflict, so that any order of a call's events gives
 // the same row. $3 is the source of the values: 'event', 'report' (the
@@ -95,28 +97,27 @@ std::string merge_clause(std::initializer_list<Merge> merges) {
   std::string set, changed;
   for (const Merge& merge : merges) {
     set += merge.column + " = " + merge.value + ",\n        ";
-    changed += std::string(changed.empty() ? "" : "\n       OR ") + "t." + merge.column +
-               " IS DISTINCT FROM (" + merge.value + ")";
+    changed += std::string(changed.empty() ? "" : "\n       OR ") + "t." + merge.column + " IS DISTINCT FROM (" +
+               merge.value + ")";
   }
   return set + "updated_at = now()\n    WHERE " + changed;
 }
 
 std::string upsert_call_sql() {
-  const std::string tracking = merge_clause({kAgentMerge, kAgentRouteMerge,
-                                     preferred_from("registration", "lead_id"),
-                                     preferred_from("registration", "channel"), kStatusMerge,
-                                     first_known("registered_at"), kMetadataMerge});
-  const std::string logs = merge_clause({preferred_from("registration", "channel"), either("is_test_call"), kStatusMerge,
-                                 first_known("customer_number"), preferred_from("report", "started_at"),
-                                 preferred_from("report", "ended_at"), preferred_from("report", "ended_reason"),
-                                 preferred_from("report", "outcome"), preferred_from("report", "summary"),
-                                 preferred_from("report", "transcript"), preferred_from("report", "recording_url"),
-                                 preferred_from("report", "cost"), preferred_from("registration", "lead_id"),
-                                 kAgentMerge, kAgentRouteMerge, kMetadataMerge,
-                                 either("report_received")});
-  const std::string calls = merge_clause({kStatusMerge, first_known("customer_number"),
-                                  preferred_from("report", "started_at"), preferred_from("report", "ended_at"),
-                                  preferred_from("report", "cost")});
+  const std::string tracking = merge_clause({kAgentMerge, kAgentRouteMerge, preferred_from("registration", "lead_id"),
+                                             preferred_from("registration", "channel"), kStatusMerge,
+                                             first_known("registered_at"), kMetadataMerge});
+  const std::string logs =
+      merge_clause({preferred_from("registration", "channel"), either("is_test_call"), kStatusMerge,
+                    first_known("customer_number"), preferred_from("report", "started_at"),
+                    preferred_from("report", "ended_at"), preferred_from("report", "ended_reason"),
+                    preferred_from("report", "outcome"), preferred_from("report", "summary"),
+                    preferred_from("report", "transcript"), preferred_from("report", "recording_url"),
+                    preferred_from("report", "cost"), preferred_from("registration", "lead_id"), kAgentMerge,
+                    kAgentRouteMerge, kMetadataMerge, either("report_received")});
+  const std::string calls =
+      merge_clause({kStatusMerge, first_known("customer_number"), preferred_from("report", "started_at"),
+                    preferred_from("report", "ended_at"), preferred_from("report", "cost")});
   // One statement writes the three rows of the call, the recording job and the
   // outbox entry: a single executor round per event. It returns whether the
   // call was new (xmax = 0 marks a row inserted rather than updated).
@@ -130,7 +131,8 @@ WITH input AS (
                                         registered_at, metadata)
     SELECT $1, $2, $16, $20, i.lead_id, $5, $4, CASE WHEN $3 = 'registration' THEN now() END, $18 FROM input i
     ON CONFLICT (org_id, vapi_call_id) DO UPDATE SET
-        )SQL" + tracking + R"SQL(
+        )SQL" +
+         tracking + R"SQL(
     RETURNING xmax = 0 AS created
 ), logs AS (
     INSERT INTO vox.call_logs AS t (org_id, vapi_call_id, channel, is_test_call, status, customer_number, started_at,
@@ -140,13 +142,15 @@ WITH input AS (
            $3 = 'report'
       FROM input i
     ON CONFLICT (org_id, vapi_call_id) DO UPDATE SET
-        )SQL" + logs + R"SQL(
+        )SQL" +
+         logs + R"SQL(
     RETURNING status
 ), summary AS (
     INSERT INTO vox.calls AS t (org_id, vapi_call_id, status, customer_number, started_at, ended_at, cost)
     VALUES ($1, $2, $4, $7, $8, $9, $15::numeric)
     ON CONFLICT (org_id, vapi_call_id) DO UPDATE SET
-        )SQL" + calls + R"SQL(
+        )SQL" +
+         calls + R"SQL(
 ), recording AS (
     INSERT INTO vox.recording_upload_queue (org_id, vapi_call_id, recording_url)
     SELECT $1, $2, $14 WHERE $3 = 'report' AND $14 IS NOT NULL
@@ -160,9 +164,9 @@ SELECT EXISTS (SELECT 1 FROM tracking WHERE created)
 }
 
 Statement upsert_call(upsert_call_sql().c_str(),
-                      {UUIDOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, BOOLOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
-                       TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, UUIDOID, UUIDOID, JSONBOID, TEXTOID,
-                       INT2OID});
+                      {UUIDOID,        TEXTOID,        TEXTOID, TEXTOID,  TEXTOID, BOOLOID, TEXTOID,
+                       TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, TEXTOID,  TEXTOID, TEXTOID, TEXTOID,
+                       TEXTOID,        UUIDOID,        UUIDOID, JSONBOID, TEXTOID, INT2OID});
 
 Statement insert_transcript(R"SQL(
 WITH utterance AS (
@@ -176,14 +180,16 @@ WITH utterance AS (
       FROM utterance u
 )
 SELECT id FROM utterance
-)SQL", {UUIDOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID});
+)SQL",
+                            {UUIDOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID});
 
 Statement park_event(R"SQL(
 INSERT INTO vox.parked_events (event_key, event_type, vapi_call_id, vapi_assistant_id, vapi_phone_number_id,
                                reason, payload, delivery_id)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 ON CONFLICT (event_key) DO NOTHING
-)SQL", {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, TEXTOID});
+)SQL",
+                     {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, TEXTOID});
 
 Statement assistant_for_number(R"SQL(
 SELECT assistant, org_id, route FROM (
@@ -195,7 +201,8 @@ SELECT assistant, org_id, route FROM (
       FROM vox.phone_numbers p JOIN vox.agents a ON a.org_id = p.org_id AND a.id = p.agent_id
      WHERE p.number = $2 AND a.active
 ) routes ORDER BY route LIMIT 2
-)SQL", {TEXTOID, TEXTOID});
+)SQL",
+                               {TEXTOID, TEXTOID});
 
 // The next parked events to replay, oldest first, optionally only those
 // naming one call, assistant or phone number. A full sweep skips rows another
@@ -210,8 +217,7 @@ std::string next_parked_sql(const char* filter_column) {
 }
 Statement next_parked_all(next_parked_sql(nullptr).c_str(), {TIMESTAMPTZOID, INT8OID});
 Statement next_parked_by_call(next_parked_sql("vapi_call_id").c_str(), {TIMESTAMPTZOID, INT8OID, TEXTOID});
-Statement next_parked_by_assistant(next_parked_sql("vapi_assistant_id").c_str(),
-                                   {TIMESTAMPTZOID, INT8OID, TEXTOID});
+Statement next_parked_by_assistant(next_parked_sql("vapi_assistant_id").c_str(), {TIMESTAMPTZOID, INT8OID, TEXTOID});
 Statement next_parked_by_phone_number(next_parked_sql("vapi_phone_number_id").c_str(),
                                       {TIMESTAMPTZOID, INT8OID, TEXTOID});
 
@@ -223,7 +229,8 @@ Statement note_parked_attempt(R"SQL(
 UPDATE vox.parked_events
    SET attempts = attempts + 1, last_attempt_at = now(), reason = COALESCE($2, reason), last_error = $3
  WHERE id = $1
-)SQL", {INT8OID, TEXTOID, TEXTOID});
+)SQL",
+                              {INT8OID, TEXTOID, TEXTOID});
 
 Statement call_has_parked_events("SELECT 1 FROM vox.parked_events WHERE vapi_call_id = $1 LIMIT 1", {TEXTOID});
 
@@ -518,8 +525,8 @@ namespace {
 bool is_operational_error(int sqlerrcode) {
   const int category = ERRCODE_TO_CATEGORY(sqlerrcode);
   for (int operational : {ERRCODE_CONNECTION_EXCEPTION, ERRCODE_TRANSACTION_ROLLBACK, ERRCODE_INSUFFICIENT_RESOURCES,
-                          ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, ERRCODE_OPERATOR_INTERVENTION,
-                          ERRCODE_SYSTEM_ERROR, ERRCODE_INTERNAL_ERROR})
+                          ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, ERRCODE_OPERATOR_INTERVENTION, ERRCODE_SYSTEM_ERROR,
+                          ERRCODE_INTERNAL_ERROR})
     if (category == ERRCODE_TO_CATEGORY(operational)) return true;
   return false;
 }
@@ -578,10 +585,14 @@ ReplayResult replay_one(int64_t id, std::optional<std::string>& reason, std::opt
 
 Statement& next_parked_statement(ReplayScope scope) {
   switch (scope) {
-    case ReplayScope::kCall: return next_parked_by_call;
-    case ReplayScope::kAssistant: return next_parked_by_assistant;
-    case ReplayScope::kPhoneNumber: return next_parked_by_phone_number;
-    case ReplayScope::kAll: break;
+    case ReplayScope::kCall:
+      return next_parked_by_call;
+    case ReplayScope::kAssistant:
+      return next_parked_by_assistant;
+    case ReplayScope::kPhoneNumber:
+      return next_parked_by_phone_number;
+    case ReplayScope::kAll:
+      break;
   }
   return next_parked_all;
 }
@@ -600,9 +611,8 @@ int64_t replay_parked(ReplayScope scope, const std::string& key) {
   int64_t after_id = 0;
   // Each event's payload, parameters and results live in this context, reset
   // after the event: memory stays flat however many events are replayed.
-  MemoryContext event_context = pg_call([]() {
-    return AllocSetContextCreate(CurrentMemoryContext, "vox replay event", ALLOCSET_DEFAULT_SIZES);
-  });
+  MemoryContext event_context =
+      pg_call([]() { return AllocSetContextCreate(CurrentMemoryContext, "vox replay event", ALLOCSET_DEFAULT_SIZES); });
   for (;;) {
     std::vector<int64_t> batch;
     {

@@ -11,7 +11,8 @@
 namespace vox {
 
 struct Outcome {
-  Outcome(std::string status_, std::string event_type_) : status(std::move(status_)), event_type(std::move(event_type_)) {}
+  Outcome(std::string status_, std::string event_type_)
+      : status(std::move(status_)), event_type(std::move(event_type_)) {}
   std::string status;  // processed | duplicate | ignored | parked | registered
   std::string event_type;
   std::optional<std::string> event_id;

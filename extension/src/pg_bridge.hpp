@@ -26,8 +26,7 @@ extern "C" {
 
 // A failure of PostgreSQL's own machinery (SPI) that should never happen;
 // still reported with a specific SQLSTATE rather than XX000.
-#define VOX_SPI_ERROR(...) \
-  ereport(ERROR, errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION), errmsg(__VA_ARGS__))
+#define VOX_SPI_ERROR(...) ereport(ERROR, errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION), errmsg(__VA_ARGS__))
 
 namespace vox {
 

@@ -32,8 +32,7 @@ SPIPlanPtr Statement::plan() {
       // each call (the default for the first executions and whenever custom
       // plans look cheaper).
       SPIPlanPtr prepared = SPI_prepare_cursor(sql, nargs, types, CURSOR_OPT_GENERIC_PLAN);
-      if (prepared == nullptr)
-        VOX_SPI_ERROR("vox: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+      if (prepared == nullptr) VOX_SPI_ERROR("vox: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
       if (SPI_keepplan(prepared) != 0) VOX_SPI_ERROR("vox: SPI_keepplan failed");
       return prepared;
     });
@@ -113,8 +112,7 @@ Rows execute(Statement& statement, Params& params, long limit) {
 void forget_results() { last_result = nullptr; }
 
 Datum Rows::datum(uint64 row, int column, bool& is_null) const {
-  if (table_ == nullptr || row >= count_)
-    throw SqlError(sqlstate::kExternalRoutineException, "vox: row out of range");
+  if (table_ == nullptr || row >= count_) throw SqlError(sqlstate::kExternalRoutineException, "vox: row out of range");
   HeapTuple tuple = table_->vals[row];
   TupleDesc desc = table_->tupdesc;
   bool null_flag = false;

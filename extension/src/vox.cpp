@@ -73,8 +73,8 @@ extern "C" Datum vox_register_outbound_call(PG_FUNCTION_ARGS) {
     auto org_id = uuid_argument(fcinfo, 0);
     if (!org_id) throw invalid_field("org_id", "required", sqlstate::kNullValueNotAllowed);
     if (PG_ARGISNULL(1)) throw invalid_field("vapi_call_id", "required", sqlstate::kNullValueNotAllowed);
-    OutboundCall call{*org_id, text_argument(fcinfo, 1), uuid_argument(fcinfo, 2), uuid_argument(fcinfo, 3),
-                      nullptr, false};
+    OutboundCall call{*org_id, text_argument(fcinfo, 1), uuid_argument(fcinfo, 2), uuid_argument(fcinfo, 3), nullptr,
+                      false};
     check_id("vapi_call_id", call.vapi_call_id);
     call.metadata = PG_ARGISNULL(4) ? jsonb_from_text("{}") : jsonb_argument(fcinfo, 4);
     call.is_test_call = read_is_test_call(call.metadata);

@@ -1,10 +1,6 @@
 -- drop_create: DROP EXTENSION removes everything vox made, and a new CREATE
 -- EXTENSION in the same session works at once: the plans vox keeps per
 -- backend re-resolve against the new tables.
-SET client_min_messages = warning;
-DROP EXTENSION IF EXISTS vox CASCADE;
-CREATE EXTENSION vox;
-RESET client_min_messages;
 \set ECHO none
 \i test/fixtures/vapi.sql
 \set ECHO all

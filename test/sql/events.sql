@@ -1,10 +1,6 @@
 -- events: what each Vapi server message type does to the rows (DESIGN §2).
 -- Each message type appears once as a literal payload in Vapi's real shape;
 -- later steps use the fixture builders, which make the same shape.
-SET client_min_messages = warning;
-DROP EXTENSION IF EXISTS vox CASCADE;
-CREATE EXTENSION vox;
-RESET client_min_messages;
 \set ECHO none
 \i test/fixtures/vapi.sql
 \set ECHO all

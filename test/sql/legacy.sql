@@ -1,10 +1,6 @@
 -- legacy: the seeds' flat form ({"type": "call.started", "call": {...}} and
 -- friends, no "message" envelope) maps onto the same handlers and the same
 -- rows as Vapi's envelope (DESIGN §2).
-SET client_min_messages = warning;
-DROP EXTENSION IF EXISTS vox CASCADE;
-CREATE EXTENSION vox;
-RESET client_min_messages;
 \set ECHO none
 \i test/fixtures/vapi.sql
 \set ECHO all

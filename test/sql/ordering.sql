@@ -1,9 +1,5 @@
 -- ordering: any permutation of a call's events, with duplicates, converges to
 -- the same rows; status only moves forward (DESIGN §2, invariant 3).
-SET client_min_messages = warning;
-DROP EXTENSION IF EXISTS vox CASCADE;
-CREATE EXTENSION vox;
-RESET client_min_messages;
 \set ECHO none
 \i test/fixtures/vapi.sql
 \set ECHO all

@@ -1,10 +1,6 @@
 -- outbound: vox.register_outbound_call announces a call the app placed; it
 -- converges with the call's webhooks in either order and makes its parked
 -- events resolvable (DESIGN §2, invariants 1, 3, 4).
-SET client_min_messages = warning;
-DROP EXTENSION IF EXISTS vox CASCADE;
-CREATE EXTENSION vox;
-RESET client_min_messages;
 \set ECHO none
 \i test/fixtures/vapi.sql
 \set ECHO all

@@ -1,10 +1,6 @@
 -- parking: an event whose tenant cannot be resolved yet is accepted, parked
 -- durably, and applied once the missing piece appears (DESIGN §2,
 -- invariant 4).
-SET client_min_messages = warning;
-DROP EXTENSION IF EXISTS vox CASCADE;
-CREATE EXTENSION vox;
-RESET client_min_messages;
 \set ECHO none
 \i test/fixtures/vapi.sql
 \set ECHO all

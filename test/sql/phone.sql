@@ -2,10 +2,6 @@
 -- the org's region; a caller id that is no number keeps the call and sets the
 -- raw value aside; calls link to the org's oldest lead with that number
 -- (DESIGN §2 invariant 6, §5).
-SET client_min_messages = warning;
-DROP EXTENSION IF EXISTS vox CASCADE;
-CREATE EXTENSION vox;
-RESET client_min_messages;
 \set ECHO none
 \i test/fixtures/vapi.sql
 \set ECHO all

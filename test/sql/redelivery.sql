@@ -1,9 +1,5 @@
 -- redelivery: at-least-once delivery gives exactly-once effects (DESIGN §2,
 -- invariant 2). Each delivery below is its own transaction, as a retry is.
-SET client_min_messages = warning;
-DROP EXTENSION IF EXISTS vox CASCADE;
-CREATE EXTENSION vox;
-RESET client_min_messages;
 \set ECHO none
 \i test/fixtures/vapi.sql
 \set ECHO all

@@ -1,10 +1,6 @@
 -- tenant_isolation: the tenant comes from a trusted record, and a payload can
 -- never touch another org's rows, even when call ids collide (DESIGN §2,
 -- invariant 5).
-SET client_min_messages = warning;
-DROP EXTENSION IF EXISTS vox CASCADE;
-CREATE EXTENSION vox;
-RESET client_min_messages;
 \set ECHO none
 \i test/fixtures/vapi.sql
 \set ECHO all

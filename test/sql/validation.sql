@@ -1,10 +1,6 @@
 -- validation: malformed input raises a documented SQLSTATE (class 22) with a
 -- message naming the field, never crashes the backend and writes nothing
 -- (DESIGN §2 invariant 6, §3).
-SET client_min_messages = warning;
-DROP EXTENSION IF EXISTS vox CASCADE;
-CREATE EXTENSION vox;
-RESET client_min_messages;
 \set ECHO none
 \i test/fixtures/vapi.sql
 \set ECHO all

@@ -218,6 +218,7 @@ CREATE TABLE vox.parked_events (
     reason               text        NOT NULL,
     payload              jsonb       NOT NULL,
     delivery_id          text,
+    signer_org_id        uuid,
     attempts             integer     NOT NULL DEFAULT 0,
     last_error           text,
     received_at          timestamptz NOT NULL DEFAULT now(),
@@ -232,6 +233,8 @@ COMMENT ON TABLE vox.parked_events IS
 COMMENT ON COLUMN vox.parked_events.event_key IS
     'Idempotency key of the event with the assistant and phone number it names; a redelivery is parked once';
 COMMENT ON COLUMN vox.parked_events.reason IS 'Why no tenant was found: unknown_assistant, inactive_assistant, unknown_phone_number, unknown_call or ambiguous_call';
+COMMENT ON COLUMN vox.parked_events.signer_org_id IS
+    'The org whose URL and secret the event came with, if any: it may only be applied to that org';
 COMMENT ON COLUMN vox.parked_events.attempts IS 'Replays that still could not resolve the tenant';
 
 -- Side effects after commit -------------------------------------------------
@@ -264,16 +267,85 @@ CREATE TABLE vox.recording_upload_queue (
 CREATE INDEX recording_upload_queue_pending_idx ON vox.recording_upload_queue (id) WHERE status = 'pending';
 COMMENT ON TABLE vox.recording_upload_queue IS 'Recordings to copy to storage, one per call, enqueued by the end-of-call-report';
 
+-- Webhook secrets --------------------------------------------------------------
+
+-- Read by the shim only through vox.webhook_secrets_for(): no role but the
+-- owner can select the table.
+CREATE TABLE vox.webhook_secrets (
+    org_id             uuid        NOT NULL REFERENCES vox.organizations ON DELETE CASCADE,
+    id                 bigint      GENERATED ALWAYS AS IDENTITY,
+    scheme             text        NOT NULL CHECK (scheme IN ('shared', 'hmac', 'standard-webhooks')),
+    secret             text        NOT NULL CHECK (length(secret) BETWEEN 1 AND 1024),
+    algorithm          text        NOT NULL DEFAULT 'sha256' CHECK (algorithm IN ('sha256', 'sha512', 'sha1')),
+    signature_header   text        NOT NULL DEFAULT 'x-signature' CHECK (signature_header ~ '^[A-Za-z0-9-]+$'),
+    signature_encoding text        NOT NULL DEFAULT 'hex' CHECK (signature_encoding IN ('hex', 'base64')),
+    signature_prefix   text        NOT NULL DEFAULT '',
+    include_timestamp  boolean     NOT NULL DEFAULT true,
+    timestamp_header   text        NOT NULL DEFAULT 'x-timestamp' CHECK (timestamp_header ~ '^[A-Za-z0-9-]+$'),
+    payload_format     text        CHECK (strpos(payload_format, '{body}') > 0 AND
+                                          replace(replace(payload_format, '{timestamp}', ''), '{body}', '') !~ '[{}]'),
+    message_id_header  text        CHECK (message_id_header ~ '^[A-Za-z0-9-]+$'),
+    active             boolean     NOT NULL DEFAULT true,
+    expires_at         timestamptz,
+    created_at         timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (org_id, id)
+);
+COMMENT ON TABLE vox.webhook_secrets IS
+    'Secrets that sign an org''s webhooks to POST /webhooks/vapi/{org_id}; several active ones allow rotation';
+COMMENT ON COLUMN vox.webhook_secrets.scheme IS
+    'shared (x-vapi-secret or Authorization: Bearer), hmac (Vapi''s HMAC credential) or standard-webhooks';
+COMMENT ON COLUMN vox.webhook_secrets.secret IS 'The shared secret, the HMAC key, or the whsec_ key of Standard Webhooks';
+COMMENT ON COLUMN vox.webhook_secrets.algorithm IS 'hmac: the digest (sha256, sha512, sha1)';
+COMMENT ON COLUMN vox.webhook_secrets.signature_header IS 'hmac: the header carrying the signature';
+COMMENT ON COLUMN vox.webhook_secrets.signature_encoding IS 'hmac: hex or base64';
+COMMENT ON COLUMN vox.webhook_secrets.signature_prefix IS 'hmac: text before the signature, such as sha256=';
+COMMENT ON COLUMN vox.webhook_secrets.include_timestamp IS 'hmac: a timestamp header is required and checked';
+COMMENT ON COLUMN vox.webhook_secrets.timestamp_header IS 'hmac: the header carrying the Unix timestamp';
+COMMENT ON COLUMN vox.webhook_secrets.payload_format IS
+    'hmac: what is signed, with {timestamp} and {body}; NULL: {timestamp}.{body}, or {body} without timestamp';
+COMMENT ON COLUMN vox.webhook_secrets.message_id_header IS 'hmac: the header carrying the delivery id, if any';
+COMMENT ON COLUMN vox.webhook_secrets.active IS 'false: no longer accepted';
+COMMENT ON COLUMN vox.webhook_secrets.expires_at IS 'Not accepted from then on: the end of a rotation''s overlap';
+
+CREATE FUNCTION vox.webhook_secrets_for(org_id uuid) RETURNS jsonb
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT COALESCE(jsonb_agg(jsonb_build_object('scheme', s.scheme, 'secret', s.secret) ||
+               CASE WHEN s.scheme = 'hmac' THEN jsonb_strip_nulls(jsonb_build_object(
+                   'algorithm', s.algorithm, 'signature_header', s.signature_header,
+                   'signature_encoding', s.signature_encoding, 'signature_prefix', s.signature_prefix,
+                   'include_timestamp', s.include_timestamp, 'timestamp_header', s.timestamp_header,
+                   'payload_format', s.payload_format, 'message_id_header', s.message_id_header))
+               ELSE '{}' END ORDER BY s.id), '[]')
+      FROM vox.webhook_secrets s
+     WHERE s.org_id = webhook_secrets_for.org_id AND s.active AND (s.expires_at IS NULL OR s.expires_at > now())
+$$;
+REVOKE ALL ON FUNCTION vox.webhook_secrets_for(uuid) FROM PUBLIC;
+COMMENT ON FUNCTION vox.webhook_secrets_for(uuid) IS
+    'The org''s accepted webhook secrets as a JSON array (the shim''s secrets-file shape); grant EXECUTE to the shim''s role';
+
 -- Functions -----------------------------------------------------------------
 -- Each runs with a fixed search_path: the statements inside name vox's tables
 -- in full, and no caller's schema can stand in for an operator or function.
 
+-- The webhook entry points are SECURITY DEFINER: a caller such as the shim
+-- needs EXECUTE on them, never privileges on the tables they write.
 CREATE FUNCTION vox.handle_event(payload jsonb, delivery_id text DEFAULT NULL) RETURNS jsonb
-LANGUAGE c VOLATILE
+LANGUAGE c VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'vox_handle_event';
+REVOKE ALL ON FUNCTION vox.handle_event(jsonb, text) FROM PUBLIC;
 COMMENT ON FUNCTION vox.handle_event(jsonb, text) IS
     'Applies one Vapi server message in the caller''s transaction; returns {"status": processed|duplicate|ignored|parked, ...}';
+
+CREATE FUNCTION vox.handle_event(org_id uuid, payload jsonb, delivery_id text DEFAULT NULL) RETURNS jsonb
+LANGUAGE c VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'vox_handle_event_for_org';
+REVOKE ALL ON FUNCTION vox.handle_event(uuid, jsonb, text) FROM PUBLIC;
+COMMENT ON FUNCTION vox.handle_event(uuid, jsonb, text) IS
+    'As handle_event(payload), for a request signed by org_id: the event may only resolve to that org (else 42501); NULL org_id: no signer';
 
 CREATE FUNCTION vox.replay_parked() RETURNS bigint
 LANGUAGE c VOLATILE

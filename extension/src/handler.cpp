@@ -28,6 +28,7 @@ namespace {
 //            nor number: one naming an assistant or number vox does not know
 //            yet may belong to an org not registered yet, whatever org holds
 //            a call with the same id. LIMIT 2 detects a call id held by two.
+//            With a signing org ($4), only that org's calls are candidates.
 Statement resolve_tenant(R"SQL(
 SELECT org_id, agent_id, region, route FROM (
     SELECT a.org_id, a.id AS agent_id, o.default_region AS region,
@@ -43,10 +44,10 @@ SELECT org_id, agent_id, region, route FROM (
     UNION ALL
     SELECT t.org_id, t.agent_id, o.default_region, 3
       FROM vox.call_tracking t JOIN vox.organizations o ON o.id = t.org_id
-     WHERE t.vapi_call_id = $3 AND $1 IS NULL AND $2 IS NULL
+     WHERE t.vapi_call_id = $3 AND $1 IS NULL AND $2 IS NULL AND ($4::uuid IS NULL OR t.org_id = $4)
 ) candidates ORDER BY route LIMIT 2
 )SQL",
-                         {TEXTOID, TEXTOID, TEXTOID});
+                         {TEXTOID, TEXTOID, TEXTOID, UUIDOID});
 
 // ON CONFLICT DO NOTHING without a target: a clash on the event key or on the
 // delivery id both mean this event was applied before.
@@ -185,24 +186,24 @@ SELECT id FROM utterance
 
 Statement park_event(R"SQL(
 INSERT INTO vox.parked_events (event_key, event_type, vapi_call_id, vapi_assistant_id, vapi_phone_number_id,
-                               reason, payload, delivery_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                               reason, payload, delivery_id, signer_org_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 ON CONFLICT (event_key) DO NOTHING
 )SQL",
-                     {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, TEXTOID});
+                     {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, TEXTOID, UUIDOID});
 
 Statement assistant_for_number(R"SQL(
 SELECT assistant, org_id, route FROM (
     SELECT a.vapi_assistant_id AS assistant, p.org_id, 1 AS route
       FROM vox.phone_numbers p JOIN vox.agents a ON a.org_id = p.org_id AND a.id = p.agent_id
-     WHERE p.vapi_phone_number_id = $1 AND a.active
+     WHERE p.vapi_phone_number_id = $1 AND a.active AND ($3::uuid IS NULL OR p.org_id = $3)
     UNION ALL
     SELECT a.vapi_assistant_id, p.org_id, 2
       FROM vox.phone_numbers p JOIN vox.agents a ON a.org_id = p.org_id AND a.id = p.agent_id
-     WHERE p.number = $2 AND a.active
+     WHERE p.number = $2 AND a.active AND ($3::uuid IS NULL OR p.org_id = $3)
 ) routes ORDER BY route LIMIT 2
 )SQL",
-                               {TEXTOID, TEXTOID});
+                               {TEXTOID, TEXTOID, UUIDOID});
 
 // The next parked events to replay, oldest first, optionally only those
 // naming one call, assistant or phone number. A full sweep skips rows another
@@ -223,7 +224,8 @@ Statement next_parked_by_phone_number(next_parked_sql("vapi_phone_number_id").c_
 
 // Taken out of the table for the time it is applied, so that a replay nested
 // in its application cannot apply it a second time; a rollback puts it back.
-Statement take_parked("DELETE FROM vox.parked_events WHERE id = $1 RETURNING payload, delivery_id", {INT8OID});
+Statement take_parked("DELETE FROM vox.parked_events WHERE id = $1 RETURNING payload, delivery_id, signer_org_id",
+                      {INT8OID});
 
 Statement note_parked_attempt(R"SQL(
 UPDATE vox.parked_events
@@ -262,12 +264,16 @@ struct Resolution {
   const char* reason = nullptr;  // why there is none
 };
 
-Resolution resolve(const CallFields& call) {
+Resolution resolve(const CallFields& call, const std::optional<Uuid>& signer) {
   Params params;
-  params.string(call.assistant_id).string(call.phone_number_id).string(call.id);
+  params.string(call.assistant_id).string(call.phone_number_id).string(call.id).uuid(signer);
   Rows rows = execute(resolve_tenant, params, 2);
   if (rows.count() > 0) {
     const int route = rows.int4(0, 4);
+    if (signer && !(*rows.uuid(0, 1) == *signer))
+      throw SqlError(sqlstate::kInsufficientPrivilege,
+                     route == 2 ? "call.phoneNumberId names a phone number of another organization than the signer's"
+                                : "call.assistantId names an assistant of another organization than the signer's");
     if (route == 0) return {std::nullopt, "inactive_assistant"};
     if (route == 3 && rows.count() == 2) return {std::nullopt, "ambiguous_call"};
     // By call id, the call already holds its agent: nothing new to say.
@@ -379,12 +385,12 @@ bool insert_utterance(const Uuid& org_id, const Event& event, const std::optiona
 
 // The assistant answering the dialled number: by its Vapi id, else by the
 // number itself, which two orgs may both hold (then nobody is chosen).
-Outcome answer_assistant_request(const Event& event) {
+Outcome answer_assistant_request(const Event& event, const std::optional<Uuid>& signer) {
   Outcome outcome{"ignored", event.type};
   std::optional<std::string> number;
   if (event.dialled_number) number = to_e164(*event.dialled_number, "ZZ");  // ZZ: international form only
   Params params;
-  params.string(event.call.phone_number_id).string(number);
+  params.string(event.call.phone_number_id).string(number).uuid(signer);
   Rows rows = execute(assistant_for_number, params, 2);
   if (rows.count() == 0) {
     outcome.reason = "unknown_phone_number";
@@ -422,7 +428,8 @@ std::string Outcome::to_json() const {
   return out;
 }
 
-Outcome apply_event(Jsonb* payload, const std::optional<std::string>& delivery_id, Unresolved unresolved) {
+Outcome apply_event(Jsonb* payload, const std::optional<std::string>& delivery_id, const std::optional<Uuid>& signer,
+                    Unresolved unresolved) {
   const Event event = read_event(payload);
   Outcome outcome{"ignored", event.type};
   switch (event.kind) {
@@ -430,7 +437,7 @@ Outcome apply_event(Jsonb* payload, const std::optional<std::string>& delivery_i
       if (!kind_of_type(event.type).known) outcome.reason = "unknown_message_type";
       return outcome;
     case EventKind::kAssistantRequest:
-      return answer_assistant_request(event);
+      return answer_assistant_request(event, signer);
     case EventKind::kTranscript:
       if (!event.final_transcript) {
         outcome.vapi_call_id = event.call.id;
@@ -451,15 +458,17 @@ Outcome apply_event(Jsonb* payload, const std::optional<std::string>& delivery_i
 
   outcome.vapi_call_id = event.call.id;
   outcome.event_id = event_key(event, delivery_id);
-  const Resolution resolution = resolve(event.call);
+  const Resolution resolution = resolve(event.call, signer);
   if (!resolution.tenant) {
     outcome.status = "parked";
     outcome.reason = resolution.reason;
     if (unresolved == Unresolved::kPark) {
-      // Keyed by the event and what it names: the same call id parked for two
-      // different assistants (colliding ids) is two events, not a redelivery.
+      // Keyed by the event, what it names and who signed it: the same call id
+      // parked for two different assistants (colliding ids), or sent to two
+      // orgs' URLs, is two events, not a redelivery.
       const std::string parked_key = *outcome.event_id + "|" + event.call.assistant_id.value_or("") + "|" +
-                                     event.call.phone_number_id.value_or("");
+                                     event.call.phone_number_id.value_or("") + "|" +
+                                     (signer ? signer->to_string() : "");
       Params params;
       params.string(parked_key)
           .string(event.type)
@@ -468,7 +477,8 @@ Outcome apply_event(Jsonb* payload, const std::optional<std::string>& delivery_i
           .string(event.call.phone_number_id)
           .string(std::string(resolution.reason))
           .jsonb(payload)
-          .string(delivery_id);
+          .string(delivery_id)
+          .uuid(signer);
       execute(park_event, params);
     }
     return outcome;
@@ -563,7 +573,7 @@ ReplayResult replay_one(int64_t id, std::optional<std::string>& reason, std::opt
     Datum payload = rows.datum(0, 1, is_null);
     Jsonb* copy = pg_call([&]() { return DatumGetJsonbPCopy(payload); });
     const std::optional<std::string> delivery_id = rows.string(0, 2);
-    Outcome outcome = apply_event(copy, delivery_id, Unresolved::kReport);
+    Outcome outcome = apply_event(copy, delivery_id, rows.uuid(0, 3), Unresolved::kReport);
     const bool applied = outcome.status != "parked";
     if (!applied) reason = outcome.reason;
     end_subtransaction(applied);

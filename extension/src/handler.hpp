@@ -26,7 +26,11 @@ struct Outcome {
 // What to do with an event whose tenant cannot be resolved yet.
 enum class Unresolved { kPark, kReport };
 
-Outcome apply_event(Jsonb* payload, const std::optional<std::string>& delivery_id, Unresolved unresolved);
+// signer: the org whose secret signed the request, when the request named
+// one. The event may then only resolve to that org; one naming another org's
+// assistant or phone number is refused with 42501.
+Outcome apply_event(Jsonb* payload, const std::optional<std::string>& delivery_id, const std::optional<Uuid>& signer,
+                    Unresolved unresolved);
 
 struct OutboundCall {
   Uuid org_id;

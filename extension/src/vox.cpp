@@ -11,6 +11,7 @@ extern "C" {
 PG_MODULE_MAGIC;
 
 PG_FUNCTION_INFO_V1(vox_handle_event);
+PG_FUNCTION_INFO_V1(vox_handle_event_for_org);
 PG_FUNCTION_INFO_V1(vox_replay_parked);
 PG_FUNCTION_INFO_V1(vox_register_outbound_call);
 PG_FUNCTION_INFO_V1(vox_replay_parked_trigger);
@@ -40,23 +41,31 @@ std::optional<Uuid> uuid_argument(FunctionCallInfo fcinfo, int index) {
 
 Datum jsonb_result(const Outcome& outcome) { return JsonbPGetDatum(jsonb_from_text(outcome.to_json())); }
 
+// Both forms of vox.handle_event: the payload and the delivery id start at
+// argument `first`; the signing org, when there is one, precedes them.
+Datum handle_event(FunctionCallInfo fcinfo, int first, const std::optional<Uuid>& signer) {
+  if (PG_ARGISNULL(first)) throw invalid_field("payload", "required", sqlstate::kNullValueNotAllowed);
+  Jsonb* payload = jsonb_argument(fcinfo, first);
+  std::optional<std::string> delivery_id;
+  if (!PG_ARGISNULL(first + 1)) {
+    delivery_id = text_argument(fcinfo, first + 1);
+    if (delivery_id->empty() || delivery_id->size() > kMaxDeliveryIdLength)
+      throw invalid_field("delivery_id", "expected 1 to " + std::to_string(kMaxDeliveryIdLength) + " bytes");
+  }
+  spi_connect();
+  const Outcome outcome = apply_event(payload, delivery_id, signer, Unresolved::kPark);
+  spi_finish();
+  return jsonb_result(outcome);
+}
+
 }  // namespace
 
 extern "C" Datum vox_handle_event(PG_FUNCTION_ARGS) {
-  return guard([&]() -> Datum {
-    if (PG_ARGISNULL(0)) throw invalid_field("payload", "required", sqlstate::kNullValueNotAllowed);
-    Jsonb* payload = jsonb_argument(fcinfo, 0);
-    std::optional<std::string> delivery_id;
-    if (!PG_ARGISNULL(1)) {
-      delivery_id = text_argument(fcinfo, 1);
-      if (delivery_id->empty() || delivery_id->size() > kMaxDeliveryIdLength)
-        throw invalid_field("delivery_id", "expected 1 to " + std::to_string(kMaxDeliveryIdLength) + " bytes");
-    }
-    spi_connect();
-    const Outcome outcome = apply_event(payload, delivery_id, Unresolved::kPark);
-    spi_finish();
-    return jsonb_result(outcome);
-  });
+  return guard([&]() -> Datum { return handle_event(fcinfo, 0, std::nullopt); });
+}
+
+extern "C" Datum vox_handle_event_for_org(PG_FUNCTION_ARGS) {
+  return guard([&]() -> Datum { return handle_event(fcinfo, 1, uuid_argument(fcinfo, 0)); });
 }
 
 extern "C" Datum vox_replay_parked(PG_FUNCTION_ARGS) {

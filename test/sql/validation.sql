@@ -7,20 +7,6 @@
 
 SELECT vox_test.tenant('00000000-0000-4000-8000-00000000000a', 'Demo Clinic', 'asst-demo', 'pn-demo', '+14155550100');
 
--- The SQLSTATE and message an event raises, or its result if it raises none.
-CREATE FUNCTION pg_temp.attempt(payload jsonb, delivery_id text DEFAULT NULL) RETURNS text
-LANGUAGE plpgsql AS $$
-DECLARE
-    state text;
-    message text;
-BEGIN
-    RETURN vox.handle_event(payload, delivery_id)::text;
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT;
-    RETURN state || ' ' || message;
-END
-$$;
-
 -- Routing rows too: a rejected event must not create any.
 CREATE TEMP VIEW counts AS
 SELECT (SELECT count(*) FROM vox.organizations) AS orgs,
@@ -36,9 +22,9 @@ SELECT vox_test.status_update(vox_test.call('call-v', 'asst-demo'), 'in-progress
        vox_test.transcript(vox_test.call('call-v', 'asst-demo'), 'user', 'Hello?', 1763740802000) AS transcript,
        vox_test.end_of_call_report(vox_test.call('call-v', 'asst-demo'), 1763741012000) AS report;
 BEGIN;
-SELECT pg_temp.attempt(status)::jsonb ->> 'status' AS status,
-       pg_temp.attempt(transcript)::jsonb ->> 'status' AS transcript,
-       pg_temp.attempt(report)::jsonb ->> 'status' AS report
+SELECT vox_test.attempt(status)::jsonb ->> 'status' AS status,
+       vox_test.attempt(transcript)::jsonb ->> 'status' AS transcript,
+       vox_test.attempt(report)::jsonb ->> 'status' AS report
   FROM base;
 ROLLBACK;
 
@@ -48,7 +34,7 @@ SELECT vox.handle_event(status #- '{message,call,id}') FROM base;
 ---------------------------------------------------------------------------
 -- The payload and its envelope
 ---------------------------------------------------------------------------
-SELECT n, label, pg_temp.attempt(payload) AS result
+SELECT n, label, vox_test.attempt(payload) AS result
   FROM (VALUES
     (1, 'array',                '[]'::jsonb),
     (2, 'number',               '42'),
@@ -69,7 +55,7 @@ SELECT n, label, pg_temp.attempt(payload) AS result
 ---------------------------------------------------------------------------
 -- The call
 ---------------------------------------------------------------------------
-SELECT n, label, pg_temp.attempt(payload) AS result
+SELECT n, label, vox_test.attempt(payload) AS result
   FROM base, LATERAL (VALUES
     (1, 'status-update without call',      status #- '{message,call}'),
     (2, 'transcript without call',         transcript #- '{message,call}'),
@@ -99,7 +85,7 @@ SELECT n, label, pg_temp.attempt(payload) AS result
 ---------------------------------------------------------------------------
 -- (each case on a call of its own, so that one accepted by mistake cannot
 -- turn the next into a duplicate)
-SELECT n, label, pg_temp.attempt(jsonb_set(payload, '{message,call,id}', to_jsonb('call-date-' || n))) AS result
+SELECT n, label, vox_test.attempt(jsonb_set(payload, '{message,call,id}', to_jsonb('call-date-' || n))) AS result
   FROM base, LATERAL (VALUES
     (1, 'timestamp a string',              jsonb_set(status, '{message,timestamp}', '"2025-11-21T16:00:01Z"')),
     (2, 'timestamp in seconds',            jsonb_set(status, '{message,timestamp}', '1763740801')),
@@ -140,7 +126,7 @@ SELECT n, label, pg_temp.attempt(jsonb_set(payload, '{message,call,id}', to_json
 ---------------------------------------------------------------------------
 -- Status, transcript and report fields
 ---------------------------------------------------------------------------
-SELECT n, label, pg_temp.attempt(payload) AS result
+SELECT n, label, vox_test.attempt(payload) AS result
   FROM base, LATERAL (VALUES
     (1, 'status missing',                  status #- '{message,status}'),
     (2, 'status unknown',                  jsonb_set(status, '{message,status}', '"paused"')),
@@ -170,12 +156,12 @@ SELECT n, label, pg_temp.attempt(payload) AS result
 ---------------------------------------------------------------------------
 -- The delivery id
 ---------------------------------------------------------------------------
-SELECT pg_temp.attempt(status, '') AS empty_delivery_id FROM base;
-SELECT pg_temp.attempt(status, repeat('d', 257)) AS delivery_id_257_bytes FROM base;
+SELECT vox_test.attempt(status, '') AS empty_delivery_id FROM base;
+SELECT vox_test.attempt(status, repeat('d', 257)) AS delivery_id_257_bytes FROM base;
 
 -- An invalid event is refused even when its tenant is unknown: it is not
 -- parked to fail later.
-SELECT pg_temp.attempt(jsonb_set(jsonb_set(status, '{message,call,assistantId}', '"asst-unknown"'),
+SELECT vox_test.attempt(jsonb_set(jsonb_set(status, '{message,call,assistantId}', '"asst-unknown"'),
                                  '{message,status}', '"paused"')) AS invalid_and_unknown
   FROM base;
 
@@ -184,8 +170,8 @@ SELECT * FROM counts;
 
 -- A failed delivery leaves no idempotency mark behind: once fixed, the same
 -- event is processed, not taken for a duplicate.
-SELECT pg_temp.attempt(jsonb_set(status, '{message,call,startedAt}', '"now"')) AS broken FROM base;
-SELECT pg_temp.attempt(jsonb_set(status, '{message,call,startedAt}', '"2025-11-21T16:00:01Z"'))::jsonb ->> 'status' AS fixed
+SELECT vox_test.attempt(jsonb_set(status, '{message,call,startedAt}', '"now"')) AS broken FROM base;
+SELECT vox_test.attempt(jsonb_set(status, '{message,call,startedAt}', '"2025-11-21T16:00:01Z"'))::jsonb ->> 'status' AS fixed
   FROM base;
 SELECT vapi_call_id, status, started_at FROM vox.call_logs ORDER BY vapi_call_id;
 
@@ -193,20 +179,20 @@ SELECT vapi_call_id, status, started_at FROM vox.call_logs ORDER BY vapi_call_id
 -- Odd but harmless input is accepted
 ---------------------------------------------------------------------------
 -- 10000 levels of nested arrays under a key vox never reads.
-SELECT pg_temp.attempt(jsonb_set(vox_test.status_update(vox_test.call('call-deep', 'asst-demo'), 'ringing', 1763740801000),
+SELECT vox_test.attempt(jsonb_set(vox_test.status_update(vox_test.call('call-deep', 'asst-demo'), 'ringing', 1763740801000),
                                  '{message,debug}', (repeat('[', 10000) || repeat(']', 10000))::jsonb))::jsonb ->> 'status'
        AS deeply_nested;
 -- ... and inside the call object.
-SELECT pg_temp.attempt(jsonb_set(vox_test.status_update(vox_test.call('call-deep-2', 'asst-demo'), 'ringing', 1763740801000),
+SELECT vox_test.attempt(jsonb_set(vox_test.status_update(vox_test.call('call-deep-2', 'asst-demo'), 'ringing', 1763740801000),
                                  '{message,call,assistantOverrides}',
                                  (repeat('{"a":', 5000) || '1' || repeat('}', 5000))::jsonb))::jsonb ->> 'status'
        AS deeply_nested_in_call;
 -- A 10 MB string in a field vox does not store.
-SELECT pg_temp.attempt(jsonb_set(vox_test.status_update(vox_test.call('call-huge', 'asst-demo'), 'ringing', 1763740801000),
+SELECT vox_test.attempt(jsonb_set(vox_test.status_update(vox_test.call('call-huge', 'asst-demo'), 'ringing', 1763740801000),
                                  '{message,call,assistant}',
                                  jsonb_build_object('firstMessage', repeat('Hello! ', 1500000))))::jsonb ->> 'status'
        AS huge_ignored_string;
 -- An id of exactly 128 bytes is fine.
-SELECT pg_temp.attempt(vox_test.status_update(vox_test.call(repeat('c', 128), 'asst-demo'), 'ringing', 1763740801000))::jsonb
+SELECT vox_test.attempt(vox_test.status_update(vox_test.call(repeat('c', 128), 'asst-demo'), 'ringing', 1763740801000))::jsonb
        ->> 'status' AS id_128_bytes;
 SELECT left(vapi_call_id, 20) AS vapi_call_id, length(vapi_call_id), status FROM vox.call_logs ORDER BY 1;

@@ -345,7 +345,7 @@ SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'vox_handle_event_for_org';
 REVOKE ALL ON FUNCTION vox.handle_event(uuid, jsonb, text) FROM PUBLIC;
 COMMENT ON FUNCTION vox.handle_event(uuid, jsonb, text) IS
-    'As handle_event(payload), for a request signed by org_id: the event may only resolve to that org (else 42501); NULL org_id: no signer';
+    'As handle_event(payload), for a request signed by org_id: the event may only resolve to that org (else 22023); NULL org_id: no signer';
 
 CREATE FUNCTION vox.replay_parked() RETURNS bigint
 LANGUAGE c VOLATILE

@@ -270,10 +270,11 @@ Resolution resolve(const CallFields& call, const std::optional<Uuid>& signer) {
   Rows rows = execute(resolve_tenant, params, 2);
   if (rows.count() > 0) {
     const int route = rows.int4(0, 4);
+    // Invalid for this signer, like any other bad field (22023): the sender
+    // must not retry it.
     if (signer && !(*rows.uuid(0, 1) == *signer))
-      throw SqlError(sqlstate::kInsufficientPrivilege,
-                     route == 2 ? "call.phoneNumberId names a phone number of another organization than the signer's"
-                                : "call.assistantId names an assistant of another organization than the signer's");
+      throw route == 2 ? invalid_field("call.phoneNumberId", "a phone number of another organization than the signer's")
+                       : invalid_field("call.assistantId", "an assistant of another organization than the signer's");
     if (route == 0) return {std::nullopt, "inactive_assistant"};
     if (route == 3 && rows.count() == 2) return {std::nullopt, "ambiguous_call"};
     // By call id, the call already holds its agent: nothing new to say.

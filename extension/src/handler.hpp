@@ -28,7 +28,7 @@ enum class Unresolved { kPark, kReport };
 
 // signer: the org whose secret signed the request, when the request named
 // one. The event may then only resolve to that org; one naming another org's
-// assistant or phone number is refused with 42501.
+// assistant or phone number is refused with 22023.
 Outcome apply_event(Jsonb* payload, const std::optional<std::string>& delivery_id, const std::optional<Uuid>& signer,
                     Unresolved unresolved);
 

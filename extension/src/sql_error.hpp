@@ -14,7 +14,6 @@ inline constexpr const char* kStringDataRightTruncation = "22001";
 inline constexpr const char* kInvalidDatetimeFormat = "22007";
 inline constexpr const char* kDatetimeFieldOverflow = "22008";
 inline constexpr const char* kNumericValueOutOfRange = "22003";
-inline constexpr const char* kInsufficientPrivilege = "42501";
 inline constexpr const char* kExternalRoutineException = "38000";
 inline constexpr const char* kTriggerProtocolViolated = "39P01";
 }  // namespace sqlstate

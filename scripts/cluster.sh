@@ -59,6 +59,15 @@ vox_build_install() {
   vox_as_root make -C "$root" PG_CONFIG="$VOX_PG_CONFIG" install || return 1
 }
 
+# Build the shim and its unit tests into ROOT/build (CMake).
+vox_build_shim() {
+  local root=$1 jobs
+  jobs=$(nproc 2>/dev/null || echo 2)
+  vox_log "building vox-shim (cmake, -j$jobs)"
+  cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null || return 1
+  cmake --build "$root/build" -j"$jobs" || return 1
+}
+
 # Print the directory that holds this project's clusters: PROJECT/.run,
 # chowned to the server user. The server user must be able to reach it, i.e.
 # every parent must be traversable (o+x); a Unix socket path must also stay

@@ -10,6 +10,10 @@ PKGS=(
   # extension build + server
   make g++ postgresql-15 postgresql-server-dev-15
   libphonenumber-dev libssl-dev
+  # shim build + unit tests
+  cmake pkg-config libcpp-httplib-dev libpq-dev nlohmann-json3-dev libgtest-dev
+  # shim end-to-end tests: curl for the demo, openssl as an independent HMAC signer
+  curl openssl
   # runuser (to run the server as `postgres` when we are root); essential in
   # Debian, listed so a stripped image still gets it
   util-linux
@@ -38,6 +42,12 @@ missing_of() {
     grep -qxF -- "$p" <<<"$have" || echo "$p"
   done
 }
+
+# Node.js runs the shim's end-to-end tests (the standardwebhooks package is an
+# independent signer). Any Node 18 or later will do, Debian's or another.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  PKGS+=(nodejs npm)
+fi
 
 mapfile -t missing < <(missing_of "${PKGS[@]}")
 if ((${#missing[@]} == 0)); then

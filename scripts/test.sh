@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # README command 2: `bash scripts/test.sh`
 #
-# Installs dependencies, builds and installs the extension, starts a
-# temporary PostgreSQL 15 cluster (.run/test-pg, first free port from
+# Installs dependencies, builds and installs the extension, builds the shim,
+# starts a temporary PostgreSQL 15 cluster (.run/test-pg, first free port from
 # $VOX_TEST_PORT_BASE, default 55432; no shared_preload_libraries), runs every
 # test suite against it, stops it, and prints per-suite counts followed by one
 # final line `N passed, N failed` (summed over suites).
@@ -161,6 +161,54 @@ suite_installcheck() {
   if ((rc != 0)); then print_diffs "$stamp"; fi
 }
 
+# Suite: the shim's GoogleTest units, through ctest (one ctest test per
+# GoogleTest case). ctest ends with "N% tests passed, F tests failed out of T".
+suite_shim_units() {
+  local log=$LOG_DIR/ctest.log total failed
+  (cd "$ROOT/build" && ctest --output-on-failure --timeout 60) >"$log" 2>&1 || true
+  if ! read -r failed total < <(sed -nE 's/.*tests passed, ([0-9]+) tests? failed out of ([0-9]+).*/\1 \2/p' "$log"); then
+    tail -n 40 "$log"
+    record_suite shim-units 0 1 "ctest printed no summary"
+    return
+  fi
+  ((failed == 0)) || grep -E "Failed|\*\*\*" "$log" | head -n 40
+  ((total > 0)) || { record_suite shim-units 0 1 "ctest ran no tests"; return; }
+  record_suite shim-units $((total - failed)) "$failed"
+}
+
+# Suite: the real vox-shim binary against the test cluster over loopback
+# (Node's test runner; shim/test/e2e). It stops and restarts the cluster to
+# check the outage behaviour, through the two commands it is given.
+suite_shim_e2e() {
+  local dir=$ROOT/shim/test/e2e log=$LOG_DIR/e2e.log pass fail
+  if [[ -z $TEST_PORT ]]; then
+    record_suite shim-e2e 0 1 "could not run: no test cluster"
+    return
+  fi
+  if ! (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) >"$LOG_DIR/npm.log" 2>&1; then
+    tail -n 20 "$LOG_DIR/npm.log"
+    record_suite shim-e2e 0 1 "npm ci failed"
+    return
+  fi
+  mkdir -p "$LOG_DIR/shim"
+  local files
+  files=$(cd "$dir" && ls -1 ./*.test.mjs | sort)
+  # shellcheck disable=SC2086 # one word per test file
+  (cd "$dir" && with_test_pg env VOX_SHIM_BIN="$ROOT/build/vox-shim" VOX_E2E_LOG_DIR="$LOG_DIR/shim" \
+    VOX_E2E_PG_STOP="source '$ROOT/scripts/cluster.sh' && vox_cluster_stop '$TEST_DIR'" \
+    VOX_E2E_PG_START="source '$ROOT/scripts/cluster.sh' && vox_cluster_start '$TEST_DIR' '$TEST_PORT'" \
+    timeout 600 node --test --test-reporter=tap --test-concurrency=1 $files) >"$log" 2>&1 || true
+  pass=$(sed -nE 's/^# pass ([0-9]+)$/\1/p' "$log" | tail -n 1)
+  fail=$(sed -nE 's/^# fail ([0-9]+)$/\1/p' "$log" | tail -n 1)
+  if [[ -z $pass || -z $fail ]]; then
+    tail -n 60 "$log"
+    record_suite shim-e2e 0 1 "node --test printed no summary"
+    return
+  fi
+  ((fail == 0)) || grep -E "^not ok|^ +not ok|error:|expected|actual" "$log" | head -n 60
+  record_suite shim-e2e "$pass" "$fail"
+}
+
 # ---------------------------------------------------------------- main ----
 cd "$ROOT"
 if ! bash "$ROOT/scripts/deps.sh"; then
@@ -191,5 +239,12 @@ else
 fi
 
 suite_installcheck
+
+if vox_build_shim "$ROOT"; then
+  suite_shim_units
+  suite_shim_e2e
+else
+  record_suite shim-build 0 1 "could not build vox-shim"
+fi
 
 finish

@@ -288,7 +288,9 @@ CREATE TABLE vox.webhook_secrets (
     active             boolean     NOT NULL DEFAULT true,
     expires_at         timestamptz,
     created_at         timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (org_id, id)
+    PRIMARY KEY (org_id, id),
+    -- A timestamp that is checked but not signed could be replaced at will.
+    CONSTRAINT webhook_secrets_timestamp_signed CHECK (NOT include_timestamp OR strpos(payload_format, '{timestamp}') > 0)
 );
 COMMENT ON TABLE vox.webhook_secrets IS
     'Secrets that sign an org''s webhooks to POST /webhooks/vapi/{org_id}; several active ones allow rotation';

@@ -108,6 +108,11 @@ SELECT vox.webhook_secrets_for('00000000-0000-4000-8000-0000000000ff') AS unknow
 INSERT INTO vox.webhook_secrets (org_id, scheme, secret, payload_format) VALUES (:org_a, 'hmac', 'k', '{timestamp}');
 INSERT INTO vox.webhook_secrets (org_id, scheme, secret, payload_format) VALUES (:org_a, 'hmac', 'k', '{url}.{body}');
 INSERT INTO vox.webhook_secrets (org_id, scheme, secret) VALUES (:org_a, 'basic', 'k');
+-- A checked timestamp must be signed.
+INSERT INTO vox.webhook_secrets (org_id, scheme, secret, payload_format) VALUES (:org_a, 'hmac', 'k', '{body}');
+INSERT INTO vox.webhook_secrets (org_id, scheme, secret, payload_format, include_timestamp)
+VALUES (:org_a, 'hmac', 'k', '{body}', false);
+SELECT count(*) AS a_secrets FROM vox.webhook_secrets WHERE org_id = :org_a;
 \set VERBOSITY default
 
 -- A role like the shim's: EXECUTE on the entry points, no table privileges.

@@ -1,0 +1,97 @@
+// A bounded pool of libpq connections to the vox database. Connections are
+// opened on first use and reopened after they break (a PostgreSQL restart),
+// so the shim never needs a restart itself. Each session carries the
+// configured timeouts and application_name, and prepares its statements once.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "metrics.hpp"
+
+struct pg_conn;
+
+namespace shim {
+
+struct DbSettings {
+  std::string conninfo;
+  int connect_timeout_s;
+  int statement_timeout_ms;
+  int lock_timeout_ms;
+  int idle_in_transaction_timeout_ms;
+};
+
+struct DbResult {
+  std::string value;     // the one value the statement returns
+  std::string sqlstate;  // empty on success
+  std::string message;
+  // The session could not be set up (connect or prepare failed): the fault is
+  // the deployment's or the server's, never the request's.
+  bool setup_failed = false;
+  bool ok() const { return sqlstate.empty(); }
+};
+
+class DbConnection {
+ public:
+  using Clock = std::chrono::steady_clock;
+  explicit DbConnection(const DbSettings& settings) : settings_(settings) {}
+  ~DbConnection();
+  DbConnection(const DbConnection&) = delete;
+  DbConnection& operator=(const DbConnection&) = delete;
+
+  // SELECT vox.handle_event(org_id, payload, delivery_id); org_id empty: no signer.
+  DbResult handle_event(const std::optional<std::string>& org_id, const std::string& payload,
+                        const std::optional<std::string>& delivery_id, Clock::time_point deadline);
+  // SELECT vox.webhook_secrets_for(org_id): a JSON array.
+  DbResult webhook_secrets(const std::string& org_id, Clock::time_point deadline);
+  DbResult ping(Clock::time_point deadline);
+
+ private:
+  DbResult run(const char* statement, int count, const char* const* values, Clock::time_point deadline);
+  DbResult connect();
+  void close();
+
+  const DbSettings& settings_;
+  pg_conn* conn_ = nullptr;
+};
+
+class DbPool {
+ public:
+  explicit DbPool(DbSettings settings, size_t size);
+
+  // A connection on loan; returned to the pool when destroyed.
+  class Lease {
+   public:
+    Lease(DbPool& pool, std::unique_ptr<DbConnection> connection) : pool_(&pool), connection_(std::move(connection)) {}
+    Lease(Lease&&) = default;
+    ~Lease();
+    DbConnection& operator*() const { return *connection_; }
+    DbConnection* operator->() const { return connection_.get(); }
+
+   private:
+    DbPool* pool_;
+    std::unique_ptr<DbConnection> connection_;
+  };
+
+  // Waits up to `wait` for a free connection.
+  std::optional<Lease> acquire(std::chrono::milliseconds wait);
+  PoolUsage usage() const;
+
+ private:
+  void give_back(std::unique_ptr<DbConnection> connection);
+
+  const DbSettings settings_;
+  const size_t size_;
+  mutable std::mutex mutex_;
+  std::condition_variable returned_;
+  std::vector<std::unique_ptr<DbConnection>> idle_;
+  size_t in_use_ = 0;
+  size_t waiting_ = 0;
+};
+
+}  // namespace shim

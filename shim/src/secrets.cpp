@@ -1,0 +1,80 @@
+#include "secrets.hpp"
+
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace shim {
+
+std::vector<Secret> load_secrets_file(const std::string& path) {
+  std::ifstream file(path);
+  if (!file) throw std::runtime_error("secrets file " + path + ": cannot be read");
+  std::stringstream text;
+  text << file.rdbuf();
+  nlohmann::json list = nlohmann::json::parse(text.str(), nullptr, false);
+  if (!list.is_array()) throw std::runtime_error("secrets file " + path + ": expected a JSON array");
+  std::vector<Secret> secrets;
+  for (size_t i = 0; i < list.size(); ++i) {
+    try {
+      secrets.push_back(parse_secret(list[i]));
+    } catch (const std::invalid_argument& e) {
+      throw std::runtime_error("secrets file " + path + ", entry " + std::to_string(i) + ": " + e.what());
+    }
+  }
+  return secrets;
+}
+
+std::vector<Secret> parse_secret_list(const std::string& json,
+                                      const std::function<void(size_t, const std::string&)>& skipped) {
+  std::vector<Secret> secrets;
+  nlohmann::json list = nlohmann::json::parse(json, nullptr, false);
+  if (!list.is_array()) {
+    skipped(0, "vox.webhook_secrets_for() did not return a JSON array");
+    return secrets;
+  }
+  for (size_t i = 0; i < list.size(); ++i) {
+    try {
+      secrets.push_back(parse_secret(list[i]));
+    } catch (const std::invalid_argument& e) {
+      skipped(i, e.what());
+    }
+  }
+  return secrets;
+}
+
+OrgSecretCache::OrgSecretCache(Fetch fetch, std::chrono::seconds ttl, size_t max_orgs)
+    : fetch_(std::move(fetch)), ttl_(ttl), max_orgs_(max_orgs) {}
+
+std::optional<SecretList> OrgSecretCache::get(const std::string& org_id, Clock::time_point now) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto found = entries_.find(org_id);
+    if (found != entries_.end() && now - found->second.fetched < ttl_) return found->second.secrets;
+  }
+  return fetch(org_id, now);
+}
+
+std::optional<SecretList> OrgSecretCache::refresh(const std::string& org_id, Clock::time_point now) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto found = entries_.find(org_id);
+    if (found != entries_.end() && now - found->second.fetched < std::chrono::seconds(1)) return found->second.secrets;
+  }
+  return fetch(org_id, now);
+}
+
+std::optional<SecretList> OrgSecretCache::fetch(const std::string& org_id, Clock::time_point now) {
+  std::optional<std::vector<Secret>> fetched = fetch_(org_id);  // outside the lock: a database round trip
+  if (!fetched) return std::nullopt;
+  SecretList secrets = std::make_shared<const std::vector<Secret>>(std::move(*fetched));
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (entries_.size() >= max_orgs_) {
+    for (auto it = entries_.begin(); it != entries_.end();)
+      it = now - it->second.fetched >= ttl_ ? entries_.erase(it) : std::next(it);
+    if (entries_.size() >= max_orgs_) entries_.clear();  // all fresh: start over rather than grow
+  }
+  entries_[org_id] = Entry{secrets, now};
+  return secrets;
+}
+
+}  // namespace shim

@@ -1,0 +1,291 @@
+#include "server.hpp"
+
+#include <openssl/rand.h>
+
+#include <chrono>
+#include <regex>
+#include <thread>
+
+#include "error_map.hpp"
+#include "log.hpp"
+#include "worker_pool.hpp"
+
+namespace shim {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using nlohmann::json;
+
+// What one request did, filled in as it goes and written out, with metrics,
+// by the server's logger once the response is sent. The logger runs on the
+// request's worker thread, also for responses sent before any route ran
+// (413, 404), so the record lives in a thread-local.
+struct RequestRecord {
+  Clock::time_point start;
+  std::string request_id;
+  std::string route = "other";
+  std::string org_id, event_type, call_id, outcome, sqlstate, error;
+};
+thread_local RequestRecord current;
+
+std::string new_request_id() {
+  unsigned char bytes[8];
+  if (RAND_bytes(bytes, sizeof bytes) != 1) throw std::runtime_error("RAND_bytes failed");
+  static const char* hex = "0123456789abcdef";
+  std::string id;
+  for (unsigned char b : bytes) {
+    id += hex[b >> 4];
+    id += hex[b & 15];
+  }
+  return id;
+}
+
+bool is_json_content_type(const std::string& header) {
+  std::string media = header.substr(0, header.find(';'));
+  media.erase(media.find_last_not_of(" \t") + 1);
+  media.erase(0, media.find_first_not_of(" \t"));
+  for (char& c : media) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return media == "application/json";
+}
+
+// The message's type and call id, for logs and the per-call rate limit; the
+// database decides everything else. Both Vapi's envelope and the flat form.
+void note_event(const json& body) {
+  const json& message = body.contains("message") && body["message"].is_object() ? body["message"] : body;
+  if (message.contains("type") && message["type"].is_string()) current.event_type = message["type"];
+  if (message.contains("call") && message["call"].is_object()) {
+    const json& call = message["call"];
+    if (call.contains("id") && call["id"].is_string()) current.call_id = call["id"];
+  }
+}
+
+int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+Server::Server(const Config& config, std::vector<Secret> shim_secrets)
+    : config_(config),
+      shim_secrets_(std::move(shim_secrets)),
+      pool_(DbSettings{config.database_url, config.db_connect_timeout_s, config.statement_timeout_ms,
+                       config.lock_timeout_ms, config.idle_in_transaction_timeout_ms},
+            size_t(config.db_pool_size)),
+      org_secrets_([this](const std::string& org_id) { return fetch_org_secrets(org_id); },
+                   std::chrono::seconds(config.secret_cache_s)),
+      per_ip_({config.ip_rate, config.ip_burst}, size_t(config.rate_limit_keys)),
+      per_call_({config.call_rate, config.call_burst}, size_t(config.rate_limit_keys)) {
+  http_.new_task_queue = [this] {
+    return new BoundedWorkerPool(size_t(config_.worker_threads), size_t(config_.queue_limit));
+  };
+  http_.set_payload_max_length(config_.max_body_bytes);
+  http_.set_read_timeout(config_.read_timeout_s, 0);
+  http_.set_write_timeout(config_.write_timeout_s, 0);
+  http_.set_keep_alive_timeout(config_.keep_alive_timeout_s);
+
+  http_.set_pre_routing_handler([](const httplib::Request&, httplib::Response& response) {
+    current = RequestRecord{};
+    current.start = Clock::now();
+    current.request_id = new_request_id();
+    response.set_header("X-Request-Id", current.request_id);
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+  http_.Post("/webhooks/vapi", [this](const httplib::Request& request, httplib::Response& response) {
+    current.route = "/webhooks/vapi";
+    webhook(request, response, std::nullopt);
+  });
+  http_.Post(R"(/webhooks/vapi/([^/]+))", [this](const httplib::Request& request, httplib::Response& response) {
+    current.route = "/webhooks/vapi/{org_id}";
+    static const std::regex uuid("[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}");
+    const std::string org = request.matches[1];
+    if (!std::regex_match(org, uuid)) return respond_error(response, 404, "not found");
+    current.org_id = org;
+    webhook(request, response, org);
+  });
+  http_.Get("/health", [this](const httplib::Request&, httplib::Response& response) {
+    current.route = "/health";
+    health(response);
+  });
+  http_.Get("/metrics", [this](const httplib::Request&, httplib::Response& response) {
+    current.route = "/metrics";
+    response.set_content(metrics_.render(pool_.usage()), "text/plain; version=0.0.4");
+  });
+  http_.set_exception_handler([this](const httplib::Request&, httplib::Response& response, std::exception_ptr) {
+    current.error = "unexpected exception in a handler";
+    respond_error(response, 500, "internal error");
+  });
+  // Errors httplib answers itself (413, 404, 400) get a JSON body too.
+  const httplib::Server::HandlerWithResponse error_body = [](const httplib::Request&, httplib::Response& response) {
+    if (response.body.empty()) {
+      const char* error = response.status == 413   ? "body too large"
+                          : response.status == 404 ? "not found"
+                                                   : "bad request";
+      response.set_content(json{{"error", error}, {"request_id", current.request_id}}.dump(), "application/json");
+    }
+    return httplib::Server::HandlerResponse::Handled;
+  };
+  http_.set_error_handler(error_body);
+  http_.set_logger([this](const httplib::Request& request, const httplib::Response& response) {
+    const bool started = current.start != Clock::time_point{};
+    const double seconds = started ? std::chrono::duration<double>(Clock::now() - current.start).count() : 0.0;
+    metrics_.count_request(current.route, response.status, seconds);
+    json fields = {{"request_id", current.request_id},
+                   {"route", current.route},
+                   {"method", request.method},
+                   {"status", response.status},
+                   {"latency_ms", std::round(seconds * 1e4) / 10}};
+    for (auto [name, value] : {std::pair{"org_id", &current.org_id},
+                               {"event_type", &current.event_type},
+                               {"call_id", &current.call_id},
+                               {"outcome", &current.outcome},
+                               {"sqlstate", &current.sqlstate},
+                               {"error", &current.error}})
+      if (!value->empty()) fields[name] = *value;
+    log(response.status >= 500 ? "error" : "info", "request", fields);
+    current = RequestRecord{};
+  });
+}
+
+bool Server::run() {
+  log("info", "listening", {{"host", config_.host}, {"port", config_.port}});
+  return http_.listen(config_.host, config_.port);
+}
+
+void Server::stop() { http_.stop(); }
+
+void Server::respond_error(httplib::Response& response, int status, const std::string& error,
+                           const std::string& sqlstate) {
+  response.status = status;
+  json body = {{"error", error}, {"request_id", current.request_id}};
+  if (!sqlstate.empty()) body["sqlstate"] = sqlstate;
+  response.set_content(body.dump(), "application/json");
+}
+
+bool Server::rate_limited(const std::string& key, RateLimiter& limiter, const char* scope,
+                          httplib::Response& response) {
+  const RateDecision decision = limiter.take(key, Clock::now());
+  if (decision.allowed) return false;
+  metrics_.count_rate_limited(scope);
+  response.set_header("Retry-After", std::to_string(decision.retry_after_seconds));
+  respond_error(response, 429, "rate limited");
+  return true;
+}
+
+std::optional<std::vector<Secret>> Server::fetch_org_secrets(const std::string& org_id) {
+  std::optional<DbPool::Lease> connection = pool_.acquire(std::chrono::milliseconds(config_.db_pool_wait_ms));
+  if (!connection) return std::nullopt;
+  const DbResult result =
+      (*connection)->webhook_secrets(org_id, Clock::now() + std::chrono::milliseconds(config_.statement_timeout_ms));
+  if (!result.ok()) {
+    metrics_.count_db_error(result.sqlstate);
+    log("error", "secret lookup failed",
+        {{"request_id", current.request_id},
+         {"org_id", org_id},
+         {"sqlstate", result.sqlstate},
+         {"error", result.message}});
+    return std::nullopt;
+  }
+  return parse_secret_list(result.value, [&](size_t index, const std::string& why) {
+    log("warning", "unusable webhook secret skipped", {{"org_id", org_id}, {"index", index}, {"error", why}});
+  });
+}
+
+void Server::webhook(const httplib::Request& request, httplib::Response& response,
+                     const std::optional<std::string>& org) {
+  // 1. Size (httplib answers 413 beyond the limit before any route runs) and
+  //    content type.
+  if (!is_json_content_type(request.get_header_value("Content-Type")))
+    return respond_error(response, 415, "Content-Type must be application/json");
+
+  // 2. Authentication, over the raw body bytes.
+  const HeaderLookup header = [&](std::string_view name) -> std::optional<std::string> {
+    const std::string key(name);
+    if (!request.has_header(key)) return std::nullopt;
+    return request.get_header_value(key);
+  };
+  std::optional<SecretList> secrets;
+  if (org) {
+    secrets = org_secrets_.get(*org, Clock::now());
+  } else {
+    secrets = std::make_shared<const std::vector<Secret>>(shim_secrets_);
+  }
+  if (!secrets) {
+    current.error = "the org's secrets could not be read";
+    response.set_header("Retry-After", std::to_string(config_.retry_after_s));
+    return respond_error(response, 503, "temporarily unavailable");
+  }
+  Verdict verdict = verify(**secrets, header, request.body, unix_now(), config_.timestamp_tolerance_s);
+  if (!verdict.ok && org) {  // perhaps rotated since it was cached
+    if (std::optional<SecretList> fresh = org_secrets_.refresh(*org, Clock::now()); fresh && *fresh != *secrets)
+      verdict = verify(**fresh, header, request.body, unix_now(), config_.timestamp_tolerance_s);
+  }
+  if (!verdict.ok) {
+    metrics_.count_auth_rejected(verdict.reason);
+    current.error = verdict.reason;
+    return respond_error(response, 401, verdict.reason);
+  }
+
+  // 3. Rate limits: per client IP, then per client IP and call.
+  const json body = json::parse(request.body, nullptr, false);
+  if (body.is_discarded() || !body.is_object()) return respond_error(response, 400, "body is not a JSON object");
+  note_event(body);
+  if (rate_limited(request.remote_addr, per_ip_, "ip", response)) return;
+  if (!current.call_id.empty() &&
+      rate_limited(request.remote_addr + "|" + current.call_id, per_call_, "call", response))
+    return;
+
+  // 4. One vox.handle_event call, retried briefly on what passes.
+  DbResult result;
+  for (int attempt = 0;; ++attempt) {
+    std::optional<DbPool::Lease> connection = pool_.acquire(std::chrono::milliseconds(config_.db_pool_wait_ms));
+    if (!connection) {
+      result = DbResult{"", "53300", "no database connection free", true};  // too_many_connections
+    } else {
+      result = (*connection)
+                   ->handle_event(org, request.body, verdict.delivery_id,
+                                  Clock::now() + std::chrono::milliseconds(config_.statement_timeout_ms + 1000));
+    }
+    if (result.ok()) break;
+    metrics_.count_db_error(result.sqlstate);
+    if (attempt >= config_.db_retries || !is_retryable_sqlstate(result.sqlstate)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10 << attempt));
+  }
+  if (result.ok()) {
+    const json outcome = json::parse(result.value, nullptr, false);
+    if (outcome.is_object() && outcome.contains("status") && outcome["status"].is_string())
+      current.outcome = outcome["status"];
+    metrics_.count_outcome(current.outcome.empty() ? "unknown" : current.outcome);
+    response.status = 200;
+    response.set_content(result.value, "application/json");
+    return;
+  }
+  current.sqlstate = result.sqlstate;
+  current.error = result.message;
+  int status = http_status_for_sqlstate(result.sqlstate);
+  if (result.setup_failed && status != 503) status = 500;  // never the request's fault
+  if (status == 503) response.set_header("Retry-After", std::to_string(config_.retry_after_s));
+  // A 400 names the bad field; other failures are not the sender's to read.
+  respond_error(response, status,
+                status == 400   ? result.message
+                : status == 503 ? "temporarily unavailable"
+                                : "internal error",
+                result.sqlstate);
+}
+
+void Server::health(httplib::Response& response) {
+  const auto deadline = Clock::now() + std::chrono::milliseconds(config_.health_timeout_ms);
+  std::optional<DbPool::Lease> connection = pool_.acquire(std::chrono::milliseconds(config_.health_timeout_ms));
+  DbResult result = connection ? (*connection)->ping(deadline) : DbResult{"", "53300", "no connection free", true};
+  if (result.ok() && Clock::now() <= deadline) {
+    response.set_content(R"({"status":"ok"})", "application/json");
+    return;
+  }
+  current.sqlstate = result.sqlstate;
+  current.error = result.ok() ? "database answered too late" : result.message;
+  response.status = 503;
+  response.set_header("Retry-After", std::to_string(config_.retry_after_s));
+  response.set_content(R"({"status":"unavailable"})", "application/json");
+}
+
+}  // namespace shim

@@ -1,0 +1,45 @@
+// The HTTP surface: POST /webhooks/vapi[/{org_id}], GET /health, GET /metrics.
+// A webhook goes through size limit → content type → authentication → rate
+// limits → one vox.handle_event call, and is answered 2xx only after it
+// committed.
+#pragma once
+
+#include <vector>
+
+#include <httplib.h>
+
+#include "auth.hpp"
+#include "config.hpp"
+#include "db_pool.hpp"
+#include "metrics.hpp"
+#include "rate_limit.hpp"
+#include "secrets.hpp"
+
+namespace shim {
+
+class Server {
+ public:
+  Server(const Config& config, std::vector<Secret> shim_secrets);
+  // Serves until stop(); returns false if it could not listen.
+  bool run();
+  // Stops accepting; requests in flight finish before run() returns.
+  void stop();
+
+ private:
+  void webhook(const httplib::Request& request, httplib::Response& response, const std::optional<std::string>& org);
+  void health(httplib::Response& response);
+  bool rate_limited(const std::string& key, RateLimiter& limiter, const char* scope, httplib::Response& response);
+  std::optional<std::vector<Secret>> fetch_org_secrets(const std::string& org_id);
+  void respond_error(httplib::Response& response, int status, const std::string& error,
+                     const std::string& sqlstate = "");
+
+  const Config& config_;
+  const std::vector<Secret> shim_secrets_;
+  Metrics metrics_;
+  DbPool pool_;
+  OrgSecretCache org_secrets_;
+  RateLimiter per_ip_, per_call_;
+  httplib::Server http_;
+};
+
+}  // namespace shim

@@ -24,7 +24,6 @@ using nlohmann::json;
 struct RequestRecord {
   Clock::time_point start;
   std::string request_id;
-  std::string route = "other";
   std::string org_id, event_type, call_id, outcome, sqlstate, error;
 };
 thread_local RequestRecord current;
@@ -60,6 +59,16 @@ void note_event(const json& body) {
   }
 }
 
+// The route label of logs and metrics, from the path: also for responses
+// httplib sends before any route runs (413).
+std::string route_of(const std::string& path) {
+  static const std::string webhooks = "/webhooks/vapi";
+  if (path == webhooks) return webhooks;
+  if (path.rfind(webhooks + "/", 0) == 0) return webhooks + "/{org_id}";
+  if (path == "/health" || path == "/metrics") return path;
+  return "other";
+}
+
 int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
@@ -92,11 +101,9 @@ Server::Server(const Config& config, std::vector<Secret> shim_secrets)
     return httplib::Server::HandlerResponse::Unhandled;
   });
   http_.Post("/webhooks/vapi", [this](const httplib::Request& request, httplib::Response& response) {
-    current.route = "/webhooks/vapi";
     webhook(request, response, std::nullopt);
   });
   http_.Post(R"(/webhooks/vapi/([^/]+))", [this](const httplib::Request& request, httplib::Response& response) {
-    current.route = "/webhooks/vapi/{org_id}";
     static const std::regex uuid("[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}");
     const std::string org = request.matches[1];
     if (!std::regex_match(org, uuid)) return respond_error(response, 404, "not found");
@@ -104,11 +111,9 @@ Server::Server(const Config& config, std::vector<Secret> shim_secrets)
     webhook(request, response, org);
   });
   http_.Get("/health", [this](const httplib::Request&, httplib::Response& response) {
-    current.route = "/health";
     health(response);
   });
   http_.Get("/metrics", [this](const httplib::Request&, httplib::Response& response) {
-    current.route = "/metrics";
     response.set_content(metrics_.render(pool_.usage()), "text/plain; version=0.0.4");
   });
   http_.set_exception_handler([this](const httplib::Request&, httplib::Response& response, std::exception_ptr) {
@@ -129,9 +134,10 @@ Server::Server(const Config& config, std::vector<Secret> shim_secrets)
   http_.set_logger([this](const httplib::Request& request, const httplib::Response& response) {
     const bool started = current.start != Clock::time_point{};
     const double seconds = started ? std::chrono::duration<double>(Clock::now() - current.start).count() : 0.0;
-    metrics_.count_request(current.route, response.status, seconds);
+    const std::string route = route_of(request.path);
+    metrics_.count_request(route, response.status, seconds);
     json fields = {{"request_id", current.request_id},
-                   {"route", current.route},
+                   {"route", route},
                    {"method", request.method},
                    {"status", response.status},
                    {"latency_ms", std::round(seconds * 1e4) / 10}};

@@ -44,7 +44,7 @@ missing_of() {
 }
 
 # Node.js runs the shim's end-to-end tests (the standardwebhooks package is an
-# independent signer). Any Node 18 or later will do, Debian's or another.
+# independent signer). Any Node 18.19 or later will do, Debian's or another.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   PKGS+=(nodejs npm)
 fi

@@ -178,9 +178,12 @@ suite_shim_units() {
 
 # Suite: the real vox-shim binary against the test cluster over loopback
 # (Node's test runner; shim/test/e2e). It stops and restarts the cluster to
-# check the outage behaviour, through the two commands it is given.
+# check the outage behaviour, through the two commands it is given. One node
+# process per file, in name order (zz-logs.test.mjs last: it reads the logs
+# of the whole run, named by VOX_E2E_RUN_ID); each ends its TAP output with
+# "# pass N" and "# fail N".
 suite_shim_e2e() {
-  local dir=$ROOT/shim/test/e2e log=$LOG_DIR/e2e.log pass fail
+  local dir=$ROOT/shim/test/e2e log=$LOG_DIR/e2e.log run_id file pass fail total_pass=0 total_fail=0
   if [[ -z $TEST_PORT ]]; then
     record_suite shim-e2e 0 1 "could not run: no test cluster"
     return
@@ -191,22 +194,29 @@ suite_shim_e2e() {
     return
   fi
   mkdir -p "$LOG_DIR/shim"
-  local files
-  files=$(cd "$dir" && ls -1 ./*.test.mjs | sort)
-  # shellcheck disable=SC2086 # one word per test file
-  (cd "$dir" && with_test_pg env VOX_SHIM_BIN="$ROOT/build/vox-shim" VOX_E2E_LOG_DIR="$LOG_DIR/shim" \
-    VOX_E2E_PG_STOP="source '$ROOT/scripts/cluster.sh' && vox_cluster_stop '$TEST_DIR'" \
-    VOX_E2E_PG_START="source '$ROOT/scripts/cluster.sh' && vox_cluster_start '$TEST_DIR' '$TEST_PORT'" \
-    timeout 600 node --test --test-reporter=tap --test-concurrency=1 $files) >"$log" 2>&1 || true
-  pass=$(sed -nE 's/^# pass ([0-9]+)$/\1/p' "$log" | tail -n 1)
-  fail=$(sed -nE 's/^# fail ([0-9]+)$/\1/p' "$log" | tail -n 1)
-  if [[ -z $pass || -z $fail ]]; then
-    tail -n 60 "$log"
-    record_suite shim-e2e 0 1 "node --test printed no summary"
-    return
-  fi
-  ((fail == 0)) || grep -E "^not ok|^ +not ok|error:|expected|actual" "$log" | head -n 60
-  record_suite shim-e2e "$pass" "$fail"
+  run_id=$(date +%s%N)
+  : >"$log"
+  for file in "$dir"/*.test.mjs; do
+    (cd "$dir" && with_test_pg env VOX_SHIM_BIN="$ROOT/build/vox-shim" VOX_E2E_LOG_DIR="$LOG_DIR/shim" \
+      VOX_E2E_RUN_ID="$run_id" \
+      VOX_E2E_PG_STOP="source '$ROOT/scripts/cluster.sh' && vox_cluster_stop '$TEST_DIR'" \
+      VOX_E2E_PG_START="source '$ROOT/scripts/cluster.sh' && vox_cluster_start '$TEST_DIR' '$TEST_PORT'" \
+      timeout 300 node --test --test-reporter=tap "$file") >"$log.part" 2>&1 || true
+    cat "$log.part" >>"$log"
+    pass=$(sed -nE 's/^# pass ([0-9]+)$/\1/p' "$log.part" | tail -n 1)
+    fail=$(sed -nE 's/^# fail ([0-9]+)$/\1/p' "$log.part" | tail -n 1)
+    if [[ -z $pass || -z $fail ]]; then
+      tail -n 40 "$log.part"
+      pass=0 fail=1
+      vox_log "$(basename "$file"): node --test printed no summary"
+    elif ((fail > 0)); then
+      grep -E "^ *not ok|error:|expected|actual" "$log.part" | head -n 40
+    fi
+    total_pass=$((total_pass + pass))
+    total_fail=$((total_fail + fail))
+  done
+  rm -f "$log.part"
+  record_suite shim-e2e "$total_pass" "$total_fail"
 }
 
 # ---------------------------------------------------------------- main ----

@@ -100,19 +100,23 @@ Server::Server(const Config& config, std::vector<Secret> shim_secrets)
     response.set_header("X-Request-Id", current.request_id);
     return httplib::Server::HandlerResponse::Unhandled;
   });
-  http_.Post("/webhooks/vapi", [this](const httplib::Request& request, httplib::Response& response) {
-    webhook(request, response, std::nullopt);
-  });
-  http_.Post(R"(/webhooks/vapi/([^/]+))", [this](const httplib::Request& request, httplib::Response& response) {
+  // Webhook bodies are read by the route itself, so that the size limit also
+  // holds for chunked requests (httplib checks only Content-Length).
+  http_.Post("/webhooks/vapi",
+             [this](const httplib::Request& request, httplib::Response& response,
+                    const httplib::ContentReader& content) { webhook(request, response, content, std::nullopt); });
+  http_.Post(R"(/webhooks/vapi/([^/]+))", [this](const httplib::Request& request, httplib::Response& response,
+                                                 const httplib::ContentReader& content) {
     static const std::regex uuid("[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}");
     const std::string org = request.matches[1];
-    if (!std::regex_match(org, uuid)) return respond_error(response, 404, "not found");
+    if (!std::regex_match(org, uuid)) {
+      response.set_header("Connection", "close");  // the body was not read
+      return respond_error(response, 404, "not found");
+    }
     current.org_id = org;
-    webhook(request, response, org);
+    webhook(request, response, content, org);
   });
-  http_.Get("/health", [this](const httplib::Request&, httplib::Response& response) {
-    health(response);
-  });
+  http_.Get("/health", [this](const httplib::Request&, httplib::Response& response) { health(response); });
   http_.Get("/metrics", [this](const httplib::Request&, httplib::Response& response) {
     response.set_content(metrics_.render(pool_.usage()), "text/plain; version=0.0.4");
   });
@@ -197,12 +201,43 @@ std::optional<std::vector<Secret>> Server::fetch_org_secrets(const std::string& 
   });
 }
 
+DbResult Server::with_connection(const std::function<DbResult(DbConnection&)>& operation,
+                                 std::chrono::milliseconds pool_wait, int retries) {
+  for (int attempt = 0;; ++attempt) {
+    std::optional<DbPool::Lease> connection = pool_.acquire(pool_wait);
+    const DbResult result =
+        connection ? operation(**connection) : DbResult{"", "53300", "no database connection free", true};
+    if (result.ok()) return result;
+    metrics_.count_db_error(result.sqlstate);
+    if (attempt >= retries || !is_retryable_sqlstate(result.sqlstate)) return result;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10 << attempt));
+  }
+}
+
 void Server::webhook(const httplib::Request& request, httplib::Response& response,
-                     const std::optional<std::string>& org) {
-  // 1. Size (httplib answers 413 beyond the limit before any route runs) and
-  //    content type.
-  if (!is_json_content_type(request.get_header_value("Content-Type")))
+                     const httplib::ContentReader& content, const std::optional<std::string>& org) {
+  // 1. Content type, then size: neither reads more than the limit. A body
+  //    left unread closes the connection, so its bytes are never taken for
+  //    the next request.
+  if (!is_json_content_type(request.get_header_value("Content-Type"))) {
+    response.set_header("Connection", "close");
     return respond_error(response, 415, "Content-Type must be application/json");
+  }
+  // Past the limit the rest is read and dropped, so the sender gets its 413
+  // rather than a reset connection; past eight times the limit it is cut off.
+  std::string body;
+  size_t received = 0;
+  const bool complete = content([&](const char* data, size_t length) {
+    received += length;
+    if (received <= config_.max_body_bytes) body.append(data, length);
+    return received <= 8 * config_.max_body_bytes;
+  });
+  if (!complete || received > config_.max_body_bytes) {
+    response.set_header("Connection", "close");
+    if (received > config_.max_body_bytes || response.status == 413)
+      return respond_error(response, 413, "body too large");
+    return respond_error(response, 400, "body could not be read");
+  }
 
   // 2. Authentication, over the raw body bytes.
   const HeaderLookup header = [&](std::string_view name) -> std::optional<std::string> {
@@ -221,10 +256,10 @@ void Server::webhook(const httplib::Request& request, httplib::Response& respons
     response.set_header("Retry-After", std::to_string(config_.retry_after_s));
     return respond_error(response, 503, "temporarily unavailable");
   }
-  Verdict verdict = verify(**secrets, header, request.body, unix_now(), config_.timestamp_tolerance_s);
+  Verdict verdict = verify(**secrets, header, body, unix_now(), config_.timestamp_tolerance_s);
   if (!verdict.ok && org) {  // perhaps rotated since it was cached
     if (std::optional<SecretList> fresh = org_secrets_.refresh(*org, Clock::now()); fresh && *fresh != *secrets)
-      verdict = verify(**fresh, header, request.body, unix_now(), config_.timestamp_tolerance_s);
+      verdict = verify(**fresh, header, body, unix_now(), config_.timestamp_tolerance_s);
   }
   if (!verdict.ok) {
     metrics_.count_auth_rejected(verdict.reason);
@@ -233,34 +268,27 @@ void Server::webhook(const httplib::Request& request, httplib::Response& respons
   }
 
   // 3. Rate limits: per client IP, then per client IP and call.
-  const json body = json::parse(request.body, nullptr, false);
-  if (body.is_discarded() || !body.is_object()) return respond_error(response, 400, "body is not a JSON object");
-  note_event(body);
+  const json message = json::parse(body, nullptr, false);
+  if (message.is_discarded() || !message.is_object()) return respond_error(response, 400, "body is not a JSON object");
+  note_event(message);
   if (rate_limited(request.remote_addr, per_ip_, "ip", response)) return;
   if (!current.call_id.empty() &&
       rate_limited(request.remote_addr + "|" + current.call_id, per_call_, "call", response))
     return;
 
   // 4. One vox.handle_event call, retried briefly on what passes.
-  DbResult result;
-  for (int attempt = 0;; ++attempt) {
-    std::optional<DbPool::Lease> connection = pool_.acquire(std::chrono::milliseconds(config_.db_pool_wait_ms));
-    if (!connection) {
-      result = DbResult{"", "53300", "no database connection free", true};  // too_many_connections
-    } else {
-      result = (*connection)
-                   ->handle_event(org, request.body, verdict.delivery_id,
-                                  Clock::now() + std::chrono::milliseconds(config_.statement_timeout_ms + 1000));
-    }
-    if (result.ok()) break;
-    metrics_.count_db_error(result.sqlstate);
-    if (attempt >= config_.db_retries || !is_retryable_sqlstate(result.sqlstate)) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10 << attempt));
-  }
+  const DbResult result = with_connection(
+      [&](DbConnection& db) {
+        return db.handle_event(org, body, verdict.delivery_id,
+                               Clock::now() + std::chrono::milliseconds(config_.statement_timeout_ms + 1000));
+      },
+      std::chrono::milliseconds(config_.db_pool_wait_ms), config_.db_retries);
   if (result.ok()) {
     const json outcome = json::parse(result.value, nullptr, false);
     if (outcome.is_object() && outcome.contains("status") && outcome["status"].is_string())
       current.outcome = outcome["status"];
+    if (!org && outcome.is_object() && outcome.contains("org_id") && outcome["org_id"].is_string())
+      current.org_id = outcome["org_id"];  // the tenant the database resolved
     metrics_.count_outcome(current.outcome.empty() ? "unknown" : current.outcome);
     response.status = 200;
     response.set_content(result.value, "application/json");
@@ -281,8 +309,10 @@ void Server::webhook(const httplib::Request& request, httplib::Response& respons
 
 void Server::health(httplib::Response& response) {
   const auto deadline = Clock::now() + std::chrono::milliseconds(config_.health_timeout_ms);
-  std::optional<DbPool::Lease> connection = pool_.acquire(std::chrono::milliseconds(config_.health_timeout_ms));
-  DbResult result = connection ? (*connection)->ping(deadline) : DbResult{"", "53300", "no connection free", true};
+  // One retry: after a PostgreSQL restart, a pooled connection is stale
+  // until it is reopened.
+  const DbResult result = with_connection([&](DbConnection& db) { return db.ping(deadline); },
+                                          std::chrono::milliseconds(config_.health_timeout_ms), 1);
   if (result.ok() && Clock::now() <= deadline) {
     response.set_content(R"({"status":"ok"})", "application/json");
     return;

@@ -4,6 +4,7 @@
 // committed.
 #pragma once
 
+#include <functional>
 #include <vector>
 
 #include <httplib.h>
@@ -26,8 +27,14 @@ class Server {
   void stop();
 
  private:
-  void webhook(const httplib::Request& request, httplib::Response& response, const std::optional<std::string>& org);
+  void webhook(const httplib::Request& request, httplib::Response& response, const httplib::ContentReader& content,
+               const std::optional<std::string>& org);
   void health(httplib::Response& response);
+  // Runs operation on a pooled connection, again (10, 20, 40 ms later) after
+  // a failure worth retrying, up to retries times. No free connection within
+  // pool_wait: 53300.
+  DbResult with_connection(const std::function<DbResult(DbConnection&)>& operation, std::chrono::milliseconds pool_wait,
+                           int retries);
   bool rate_limited(const std::string& key, RateLimiter& limiter, const char* scope, httplib::Response& response);
   std::optional<std::vector<Secret>> fetch_org_secrets(const std::string& org_id);
   void respond_error(httplib::Response& response, int status, const std::string& error,

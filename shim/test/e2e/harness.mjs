@@ -1,0 +1,420 @@
+// Shared machinery of the vox-shim end-to-end tests: the environment, a fresh
+// database with three tenants, signers that do not share the shim's code,
+// Vapi-shaped payloads, shim processes with their logs, and a record of every
+// secret and phone number this run used (zz-logs.test.mjs checks the logs
+// against it).
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes, randomInt, randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+
+import pg from 'pg';
+import { Webhook } from 'standardwebhooks';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const pgCtl = '/usr/lib/postgresql/15/bin/pg_ctl';
+
+// scripts/test.sh sets all of these; the defaults are the scratch cluster of
+// a development machine.
+export const env = {
+  shimBin: process.env.VOX_SHIM_BIN ?? path.resolve(here, '../../../build/vox-shim'),
+  pgHost: process.env.PGHOST ?? '/tmp/devpg',
+  pgPort: Number(process.env.PGPORT ?? 5499),
+  pgUser: process.env.PGUSER ?? 'postgres',
+  pgStop: process.env.VOX_E2E_PG_STOP ?? `runuser -u postgres -- ${pgCtl} -D /tmp/devpg/data -m fast -w stop`,
+  pgStart:
+    process.env.VOX_E2E_PG_START ??
+    `runuser -u postgres -- ${pgCtl} -D /tmp/devpg/data -l /tmp/devpg/log ` +
+      `-o "-p 5499 -k /tmp/devpg -c listen_addresses=127.0.0.1" -w start`,
+  logDir: process.env.VOX_E2E_LOG_DIR ?? path.join(os.tmpdir(), 'vox-shim-e2e-logs'),
+};
+fs.mkdirSync(env.logDir, { recursive: true });
+
+const database = 'vox_e2e';
+const shimRole = 'vox_shim_e2e';
+const timeoutMs = 10_000; // of every HTTP request and shell command
+
+// The run's name, so that zz-logs.test.mjs checks exactly the files this run
+// wrote: scripts/test.sh sets VOX_E2E_RUN_ID (it runs one file per node
+// process); otherwise node --test runs each file in its own process under one
+// runner process, whose pid and start time (field 22 of /proc/PID/stat) do.
+function currentRunId() {
+  if (process.env.VOX_E2E_RUN_ID) return process.env.VOX_E2E_RUN_ID;
+  const stat = fs.readFileSync(`/proc/${process.ppid}/stat`, 'utf8');
+  const startTime = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  return `${process.ppid}-${startTime}`;
+}
+export const logPrefix = `vox-shim-e2e-${currentRunId()}-`;
+export const recordPath = path.join(env.logDir, `${logPrefix}record.jsonl`);
+const testFile = path.basename(process.argv[1] ?? 'repl', '.test.mjs');
+
+// Secrets and phone numbers go to the record the moment they are made, so
+// that even a run that crashes half-way leaves a complete list.
+function record(kind, value) {
+  fs.appendFileSync(recordPath, JSON.stringify({ kind, value }) + '\n');
+  return value;
+}
+
+// ---------------------------------------------------------------- secrets ---
+
+export const randomSecret = () => record('secret', randomBytes(24).toString('base64url'));
+
+// One secret of every scheme and HMAC variant the shim supports, in the shape
+// of vox.webhook_secrets_for() and of the secrets file. Each has a signature
+// header of its own, so a request only ever matches the secret it was made for.
+export function newSecretSet() {
+  return {
+    shared: { scheme: 'shared', secret: randomSecret() },
+    // The key alone is recorded: the logs must not hold it with or without whsec_.
+    standard: { scheme: 'standard-webhooks', secret: 'whsec_' + record('secret', randomBytes(32).toString('base64')) },
+    // Vapi's defaults: x-signature, hex, x-timestamp, "{timestamp}.{body}".
+    sha256: { scheme: 'hmac', secret: randomSecret(), algorithm: 'sha256' },
+    sha512: {
+      scheme: 'hmac',
+      secret: randomSecret(),
+      algorithm: 'sha512',
+      signature_header: 'x-sha512-signature',
+      signature_encoding: 'base64',
+      signature_prefix: 'sha512=',
+    },
+    sha1: { scheme: 'hmac', secret: randomSecret(), algorithm: 'sha1', signature_header: 'x-sha1-signature' },
+    custom: {
+      scheme: 'hmac',
+      secret: randomSecret(),
+      signature_header: 'x-custom-signature',
+      timestamp_header: 'x-custom-timestamp',
+      payload_format: 'v0:{timestamp}:{body}',
+      message_id_header: 'x-message-id',
+    },
+    bodyOnly: { scheme: 'hmac', secret: randomSecret(), signature_header: 'x-body-signature', include_timestamp: false },
+  };
+}
+
+export const nowSeconds = () => Math.floor(Date.now() / 1000);
+
+// openssl's own HMAC, fed the exact bytes on stdin: not the shim's code path.
+function opensslHmac(algorithm, key, message) {
+  return execFileSync('openssl', ['dgst', `-${algorithm}`, '-hmac', key, '-binary'], {
+    input: Buffer.from(message, 'utf8'),
+    timeout: timeoutMs,
+  });
+}
+
+// The headers a sender holding `secret` attaches to `body`.
+export function signedHeaders(secret, body, { timestamp = nowSeconds(), id = `msg_${randomUUID()}` } = {}) {
+  switch (secret.scheme) {
+    case 'shared':
+      return { 'x-vapi-secret': secret.secret };
+    case 'standard-webhooks':
+      return {
+        'webhook-id': id,
+        'webhook-timestamp': String(timestamp),
+        'webhook-signature': new Webhook(secret.secret).sign(id, new Date(timestamp * 1000), body),
+      };
+    case 'hmac': {
+      const format = secret.payload_format ?? (secret.include_timestamp === false ? '{body}' : '{timestamp}.{body}');
+      // A function replacement: "$&" and friends in the body stay literal.
+      const message = format.replaceAll('{timestamp}', String(timestamp)).replace('{body}', () => body);
+      const mac = opensslHmac(secret.algorithm ?? 'sha256', secret.secret, message);
+      const headers = {
+        [secret.signature_header ?? 'x-signature']:
+          (secret.signature_prefix ?? '') + mac.toString(secret.signature_encoding ?? 'hex'),
+      };
+      if (secret.include_timestamp !== false || format.includes('{timestamp}'))
+        headers[secret.timestamp_header ?? 'x-timestamp'] = String(timestamp);
+      if (secret.message_id_header) headers[secret.message_id_header] = id;
+      return headers;
+    }
+  }
+  throw new Error(`unknown scheme ${secret.scheme}`);
+}
+
+// ---------------------------------------------------------------- database ---
+
+export async function connect(dbname = database) {
+  const client = new pg.Client({ host: env.pgHost, port: env.pgPort, user: env.pgUser, database: dbname });
+  await client.connect();
+  return client;
+}
+
+export async function withClient(fn, dbname = database) {
+  const client = await connect(dbname);
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+// The org's number and its customers' numbers: random per run, so that the
+// log check looks for values that really went through the shim.
+const newPhoneNumber = () => record('phone', `+1${randomInt(200, 1000)}555${String(randomInt(0, 10000)).padStart(4, '0')}`);
+
+async function addTenant(client, name, secrets) {
+  const tenant = {
+    name,
+    orgId: randomUUID(),
+    agentId: randomUUID(),
+    assistantId: randomUUID(),
+    phoneNumberId: randomUUID(),
+    number: newPhoneNumber(),
+    secrets,
+  };
+  await client.query('INSERT INTO vox.organizations (id, name) VALUES ($1, $2)', [tenant.orgId, name]);
+  await client.query(
+    `INSERT INTO vox.agents (org_id, id, vapi_assistant_id, name, role) VALUES ($1, $2, $3, $4, 'inbound')`,
+    [tenant.orgId, tenant.agentId, tenant.assistantId, `${name} receptionist`],
+  );
+  await client.query(
+    'INSERT INTO vox.phone_numbers (org_id, vapi_phone_number_id, number, agent_id) VALUES ($1, $2, $3, $4)',
+    [tenant.orgId, tenant.phoneNumberId, tenant.number, tenant.agentId],
+  );
+  for (const secret of Object.values(secrets ?? {})) await insertSecret(client, tenant.orgId, secret);
+  return tenant;
+}
+
+// Absent HMAC fields take the column defaults.
+export async function insertSecret(client, orgId, secret) {
+  const columns = ['org_id', 'scheme', 'secret'];
+  const values = [orgId, secret.scheme, secret.secret];
+  for (const column of ['algorithm', 'signature_header', 'signature_encoding', 'signature_prefix',
+    'include_timestamp', 'timestamp_header', 'payload_format', 'message_id_header']) {
+    if (column in secret) {
+      columns.push(column);
+      values.push(secret[column]);
+    }
+  }
+  const placeholders = values.map((_, i) => `$${i + 1}`).join(', ');
+  await client.query(`INSERT INTO vox.webhook_secrets (${columns.join(', ')}) VALUES (${placeholders})`, values);
+}
+
+// A fresh vox_e2e database for one test file: orgs A and B with a full set of
+// secrets each, org C with none, and the shim's own secrets for POST
+// /webhooks/vapi in a file. The shim's role may only call the two functions.
+export async function freshWorld() {
+  await withClient(async (client) => {
+    await client.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+    await client.query(`CREATE DATABASE ${database}`);
+    const { rowCount } = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [shimRole]);
+    if (rowCount === 0) await client.query(`CREATE ROLE ${shimRole} LOGIN`);
+  }, 'postgres');
+  return withClient(async (client) => {
+    await client.query('CREATE EXTENSION vox');
+    await client.query(`GRANT USAGE ON SCHEMA vox TO ${shimRole}`);
+    await client.query(`GRANT EXECUTE ON FUNCTION vox.handle_event(uuid, jsonb, text),
+                        vox.webhook_secrets_for(uuid) TO ${shimRole}`);
+    const a = await addTenant(client, 'Clinic A', newSecretSet());
+    const b = await addTenant(client, 'Clinic B', newSecretSet());
+    const c = await addTenant(client, 'Clinic C without secrets', null);
+    const shimSecrets = newSecretSet();
+    const secretsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vox-shim-e2e-'));
+    process.on('exit', () => fs.rmSync(secretsDir, { recursive: true, force: true }));
+    const secretsFile = path.join(secretsDir, 'secrets.json');
+    fs.writeFileSync(secretsFile, JSON.stringify(Object.values(shimSecrets)), { mode: 0o600 });
+    return { a, b, c, shimSecrets, secretsFile };
+  });
+}
+
+// Every row vox keeps about one call or one org, for "nothing was written"
+// and "nothing changed" checks. Timestamps are part of it: an update that
+// writes the same values still shows.
+export async function rowsOf(client, { orgId, callId }) {
+  const where = orgId ? 'org_id = $1' : 'vapi_call_id = $1';
+  const key = orgId ?? callId;
+  const out = {};
+  for (const table of ['call_tracking', 'call_logs', 'calls', 'call_transcripts', 'processed_webhook_events']) {
+    const { rows } = await client.query(
+      `SELECT to_jsonb(t) AS row FROM vox.${table} t WHERE ${where} ORDER BY to_jsonb(t)::text`, [key]);
+    out[table] = rows.map((r) => r.row);
+  }
+  if (callId) {
+    const { rows } = await client.query(
+      'SELECT to_jsonb(p) AS row FROM vox.parked_events p WHERE vapi_call_id = $1 ORDER BY id', [callId]);
+    out.parked_events = rows.map((r) => r.row);
+  }
+  return out;
+}
+
+export const noRows = (rows) => Object.values(rows).every((list) => list.length === 0);
+
+// Runs a shell command given by the environment (stopping or starting the
+// test cluster).
+export function shell(command) {
+  execFileSync('bash', ['-c', command], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 60_000 });
+}
+
+// ---------------------------------------------------------------- payloads ---
+
+// Vapi's organization (one account holds every vox tenant's assistants).
+const vapiOrgId = randomUUID();
+
+// A Vapi Call object for a call to `tenant`'s number and assistant; `extra`
+// is merged last.
+export function vapiCall(tenant, extra = {}) {
+  const createdAt = new Date().toISOString();
+  return {
+    id: randomUUID(),
+    orgId: vapiOrgId,
+    createdAt,
+    updatedAt: createdAt,
+    type: 'inboundPhoneCall',
+    status: 'queued',
+    assistantId: tenant.assistantId,
+    phoneNumberId: tenant.phoneNumberId,
+    phoneCallProvider: 'twilio',
+    phoneCallTransport: 'pstn',
+    customer: { number: newPhoneNumber() },
+    ...extra,
+  };
+}
+
+const envelope = (message) => JSON.stringify({ message: { timestamp: Date.now(), ...message } });
+
+export const statusUpdate = (call, status, extra = {}) =>
+  envelope({ type: 'status-update', status, call: { ...call, status }, ...extra });
+
+export const transcript = (call, transcriptType, words) =>
+  envelope({ type: 'transcript', role: 'user', transcriptType, transcript: words, call });
+
+export const speechUpdate = (call) => envelope({ type: 'speech-update', status: 'started', role: 'user', call });
+
+export function endOfCallReport(call) {
+  const now = Date.now();
+  return envelope({
+    type: 'end-of-call-report',
+    endedReason: 'customer-ended-call',
+    cost: 0.1234,
+    startedAt: new Date(now - 120_000).toISOString(),
+    endedAt: new Date(now).toISOString(),
+    artifact: {
+      transcript: 'AI: Thanks for calling. User: I need to book a cleaning.',
+      recording: { mono: { combinedUrl: `https://storage.vapi.ai/${call.id}-mono.wav` } },
+    },
+    analysis: { summary: 'Caller booked a cleaning for Tuesday.', successEvaluation: 'true' },
+    call: { ...call, status: 'ended' },
+  });
+}
+
+// ---------------------------------------------------------------- the shim ---
+
+async function freePort() {
+  const server = net.createServer();
+  await new Promise((resolve, reject) => server.listen(0, '127.0.0.1', resolve).on('error', reject));
+  const { port } = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+let shimCount = 0;
+
+// Starts vox-shim as the restricted role with `settings` (VOX_SHIM_* names)
+// and waits until GET /health answers 200. Its stdout and stderr go to one
+// file of its own in the log directory.
+export async function startShim(world, settings = {}) {
+  const port = await freePort();
+  const logPath = path.join(env.logDir, `${logPrefix}${testFile}-${++shimCount}.log`);
+  const logFd = fs.openSync(logPath, 'w');
+  // Settings from the caller's environment must not change what is tested.
+  const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('VOX_SHIM_')));
+  const child = spawn(env.shimBin, [], {
+    env: {
+      ...inherited,
+      VOX_SHIM_HOST: '127.0.0.1',
+      VOX_SHIM_PORT: String(port),
+      VOX_SHIM_DATABASE_URL: `host=127.0.0.1 port=${env.pgPort} dbname=${database} user=${shimRole}`,
+      VOX_SHIM_SECRETS_FILE: world.secretsFile,
+      ...settings,
+    },
+    stdio: ['ignore', logFd, logFd],
+  });
+  fs.closeSync(logFd);
+  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  let exit = null;
+  exited.then((result) => (exit = result));
+
+  const shim = {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    child,
+    // JSON-lines log: every line parsed (a line that is not JSON throws).
+    logLines: () => fs.readFileSync(logPath, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line)),
+    logLineOf: (requestId) => shim.logLines().find((line) => line.msg === 'request' && line.request_id === requestId),
+    // SIGTERM, then SIGKILL if it does not exit within 10 s; the exit status.
+    async stop() {
+      if (!exit) {
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        await exited;
+        clearTimeout(timer);
+      }
+      return exit;
+    },
+  };
+
+  const deadline = Date.now() + 5_000;
+  for (;;) {
+    if (exit) throw new Error(`vox-shim exited (${JSON.stringify(exit)}): ${fs.readFileSync(logPath, 'utf8')}`);
+    const health = await request(shim, 'GET', '/health').catch(() => null);
+    if (health?.status === 200) return shim;
+    if (Date.now() > deadline) {
+      await shim.stop();
+      throw new Error(`vox-shim did not become healthy within 5 s: ${fs.readFileSync(logPath, 'utf8')}`);
+    }
+    await sleep(50);
+  }
+}
+
+// One HTTP request to the shim on a connection of its own; the body is read
+// whole and parsed when JSON. (An idle keep-alive connection would hold up the
+// shim's graceful stop for its keep-alive timeout.)
+export async function request(shim, method, pathname, { body, headers = {} } = {}) {
+  const response = await fetch(shim.url + pathname, {
+    method,
+    headers: { connection: 'close', ...headers },
+    body,
+    duplex: 'half', // required when the body is a stream (sent chunked)
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  const text = await response.text();
+  let json;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: response.status, headers: response.headers, text, json };
+}
+
+// A webhook POST of `body` (a string sent byte for byte, or a stream) with
+// `headers`.
+export const post = (shim, pathname, body, headers = {}) =>
+  request(shim, 'POST', pathname, { body, headers: { 'content-type': 'application/json', ...headers } });
+
+// POST signed with `secret` to the org's route, or to /webhooks/vapi without an org.
+export const postSigned = (shim, secret, body, { orgId, ...signing } = {}) =>
+  post(shim, orgId ? `/webhooks/vapi/${orgId}` : '/webhooks/vapi', body, signedHeaders(secret, body, signing));
+
+// GET /metrics as a lookup: value(name, labels) sums the samples whose labels
+// include `labels`; 0 when there is none (a counter not yet incremented).
+export async function metrics(shim) {
+  const response = await request(shim, 'GET', '/metrics');
+  if (response.status !== 200) throw new Error(`GET /metrics answered ${response.status}`);
+  const samples = [];
+  for (const line of response.text.split('\n')) {
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!match) continue;
+    const labels = Object.fromEntries([...(match[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1], m[2]]));
+    samples.push({ name: match[1], labels, value: Number(match[3]) });
+  }
+  return {
+    text: response.text,
+    value: (name, labels = {}) =>
+      samples
+        .filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
+        .reduce((sum, s) => sum + s.value, 0),
+  };
+}

@@ -18,6 +18,7 @@ constexpr const char* kPing = "vox_ping";
 constexpr const char* kConnectionFailure = "08006";
 constexpr const char* kCannotConnect = "08001";
 constexpr const char* kQueryCanceled = "57014";
+constexpr const char* kPreparedStatementMissing = "26000";
 
 std::string first_line(const char* text) {
   std::string line = text ? text : "";
@@ -69,8 +70,13 @@ DbResult DbConnection::connect() {
   const std::string timeout = std::to_string(settings_.connect_timeout_s);
   // dbname is expanded as a connection string or URI; the later keywords
   // override whatever it says about them.
-  const char* keywords[] = {"dbname", "application_name", "connect_timeout", "options", nullptr};
-  const char* values[] = {settings_.conninfo.c_str(), "vox-shim", timeout.c_str(), options.c_str(), nullptr};
+  // TCP keepalives and tcp_user_timeout notice a server that vanished (a
+  // failover without a reset) instead of waiting on it.
+  const char* keywords[] = {
+      "dbname",          "application_name",    "connect_timeout",  "options",          "keepalives",
+      "keepalives_idle", "keepalives_interval", "keepalives_count", "tcp_user_timeout", nullptr};
+  const char* values[] = {
+      settings_.conninfo.c_str(), "vox-shim", timeout.c_str(), options.c_str(), "1", "15", "5", "3", "10000", nullptr};
   conn_ = PQconnectdbParams(keywords, values, 1);
   if (PQstatus(conn_) != CONNECTION_OK) {
     DbResult result = failure(kCannotConnect, first_line(PQerrorMessage(conn_)), true);
@@ -94,7 +100,33 @@ DbResult DbConnection::connect() {
       return result;
     }
   }
+  // Sends never block past the deadline: a large payload is written as the
+  // socket takes it.
+  PQsetnonblocking(conn_, 1);
   return {};
+}
+
+bool DbConnection::wait_for_result(Clock::time_point deadline, DbResult& failed) {
+  for (;;) {
+    const int flushed = PQflush(conn_);  // 0: all sent, 1: more to send
+    if (flushed < 0) break;
+    if (flushed == 0 && !PQisBusy(conn_)) return true;
+    const int wait_ms = milliseconds_until(deadline);
+    if (wait_ms == 0) {
+      // Dropped, not canceled: a cancel request can block on its own, and
+      // whether the statement committed is unknown either way. The caller
+      // answers 503; the sender's retry is at worst a duplicate.
+      close();
+      failed = failure(kQueryCanceled, "no answer from the database before the deadline");
+      return false;
+    }
+    pollfd socket{PQsocket(conn_), short(POLLIN | (flushed == 1 ? POLLOUT : 0)), 0};
+    if (poll(&socket, 1, wait_ms) < 0 && errno != EINTR) break;
+    if (!PQconsumeInput(conn_)) return true;  // the connection is gone: PQgetResult says so
+  }
+  failed = failure(kConnectionFailure, first_line(PQerrorMessage(conn_)));
+  close();
+  return false;
 }
 
 DbResult DbConnection::run(const char* statement, int count, const char* const* values, Clock::time_point deadline) {
@@ -108,43 +140,33 @@ DbResult DbConnection::run(const char* statement, int count, const char* const* 
     close();
     return result;
   }
-  // Wait for the answer no longer than the deadline; statement_timeout is
-  // the server's own limit, this one also covers a server that went silent.
-  bool canceled = false;
-  while (PQisBusy(conn_)) {
-    int wait_ms = milliseconds_until(deadline);
-    if (wait_ms == 0) {
-      if (canceled) {  // not even the cancel was answered: give the session up
-        close();
-        return failure(kQueryCanceled, "no answer from the database before the deadline");
-      }
-      if (PGcancel* cancel = PQgetCancel(conn_)) {
-        char error[256];
-        PQcancel(cancel, error, sizeof error);
-        PQfreeCancel(cancel);
-      }
-      canceled = true;
-      deadline = Clock::now() + std::chrono::seconds(1);
-      wait_ms = 1000;
-    }
-    pollfd socket{PQsocket(conn_), POLLIN, 0};
-    if (poll(&socket, 1, wait_ms) < 0 && errno != EINTR) {
-      close();
-      return failure(kConnectionFailure, "poll on the database socket failed");
-    }
-    if (!PQconsumeInput(conn_)) break;  // the connection is gone: PQgetResult reports it
-  }
+  // Every result counts: an error raised at commit (a deferred constraint,
+  // a serialization failure) comes after the row the function returned.
   DbResult out;
-  bool have_result = false;
-  while (PGresult* result = PQgetResult(conn_)) {
-    if (!have_result) {
-      out = from_result(result);
-      have_result = true;
-    }
+  bool have_row = false, have_error = false;
+  for (;;) {
+    DbResult failed;
+    if (!wait_for_result(deadline, failed)) return failed;
+    PGresult* result = PQgetResult(conn_);
+    if (!result) break;
+    DbResult one = from_result(result);
     PQclear(result);
+    if (!one.ok() && !have_error) {
+      out = one;
+      have_error = true;
+    } else if (one.ok() && !have_row && !have_error) {
+      out = one;
+      have_row = true;
+    }
   }
-  if (!have_result) out = failure(kConnectionFailure, first_line(PQerrorMessage(conn_)));
-  if (PQstatus(conn_) != CONNECTION_OK || PQtransactionStatus(conn_) != PQTRANS_IDLE) close();
+  if (!have_row && !have_error) out = failure(kConnectionFailure, first_line(PQerrorMessage(conn_)));
+  if (PQstatus(conn_) != CONNECTION_OK || PQtransactionStatus(conn_) != PQTRANS_IDLE) {
+    if (out.ok()) out = failure(kConnectionFailure, "the session ended outside a transaction boundary");
+    close();
+  }
+  // The session lost its prepared statements (DISCARD ALL behind a pooler):
+  // reopen it, so the retry prepares them again.
+  if (out.sqlstate == kPreparedStatementMissing) close();
   return out;
 }
 

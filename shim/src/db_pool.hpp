@@ -53,6 +53,10 @@ class DbConnection {
 
  private:
   DbResult run(const char* statement, int count, const char* const* values, Clock::time_point deadline);
+  // Sends what is pending and waits until a result can be read without
+  // blocking; false (the connection closed, failed set) past the deadline or
+  // on a socket error.
+  bool wait_for_result(Clock::time_point deadline, DbResult& failed);
   DbResult connect();
   void close();
 

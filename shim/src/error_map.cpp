@@ -19,7 +19,7 @@ int http_status_for_sqlstate(std::string_view sqlstate) {
 
 bool is_retryable_sqlstate(std::string_view sqlstate) {
   return sqlstate == "40001" || sqlstate == "40P01" || in_class(sqlstate, "08") || sqlstate == "57P01" ||
-         sqlstate == "57P02" || sqlstate == "57P03";
+         sqlstate == "57P02" || sqlstate == "57P03" || sqlstate == "26000";
 }
 
 }  // namespace shim

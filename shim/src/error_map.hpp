@@ -12,8 +12,9 @@ namespace shim {
 int http_status_for_sqlstate(std::string_view sqlstate);
 
 // Worth trying again at once on a (re)connected session: serialization
-// failure, deadlock, a lost connection and a server shutting down or
-// starting. Timeouts are not: they would take as long again.
+// failure, deadlock, a lost connection, a server shutting down or starting,
+// and prepared statements gone from a reused session (26000). Timeouts are
+// not: they would take as long again.
 bool is_retryable_sqlstate(std::string_view sqlstate);
 
 }  // namespace shim

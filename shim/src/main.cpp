@@ -1,5 +1,7 @@
 // vox-shim: configuration, secrets, signals, server. SIGTERM or SIGINT stops
 // accepting, lets requests in flight finish, and exits 0.
+#include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
@@ -43,13 +45,20 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
 
   shim::Server server(config, std::move(secrets));
+  std::atomic<bool> stopped{false};
   std::thread signal_waiter([&] {
     int signal = 0;
     sigwait(&stop_signals, &signal);
     shim::log("info", "stopping", {{"signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"}});
-    server.stop();
+    // stop() does nothing before the server listens: repeat it until run()
+    // has returned, so a signal during start-up is not lost.
+    while (!stopped) {
+      server.stop();
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
   });
   const bool served = server.run();
+  stopped = true;
   if (!served) {
     shim::log("error", "could not listen", {{"host", config.host}, {"port", config.port}});
     std::_Exit(1);  // the signal thread is still waiting

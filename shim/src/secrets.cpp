@@ -1,5 +1,6 @@
 #include "secrets.hpp"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -68,10 +69,14 @@ std::optional<SecretList> OrgSecretCache::fetch(const std::string& org_id, Clock
   if (!fetched) return std::nullopt;
   SecretList secrets = std::make_shared<const std::vector<Secret>>(std::move(*fetched));
   std::lock_guard<std::mutex> lock(mutex_);
-  if (entries_.size() >= max_orgs_) {
+  if (entries_.size() >= max_orgs_ && entries_.find(org_id) == entries_.end()) {
     for (auto it = entries_.begin(); it != entries_.end();)
       it = now - it->second.fetched >= ttl_ ? entries_.erase(it) : std::next(it);
-    if (entries_.size() >= max_orgs_) entries_.clear();  // all fresh: start over rather than grow
+    if (entries_.size() >= max_orgs_) {  // all fresh: the oldest goes
+      auto oldest = std::min_element(entries_.begin(), entries_.end(),
+                                     [](const auto& a, const auto& b) { return a.second.fetched < b.second.fetched; });
+      entries_.erase(oldest);
+    }
   }
   entries_[org_id] = Entry{secrets, now};
   return secrets;

@@ -34,6 +34,7 @@ class OrgSecretCache {
   // Returns the org's secrets, or nothing when the database could not say.
   using Fetch = std::function<std::optional<std::vector<Secret>>(const std::string& org_id)>;
 
+  // At most max_orgs entries: expired ones, then the oldest, make room.
   OrgSecretCache(Fetch fetch, std::chrono::seconds ttl, size_t max_orgs = 10000);
 
   // The cached secrets when fresh, else fetched. Nothing: fetching failed.

@@ -89,6 +89,12 @@ Server::Server(const Config& config, std::vector<Secret> shim_secrets)
     return new BoundedWorkerPool(size_t(config_.worker_threads), size_t(config_.queue_limit));
   };
   http_.set_payload_max_length(config_.max_body_bytes);
+  // SO_REUSEADDR only: httplib's default also sets SO_REUSEPORT, which lets a
+  // second shim bind the same port silently.
+  http_.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   http_.set_read_timeout(config_.read_timeout_s, 0);
   http_.set_write_timeout(config_.write_timeout_s, 0);
   http_.set_keep_alive_timeout(config_.keep_alive_timeout_s);
@@ -110,7 +116,7 @@ Server::Server(const Config& config, std::vector<Secret> shim_secrets)
     static const std::regex uuid("[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}");
     const std::string org = request.matches[1];
     if (!std::regex_match(org, uuid)) {
-      response.set_header("Connection", "close");  // the body was not read
+      content([](const char*, size_t) { return true; });  // read, so it is not taken for the next request
       return respond_error(response, 404, "not found");
     }
     current.org_id = org;
@@ -138,6 +144,7 @@ Server::Server(const Config& config, std::vector<Secret> shim_secrets)
   http_.set_logger([this](const httplib::Request& request, const httplib::Response& response) {
     const bool started = current.start != Clock::time_point{};
     const double seconds = started ? std::chrono::duration<double>(Clock::now() - current.start).count() : 0.0;
+    if (current.request_id.empty()) current.request_id = new_request_id();  // answered before routing (400, 414)
     const std::string route = route_of(request.path);
     metrics_.count_request(route, response.status, seconds);
     json fields = {{"request_id", current.request_id},
@@ -216,30 +223,32 @@ DbResult Server::with_connection(const std::function<DbResult(DbConnection&)>& o
 
 void Server::webhook(const httplib::Request& request, httplib::Response& response,
                      const httplib::ContentReader& content, const std::optional<std::string>& org) {
-  // 1. Content type, then size: neither reads more than the limit. A body
-  //    left unread closes the connection, so its bytes are never taken for
-  //    the next request.
-  if (!is_json_content_type(request.get_header_value("Content-Type"))) {
-    response.set_header("Connection", "close");
-    return respond_error(response, 415, "Content-Type must be application/json");
-  }
-  // Past the limit the rest is read and dropped, so the sender gets its 413
-  // rather than a reset connection; past eight times the limit it is cut off.
+  // 1. The body, whole, whatever the answer: bytes left unread would be taken
+  //    for the next request on the connection. Past the limit they are
+  //    dropped as they arrive (httplib drops an oversized Content-Length body
+  //    itself and says 413).
   std::string body;
   size_t received = 0;
   const bool complete = content([&](const char* data, size_t length) {
     received += length;
     if (received <= config_.max_body_bytes) body.append(data, length);
-    return received <= 8 * config_.max_body_bytes;
+    return true;
   });
-  if (!complete || received > config_.max_body_bytes) {
-    response.set_header("Connection", "close");
-    if (received > config_.max_body_bytes || response.status == 413)
-      return respond_error(response, 413, "body too large");
-    return respond_error(response, 400, "body could not be read");
-  }
+  // httplib has already inflated a compressed body: what was signed is gone.
+  const std::string encoding = request.get_header_value("Content-Encoding");
+  if (!encoding.empty() && encoding != "identity")
+    return respond_error(response, 415, "Content-Encoding must be identity");
+  if (!is_json_content_type(request.get_header_value("Content-Type")))
+    return respond_error(response, 415, "Content-Type must be application/json");
+  if (received > config_.max_body_bytes || response.status == 413)
+    return respond_error(response, 413, "body too large");
+  if (!complete) return respond_error(response, 400, "body could not be read");
 
-  // 2. Authentication, over the raw body bytes.
+  // 2. Rate limit per client IP, before authentication: a flood of unsigned
+  //    requests never reaches the secret lookup.
+  if (rate_limited(request.remote_addr, per_ip_, "ip", response)) return;
+
+  // 3. Authentication, over the raw body bytes.
   const HeaderLookup header = [&](std::string_view name) -> std::optional<std::string> {
     const std::string key(name);
     if (!request.has_header(key)) return std::nullopt;
@@ -251,15 +260,17 @@ void Server::webhook(const httplib::Request& request, httplib::Response& respons
   } else {
     secrets = std::make_shared<const std::vector<Secret>>(shim_secrets_);
   }
-  if (!secrets) {
+  Verdict verdict;
+  if (secrets) verdict = verify(**secrets, header, body, unix_now(), config_.timestamp_tolerance_s);
+  if (secrets && !verdict.ok && org) {  // perhaps rotated since it was cached
+    std::optional<SecretList> fresh = org_secrets_.refresh(*org, Clock::now());
+    if (fresh && *fresh != *secrets) verdict = verify(**fresh, header, body, unix_now(), config_.timestamp_tolerance_s);
+    if (!fresh) secrets.reset();
+  }
+  if (!secrets) {  // not the sender's fault: it should retry, not give up
     current.error = "the org's secrets could not be read";
     response.set_header("Retry-After", std::to_string(config_.retry_after_s));
     return respond_error(response, 503, "temporarily unavailable");
-  }
-  Verdict verdict = verify(**secrets, header, body, unix_now(), config_.timestamp_tolerance_s);
-  if (!verdict.ok && org) {  // perhaps rotated since it was cached
-    if (std::optional<SecretList> fresh = org_secrets_.refresh(*org, Clock::now()); fresh && *fresh != *secrets)
-      verdict = verify(**fresh, header, body, unix_now(), config_.timestamp_tolerance_s);
   }
   if (!verdict.ok) {
     metrics_.count_auth_rejected(verdict.reason);
@@ -267,16 +278,15 @@ void Server::webhook(const httplib::Request& request, httplib::Response& respons
     return respond_error(response, 401, verdict.reason);
   }
 
-  // 3. Rate limits: per client IP, then per client IP and call.
+  // 4. Rate limit per client IP and call.
   const json message = json::parse(body, nullptr, false);
   if (message.is_discarded() || !message.is_object()) return respond_error(response, 400, "body is not a JSON object");
   note_event(message);
-  if (rate_limited(request.remote_addr, per_ip_, "ip", response)) return;
   if (!current.call_id.empty() &&
       rate_limited(request.remote_addr + "|" + current.call_id, per_call_, "call", response))
     return;
 
-  // 4. One vox.handle_event call, retried briefly on what passes.
+  // 5. One vox.handle_event call, retried briefly on what passes.
   const DbResult result = with_connection(
       [&](DbConnection& db) {
         return db.handle_event(org, body, verdict.delivery_id,

@@ -1,7 +1,7 @@
 // The HTTP surface: POST /webhooks/vapi[/{org_id}], GET /health, GET /metrics.
-// A webhook goes through size limit → content type → authentication → rate
-// limits → one vox.handle_event call, and is answered 2xx only after it
-// committed.
+// A webhook goes through body (size, encoding, content type) → rate limit per
+// IP → authentication → rate limit per IP and call → one vox.handle_event
+// call, and is answered 2xx only after that call committed.
 #pragma once
 
 #include <functional>

@@ -23,7 +23,7 @@ TEST(ErrorMap, EverythingElseIsInternalError) {
 }
 
 TEST(ErrorMap, OnlyTransientFailuresAreRetried) {
-  for (const char* sqlstate : {"40001", "40P01", "08006", "08001", "57P01", "57P03"})
+  for (const char* sqlstate : {"40001", "40P01", "08006", "08001", "57P01", "57P03", "26000"})
     EXPECT_TRUE(is_retryable_sqlstate(sqlstate)) << sqlstate;
   for (const char* sqlstate : {"22023", "57014", "55P03", "53300", "XX000", "23505"})
     EXPECT_FALSE(is_retryable_sqlstate(sqlstate)) << sqlstate;

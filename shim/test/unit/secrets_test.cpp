@@ -74,12 +74,18 @@ TEST(OrgSecretCache, OrgsAreCachedSeparatelyAndBounded) {
   OrgSecretCache cache(vox.fetch(), 60s, 2);
   const Clock::time_point t0;
   cache.get("a", t0);
-  cache.get("b", t0);
-  cache.get("a", t0);
+  cache.get("b", t0 + 1s);
+  cache.get("a", t0 + 1s);
   EXPECT_EQ(vox.lookups, 2);
-  cache.get("c", t0);  // over the bound: the cache starts over
-  cache.get("a", t0);
+  cache.get("c", t0 + 2s);  // over the bound: the oldest, a, makes room
+  cache.get("b", t0 + 2s);
+  cache.get("c", t0 + 2s);
+  EXPECT_EQ(vox.lookups, 3);
+  cache.get("a", t0 + 3s);  // looked up again; now b is the oldest and goes
+  cache.get("c", t0 + 3s);
   EXPECT_EQ(vox.lookups, 4);
+  cache.get("b", t0 + 3s);
+  EXPECT_EQ(vox.lookups, 5);
 }
 
 TEST(SecretList, SkipsUnusableEntriesAndSaysWhich) {

@@ -5,12 +5,19 @@ OBJS = \
 	extension/src/event.o \
 	extension/src/event_reader.o \
 	extension/src/handler.o \
+	extension/src/maintenance.o \
 	extension/src/pg_bridge.o \
 	extension/src/phone.o \
+	extension/src/settings.o \
 	extension/src/spi.o \
+	extension/src/stats.o \
 	extension/src/vox.o
 
-DATA = $(wildcard extension/sql/vox--*.sql)
+# One install script per version and one upgrade script per step. The
+# current version's script is the first version's followed by each step, so
+# a fresh install and an upgraded one cannot differ.
+DATA = extension/sql/vox--0.1.0.sql extension/sql/vox--0.1.0--0.2.0.sql
+DATA_built = extension/sql/vox--0.2.0.sql
 
 REGRESS = $(basename $(notdir $(wildcard test/sql/*.sql)))
 REGRESS_OPTS = --inputdir=test --load-extension=vox
@@ -31,3 +38,6 @@ override with_llvm = no
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+extension/sql/vox--0.2.0.sql: extension/sql/vox--0.1.0.sql extension/sql/vox--0.1.0--0.2.0.sql
+	cat $^ > $@

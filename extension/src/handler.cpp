@@ -4,9 +4,11 @@
 
 #include "event_reader.hpp"
 #include "phone.hpp"
+#include "settings.hpp"
 
 extern "C" {
 #include "access/xact.h"
+#include "commands/async.h"
 #include "utils/timestamp.h"
 #include "utils/resowner.h"
 }
@@ -159,8 +161,9 @@ WITH input AS (
 ), outbox AS (
     INSERT INTO vox.outbox (org_id, topic, vapi_call_id, payload)
     SELECT $1, $19, $2, jsonb_build_object('vapi_call_id', $2, 'status', l.status) FROM logs l
+    RETURNING 1
 )
-SELECT EXISTS (SELECT 1 FROM tracking WHERE created)
+SELECT EXISTS (SELECT 1 FROM tracking WHERE created), EXISTS (SELECT 1 FROM outbox)
 )SQL";
 }
 
@@ -304,6 +307,14 @@ struct CallRow {
   Jsonb* metadata = nullptr;
 };
 
+// Wakes outbox consumers once the transaction commits (NOTIFY is
+// transactional, and repeated ones in a transaction are sent once).
+void notify_outbox(const Uuid& org_id) {
+  if (!setting_notify) return;
+  const std::string org = org_id.to_string();
+  pg_call([&]() { Async_Notify("vox_outbox", org.c_str()); });
+}
+
 // Returns whether the call was seen for the first time.
 bool upsert_call_row(const Uuid& org_id, const std::string& vapi_call_id, const CallRow& row) {
   Params params;
@@ -329,6 +340,7 @@ bool upsert_call_row(const Uuid& org_id, const std::string& vapi_call_id, const 
       .int2(row.agent_route);
   Rows rows = execute(upsert_call, params);
   bool is_null = false;
+  if (DatumGetBool(rows.datum(0, 2, is_null))) notify_outbox(org_id);
   return DatumGetBool(rows.datum(0, 1, is_null));
 }
 
@@ -381,7 +393,9 @@ bool insert_utterance(const Uuid& org_id, const Event& event, const std::optiona
       .string(event.text)
       .timestamp(event.timestamp)
       .string(transcript_content_key(event, delivery_id));
-  return execute(insert_transcript, params).count() == 1;
+  const bool inserted = execute(insert_transcript, params).count() == 1;
+  if (inserted) notify_outbox(org_id);
+  return inserted;
 }
 
 // The assistant answering the dialled number: by its Vapi id, else by the

@@ -3,18 +3,37 @@
 // error after unwinding (DESIGN §5).
 #include "event_reader.hpp"
 #include "handler.hpp"
+#include "maintenance.hpp"
+#include "settings.hpp"
+#include "stats.hpp"
 
 extern "C" {
 #include "commands/trigger.h"
+#include "funcapi.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/timestamp.h"
 
 PG_MODULE_MAGIC;
+
+void _PG_init(void);
 
 PG_FUNCTION_INFO_V1(vox_handle_event);
 PG_FUNCTION_INFO_V1(vox_handle_event_for_org);
 PG_FUNCTION_INFO_V1(vox_replay_parked);
 PG_FUNCTION_INFO_V1(vox_register_outbound_call);
 PG_FUNCTION_INFO_V1(vox_replay_parked_trigger);
+PG_FUNCTION_INFO_V1(vox_cleanup);
+PG_FUNCTION_INFO_V1(vox_event_counts);
+}
+
+// Settings always; the maintenance worker and the event counters' shared
+// memory only when loaded through shared_preload_libraries.
+extern "C" void _PG_init(void) {
+  vox::define_settings(process_shared_preload_libraries_in_progress);
+  if (!process_shared_preload_libraries_in_progress) return;
+  vox::request_stats_memory();
+  vox::register_maintenance_worker();
 }
 
 namespace {
@@ -53,9 +72,18 @@ Datum handle_event(FunctionCallInfo fcinfo, int first, const std::optional<Uuid>
       throw invalid_field("delivery_id", "expected 1 to " + std::to_string(kMaxDeliveryIdLength) + " bytes");
   }
   spi_connect();
-  const Outcome outcome = apply_event(payload, delivery_id, signer, Unresolved::kPark);
-  spi_finish();
-  return jsonb_result(outcome);
+  try {
+    const Outcome outcome = apply_event(payload, delivery_id, signer, Unresolved::kPark);
+    spi_finish();
+    count_event(outcome.event_type, outcome.status);
+    return jsonb_result(outcome);
+  } catch (const SqlError& e) {
+    if (std::string(e.sqlstate()).rfind("22", 0) == 0) count_event("", "invalid");
+    throw;
+  } catch (const PgError& e) {
+    if (ERRCODE_TO_CATEGORY(e.sqlerrcode()) == ERRCODE_DATA_EXCEPTION) count_event("", "invalid");
+    throw;
+  }
 }
 
 }  // namespace
@@ -125,5 +153,40 @@ extern "C" Datum vox_replay_parked_trigger(PG_FUNCTION_ARGS) {
     replay_parked(scope, routing_key);
     spi_finish();
     return PointerGetDatum(nullptr);
+  });
+}
+
+extern "C" Datum vox_cleanup(PG_FUNCTION_ARGS) {
+  return guard([&]() -> Datum {
+    const TimestampTz started_at = GetCurrentTimestamp();
+    spi_connect();
+    Removed removed;
+    for (;;) {
+      const Removed batch = remove_expired();
+      removed.idempotency += batch.idempotency;
+      removed.outbox += batch.outbox;
+      if (batch.idempotency < kCleanupBatch && batch.outbox < kCleanupBatch) break;
+    }
+    record_maintenance_run("cleanup", started_at, removed, 0, nullptr);
+    spi_finish();
+    return JsonbPGetDatum(jsonb_from_text("{\"removed_idempotency\":" + std::to_string(removed.idempotency) +
+                                          ",\"removed_outbox\":" + std::to_string(removed.outbox) + "}"));
+  });
+}
+
+extern "C" Datum vox_event_counts(PG_FUNCTION_ARGS) {
+  return guard([&]() -> Datum {
+    const std::vector<EventCount> counts = event_counts();
+    pg_call([&]() {
+      InitMaterializedSRF(fcinfo, 0);
+      ReturnSetInfo* result = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
+      for (const EventCount& count : counts) {
+        Datum values[4] = {CStringGetTextDatum(count.type), CStringGetTextDatum(count.outcome),
+                           Int64GetDatum(int64(count.since_start)), Int64GetDatum(int64(count.last_hour))};
+        bool nulls[4] = {false, false, false, false};
+        tuplestore_putvalues(result->setResult, result->setDesc, values, nulls);
+      }
+    });
+    return Datum(0);
   });
 }

@@ -1,0 +1,15 @@
+// vox's settings (GUCs), defined when the library loads.
+#pragma once
+
+namespace vox {
+
+extern char* setting_database;            // vox.database: the maintenance worker's database
+extern int setting_maintenance_interval;  // vox.maintenance_interval, seconds
+extern int setting_retention;             // vox.retention, seconds
+extern int setting_queue_max_attempts;    // vox.queue_max_attempts
+extern bool setting_notify;               // vox.notify: NOTIFY vox_outbox on new outbox rows
+
+// preloading: loaded through shared_preload_libraries.
+void define_settings(bool preloading);
+
+}  // namespace vox

@@ -77,9 +77,18 @@ WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'vox')
 \gexec
 SQL
 
+# The maintenance worker (vox.database) works in database vox; a postmaster
+# setting, so it takes a restart the first time.
+if [[ $(psql_vox -d postgres -At -c "SHOW vox.database") != vox ]]; then
+  psql_vox -d postgres -c "ALTER SYSTEM SET vox.database = 'vox'"
+  vox_cluster_start "$DIR" "$PORT" vox || vox_die "could not restart the cluster in $DIR"
+fi
+
 # Demo tenant: every statement is idempotent, so re-runs change nothing.
+# An installed vox of an older version is brought up to date.
 psql_vox -d vox <<'SQL'
 CREATE EXTENSION IF NOT EXISTS vox;
+ALTER EXTENSION vox UPDATE;
 INSERT INTO vox.organizations (id, name, default_region)
 VALUES ('00000000-0000-4000-8000-000000000001', 'Demo Clinic', 'US')
 ON CONFLICT DO NOTHING;

@@ -303,10 +303,11 @@ COMMENT ON FUNCTION vox.event_counts() IS
 CREATE VIEW vox.stats AS
     SELECT 'events' AS section, c.event_type || ' ' || c.outcome AS name, c.since_start AS value,
            c.last_hour, NULL::timestamptz AS oldest
-      FROM vox.event_counts() c
+      FROM vox.event_counts() c WHERE c.since_start > 0
     UNION ALL
-    SELECT 'events', 'not counted: vox is not in shared_preload_libraries', NULL, NULL, NULL
-     WHERE NOT EXISTS (SELECT FROM vox.event_counts())
+    SELECT 'events', CASE WHEN EXISTS (SELECT FROM vox.event_counts()) THEN 'none since the server started'
+                          ELSE 'not counted: vox is not in shared_preload_libraries' END, NULL, NULL, NULL
+     WHERE NOT EXISTS (SELECT FROM vox.event_counts() WHERE since_start > 0)
     UNION ALL
     SELECT 'parked', 'waiting', count(*), count(*) FILTER (WHERE received_at > now() - interval '1 hour'),
            min(received_at)

@@ -297,6 +297,7 @@ RETURNS SETOF record
 LANGUAGE c VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'vox_event_counts';
+REVOKE ALL ON FUNCTION vox.event_counts() FROM PUBLIC;
 COMMENT ON FUNCTION vox.event_counts() IS
     'Events handled by type and outcome since the server started and in the last hour (needs vox in shared_preload_libraries)';
 

@@ -14,6 +14,15 @@
 #include "server.hpp"
 
 int main(int argc, char** argv) {
+  // Signals are taken by one thread with sigwait; blocked first thing, before
+  // any other thread starts, so every thread inherits the mask.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
   shim::Invocation invocation;
   try {
     invocation = shim::parse_invocation(argc, argv, [](const char* name) { return std::getenv(name); });
@@ -34,15 +43,6 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (secrets.empty()) shim::log("warning", "no shim secrets: POST /webhooks/vapi answers 401 to every request");
-
-  // Signals are taken by one thread with sigwait; blocked before any other
-  // thread starts, so every thread inherits the mask.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
 
   shim::Server server(config, std::move(secrets));
   std::atomic<bool> stopped{false};

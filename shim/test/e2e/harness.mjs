@@ -99,12 +99,13 @@ export const nowSeconds = () => Math.floor(Date.now() / 1000);
 // openssl's own HMAC, fed the exact bytes on stdin: not the shim's code path.
 function opensslHmac(algorithm, key, message) {
   return execFileSync('openssl', ['dgst', `-${algorithm}`, '-hmac', key, '-binary'], {
-    input: Buffer.from(message, 'utf8'),
+    input: message,
     timeout: timeoutMs,
   });
 }
 
-// The headers a sender holding `secret` attaches to `body`.
+// The headers a sender holding `secret` attaches to `body` (a string, sent
+// as UTF-8, or a Buffer of any bytes; the HMAC schemes sign either).
 export function signedHeaders(secret, body, { timestamp = nowSeconds(), id = `msg_${randomUUID()}` } = {}) {
   switch (secret.scheme) {
     case 'shared':
@@ -117,8 +118,11 @@ export function signedHeaders(secret, body, { timestamp = nowSeconds(), id = `ms
       };
     case 'hmac': {
       const format = secret.payload_format ?? (secret.include_timestamp === false ? '{body}' : '{timestamp}.{body}');
-      // A function replacement: "$&" and friends in the body stay literal.
-      const message = format.replaceAll('{timestamp}', String(timestamp)).replace('{body}', () => body);
+      // The body's bytes spliced in as they are: "$&" and friends stay literal.
+      const filled = format.replaceAll('{timestamp}', String(timestamp));
+      const at = filled.indexOf('{body}');
+      const message = at < 0 ? Buffer.from(filled)
+        : Buffer.concat([Buffer.from(filled.slice(0, at)), Buffer.from(body), Buffer.from(filled.slice(at + '{body}'.length))]);
       const mac = opensslHmac(secret.algorithm ?? 'sha256', secret.secret, message);
       const headers = {
         [secret.signature_header ?? 'x-signature']:
@@ -311,10 +315,10 @@ async function freePort() {
 
 let shimCount = 0;
 
-// Starts vox-shim as the restricted role with `settings` (VOX_SHIM_* names)
-// and waits until GET /health answers 200. Its stdout and stderr go to one
-// file of its own in the log directory.
-export async function startShim(world, settings = {}) {
+// Starts vox-shim as the restricted role with `settings` (VOX_SHIM_* names),
+// without waiting for it: startShim waits until it serves. Its stdout and
+// stderr go to one file of its own in the log directory.
+export async function spawnShim(world, settings = {}) {
   const port = await freePort();
   const logPath = path.join(env.logDir, `${logPrefix}${testFile}-${++shimCount}.log`);
   const logFd = fs.openSync(logPath, 'w');
@@ -340,29 +344,45 @@ export async function startShim(world, settings = {}) {
     url: `http://127.0.0.1:${port}`,
     port,
     child,
+    logPath,
+    logText: () => fs.readFileSync(logPath, 'utf8'),
     // JSON-lines log: every line parsed (a line that is not JSON throws).
-    logLines: () => fs.readFileSync(logPath, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line)),
+    logLines: () => shim.logText().split('\n').filter(Boolean).map((line) => JSON.parse(line)),
     logLineOf: (requestId) => shim.logLines().find((line) => line.msg === 'request' && line.request_id === requestId),
+    // The exit status once it has exited, else null.
+    exitStatus: () => exit,
+    // The exit status, or null when it has not exited within `ms`.
+    async waitExit(ms) {
+      let timer;
+      const timeout = new Promise((resolve) => (timer = setTimeout(resolve, ms, null)));
+      const result = await Promise.race([exited, timeout]);
+      clearTimeout(timer);
+      return result;
+    },
     // SIGTERM, then SIGKILL if it does not exit within 10 s; the exit status.
     async stop() {
       if (!exit) {
         child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        if (!(await shim.waitExit(10_000))) child.kill('SIGKILL');
         await exited;
-        clearTimeout(timer);
       }
       return exit;
     },
   };
+  return shim;
+}
 
+// spawnShim, then waits until GET /health answers 200.
+export async function startShim(world, settings = {}) {
+  const shim = await spawnShim(world, settings);
   const deadline = Date.now() + 5_000;
   for (;;) {
-    if (exit) throw new Error(`vox-shim exited (${JSON.stringify(exit)}): ${fs.readFileSync(logPath, 'utf8')}`);
+    if (shim.exitStatus()) throw new Error(`vox-shim exited (${JSON.stringify(shim.exitStatus())}): ${shim.logText()}`);
     const health = await request(shim, 'GET', '/health').catch(() => null);
     if (health?.status === 200) return shim;
     if (Date.now() > deadline) {
       await shim.stop();
-      throw new Error(`vox-shim did not become healthy within 5 s: ${fs.readFileSync(logPath, 'utf8')}`);
+      throw new Error(`vox-shim did not become healthy within 5 s: ${shim.logText()}`);
     }
     await sleep(50);
   }
@@ -397,6 +417,90 @@ export const post = (shim, pathname, body, headers = {}) =>
 // POST signed with `secret` to the org's route, or to /webhooks/vapi without an org.
 export const postSigned = (shim, secret, body, { orgId, ...signing } = {}) =>
   post(shim, orgId ? `/webhooks/vapi/${orgId}` : '/webhooks/vapi', body, signedHeaders(secret, body, signing));
+
+// ---------------------------------------------------------------- raw HTTP ---
+
+// The bytes of one HTTP/1.1 request, headers in the order given, with
+// Content-Length added unless the headers have it or Transfer-Encoding.
+export function rawRequest(method, pathname, headers = {}, body = '') {
+  const bytes = Buffer.from(body);
+  const lines = [`${method} ${pathname} HTTP/1.1`, 'Host: 127.0.0.1'];
+  for (const [name, value] of Object.entries(headers)) lines.push(`${name}: ${value}`);
+  const named = new Set(Object.keys(headers).map((name) => name.toLowerCase()));
+  if (!named.has('content-length') && !named.has('transfer-encoding')) lines.push(`Content-Length: ${bytes.length}`);
+  return Buffer.concat([Buffer.from(lines.join('\r\n') + '\r\n\r\n'), bytes]);
+}
+
+// `body` in the chunked transfer coding, `size` bytes a chunk.
+export function chunked(body, size = 1024) {
+  const bytes = Buffer.from(body);
+  const parts = [];
+  for (let at = 0; at < bytes.length; at += size) {
+    const chunk = bytes.subarray(at, at + size);
+    parts.push(Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from('\r\n'));
+  }
+  parts.push(Buffer.from('0\r\n\r\n'));
+  return Buffer.concat(parts);
+}
+
+// The HTTP responses one after another in `bytes`, each framed by its
+// Content-Length (the shim's always are), and what follows the last whole one.
+function parseResponses(bytes) {
+  const responses = [];
+  let at = 0;
+  for (;;) {
+    const end = bytes.indexOf('\r\n\r\n', at);
+    if (end < 0) break;
+    const [statusLine, ...headerLines] = bytes.subarray(at, end).toString('latin1').split('\r\n');
+    const status = /^HTTP\/1\.[01] (\d{3})/.exec(statusLine);
+    if (!status) break;
+    const headers = Object.fromEntries(headerLines.map((line) => {
+      const colon = line.indexOf(':');
+      return [line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim()];
+    }));
+    const length = Number(headers['content-length'] ?? 0);
+    if (bytes.length < end + 4 + length) break;
+    const text = bytes.subarray(end + 4, end + 4 + length).toString('utf8');
+    let json;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    responses.push({ status: Number(status[1]), headers, text, json });
+    at = end + 4 + length;
+  }
+  return { responses, rest: bytes.subarray(at) };
+}
+
+// Writes `bytes` to the shim on a TCP connection of its own and reads all it
+// sends back until it closes the connection or `ms` have passed: the
+// responses, whether the shim closed, and any bytes after the last whole
+// response. With `splitAt`, the bytes from there on are written only once
+// the shim has answered what came before, or after `pauseMs`.
+export async function exchange(shim, bytes, { splitAt = bytes.length, pauseMs = 300, ms = 5_000 } = {}) {
+  const socket = net.connect({ host: '127.0.0.1', port: shim.port });
+  const received = [];
+  let answered;
+  const firstData = new Promise((resolve) => (answered = resolve));
+  const closed = new Promise((resolve) => socket.once('close', () => resolve(true)));
+  socket.on('data', (data) => {
+    received.push(data);
+    answered();
+  });
+  // A reset, or a write after the shim has closed: 'close' follows.
+  socket.on('error', () => {});
+  await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  const timeout = (wait) => sleep(wait, false, { ref: false });
+  socket.write(bytes.subarray(0, splitAt));
+  if (splitAt < bytes.length) {
+    await Promise.race([firstData, closed, timeout(pauseMs)]);
+    if (!socket.destroyed) socket.write(bytes.subarray(splitAt));
+  }
+  const shimClosed = await Promise.race([closed, timeout(ms)]);
+  socket.destroy();
+  return { ...parseResponses(Buffer.concat(received)), closed: shimClosed };
+}
 
 // GET /metrics as a lookup: value(name, labels) sums the samples whose labels
 // include `labels`; 0 when there is none (a counter not yet incremented).

@@ -1,6 +1,6 @@
 // PostgreSQL goes away and comes back under one running shim: 503 with
 // Retry-After meanwhile (webhooks and GET /health), and the same process
-// serves again once the database is back.
+// serves again once the database is back, from the first GET /health on.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -88,4 +88,18 @@ test('database started again: the same shim process recovers', async () => {
   await withClient(async (db) => {
     for (const call of refusedCalls) assert.ok(noRows(await rowsOf(db, { callId: call.id })));
   });
+});
+
+// A pooled connection outlives a restart as a stale session: GET /health must
+// not report the database down once it is back up.
+test('a restart between two GET /health: the first one after it answers 200', async () => {
+  const first = await request(shim, 'GET', '/health');
+  assert.equal(first.status, 200, 'before the restart: a pooled connection now exists');
+  shell(env.pgStop);
+  databaseStopped = true;
+  shell(env.pgStart);
+  databaseStopped = false;
+  const health = await request(shim, 'GET', '/health');
+  assert.equal(health.status, 200, health.text);
+  assert.deepEqual(health.json, { status: 'ok' });
 });

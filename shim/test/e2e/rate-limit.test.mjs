@@ -1,6 +1,7 @@
-// 429 with Retry-After: the per-IP limit, and the per-IP-and-call limit that
-// lets other calls from the same IP through.
+// 429 with Retry-After: the per-IP limit, before authentication, and the
+// per-IP-and-call limit that lets other calls from the same IP through.
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -68,6 +69,43 @@ describe('per client IP (rate 1/s, burst 3)', () => {
     const [retry] = signedRequests([limited.at(-1)[1]]);
     const { responses: [again] } = await sendAll(shim, [retry]);
     assert.equal(again.status, 200, again.text);
+  });
+});
+
+// The per-IP limit comes before authentication: a flood of unsigned
+// requests is cut off after the burst, before any of it reaches the secret
+// lookup in the database.
+describe('per client IP (rate 1/s, burst 3), before authentication', () => {
+  let shim;
+  before(async () => {
+    shim = await startShim(world, { VOX_SHIM_IP_RATE: '1', VOX_SHIM_IP_BURST: '3' });
+  });
+  after(() => shim?.stop());
+
+  test('unsigned requests to unknown orgs: 401 for the burst, then 429 with Retry-After', async () => {
+    const atStart = await metrics(shim);
+    const calls = Array.from({ length: 8 }, () => vapiCall(world.a));
+    const started = Date.now();
+    const responses = [];
+    for (const call of calls) responses.push(await post(shim, `/webhooks/vapi/${randomUUID()}`, statusUpdate(call, 'ringing')));
+    const seconds = (Date.now() - started) / 1000;
+    const statuses = responses.map((r) => r.status);
+    // One token a second refills the bucket: within the first second, the
+    // burst alone is let through to authentication.
+    const refills = Math.floor(seconds);
+    const refusedByAuth = statuses.filter((status) => status === 401).length;
+    if (refills === 0) assert.deepEqual(statuses, [401, 401, 401, 429, 429, 429, 429, 429]);
+    else assert.ok(refusedByAuth <= 3 + refills, `${statuses} in ${seconds} s`);
+    assert.deepEqual(statuses.slice(0, 3), [401, 401, 401]);
+    for (const response of responses.filter((r) => r.status !== 401)) assertRateLimited(response);
+    for (const call of calls) assert.ok(noRows(await rowsOf(db, { callId: call.id })));
+
+    const atEnd = await metrics(shim);
+    const delta = (name, labels) => atEnd.value(name, labels) - atStart.value(name, labels);
+    assert.equal(delta('vox_shim_auth_rejected_total', {}), refusedByAuth);
+    assert.equal(delta('vox_shim_rate_limited_total', { scope: 'ip' }), statuses.length - refusedByAuth);
+    assert.equal(delta('vox_shim_db_errors_total', {}), 0);
+    assert.equal(delta('vox_shim_events_total', {}), 0);
   });
 });
 

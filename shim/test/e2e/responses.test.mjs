@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import { gzipSync } from 'node:zlib';
 
 import {
   connect, freshWorld, metrics, noRows, post, postSigned, request, rowsOf, signedHeaders, speechUpdate, startShim,
@@ -211,6 +212,22 @@ test('415 for Content-Type text/plain, even when signed', async () => {
   assertRequestLogged(response, { route: '/webhooks/vapi/{org_id}' });
 });
 
+// httplib inflates a gzip body before the shim sees it: the bytes that were
+// signed are gone, so the signature can be checked over neither.
+test('415 for Content-Encoding gzip, whether the plain or the compressed bytes were signed', async () => {
+  for (const signed of ['plain', 'compressed']) {
+    const c = vapiCall(world.a);
+    const body = statusUpdate(c, 'ringing');
+    const gzipped = gzipSync(body);
+    const headers = { ...signedHeaders(secret, signed === 'plain' ? body : gzipped), 'content-encoding': 'gzip' };
+    const response = await post(shim, route, gzipped, headers);
+    assert.equal(response.status, 415, `${signed} bytes signed: ${response.text}`);
+    assert.match(response.json.error, /Content-Encoding/);
+    assert.ok(noRows(await rowsOf(db, { callId: c.id })), `${signed} bytes signed: rows were written`);
+    assertRequestLogged(response, { route: '/webhooks/vapi/{org_id}', org_id: world.a.orgId });
+  }
+});
+
 test('404 for an org id that is not a UUID', async () => {
   const body = statusUpdate(vapiCall(world.a), 'ringing');
   const response = await post(shim, '/webhooks/vapi/not-a-uuid', body, signedHeaders(secret, body));
@@ -239,6 +256,42 @@ describe('500 for any other database error', () => {
     const response = await send(statusUpdate(vapiCall(world.a), 'ringing'));
     assert.equal(response.status, 200, response.text);
   });
+
+  // handle_event returns its row, and only then does COMMIT fail: a deferred
+  // constraint trigger that refuses one marked call (class 23, "anything
+  // else" in DESIGN §3). 2xx only after commit.
+  test('an error raised at COMMIT: 500 with a request id, nothing written', async () => {
+    const marked = vapiCall(world.a);
+    await db.query(`CREATE FUNCTION public.e2e_refuse_at_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF NEW.vapi_call_id = '${marked.id}' THEN
+          RAISE EXCEPTION 'call % refused at commit', NEW.vapi_call_id USING ERRCODE = 'check_violation';
+        END IF;
+        RETURN NULL;
+      END $$`);
+    try {
+      await db.query(`CREATE CONSTRAINT TRIGGER e2e_refuse_at_commit AFTER INSERT ON vox.call_logs
+        DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION public.e2e_refuse_at_commit()`);
+      const response = await send(statusUpdate(marked, 'in-progress'));
+      assert.equal(response.status, 500, response.text);
+      assert.equal(response.json.error, 'internal error');
+      assert.equal(response.json.sqlstate, '23514');
+      assert.ok(noRows(await rowsOf(db, { callId: marked.id })), 'rows of the refused call');
+      assertRequestLogged(response, { level: 'error', sqlstate: '23514', call_id: marked.id });
+
+      // Only the marked call is refused.
+      const other = await send(statusUpdate(vapiCall(world.a), 'in-progress'));
+      assert.equal(other.status, 200, other.text);
+      assert.equal(other.json.status, 'processed');
+    } finally {
+      await db.query('DROP TRIGGER IF EXISTS e2e_refuse_at_commit ON vox.call_logs');
+      await db.query('DROP FUNCTION public.e2e_refuse_at_commit()');
+    }
+    // Once it is gone, the same call goes through.
+    const again = await send(statusUpdate(marked, 'in-progress'));
+    assert.equal(again.status, 200, again.text);
+    assert.equal(again.json.status, 'processed');
+  });
 });
 
 test('GET /health and GET /metrics carry a request id too', async () => {
@@ -256,10 +309,11 @@ test('GET /metrics counts outcomes and statuses', async () => {
   assert.equal(m.value('vox_shim_events_total', { outcome: 'ignored' }), 2);
   assert.equal(m.value('vox_shim_events_total', { outcome: 'parked' }), 1);
   assert.equal(m.value('vox_shim_requests_total', { route: '/webhooks/vapi/{org_id}', status: '400' }), 4);
-  assert.equal(m.value('vox_shim_requests_total', { route: '/webhooks/vapi/{org_id}', status: '415' }), 1);
-  assert.equal(m.value('vox_shim_requests_total', { route: '/webhooks/vapi/{org_id}', status: '500' }), 1);
+  assert.equal(m.value('vox_shim_requests_total', { route: '/webhooks/vapi/{org_id}', status: '415' }), 3);
+  assert.equal(m.value('vox_shim_requests_total', { route: '/webhooks/vapi/{org_id}', status: '500' }), 2);
   assert.equal(m.value('vox_shim_requests_total', { status: '413' }), 1);
   assert.equal(m.value('vox_shim_db_errors_total', { class: '42' }), 1);
+  assert.equal(m.value('vox_shim_db_errors_total', { class: '23' }), 1);
   assert.match(m.text, /^# TYPE vox_shim_requests_total counter$/m);
   assert.match(m.text, /^vox_shim_request_duration_seconds_bucket\{route="\/webhooks\/vapi\/\{org_id\}",le="\+Inf"\} \d+$/m);
 });

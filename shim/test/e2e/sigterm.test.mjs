@@ -1,12 +1,14 @@
 // SIGTERM with a request in flight: the shim stops accepting connections at
 // once, the request still gets its 200 once the database answers, and the
-// process exits 0.
+// process exits 0. SIGTERM during start-up is not lost either.
 import assert from 'node:assert/strict';
+import { randomInt } from 'node:crypto';
+import fs from 'node:fs';
 import net from 'node:net';
-import { after, before, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { connect, freshWorld, postSigned, rowsOf, startShim, statusUpdate, vapiCall } from './harness.mjs';
+import { connect, freshWorld, postSigned, rowsOf, spawnShim, startShim, statusUpdate, vapiCall } from './harness.mjs';
 
 let world, shim, db, locker;
 
@@ -86,4 +88,62 @@ test('a request in flight at SIGTERM gets its 200, the process exits 0', async (
   const served = lines.findIndex((line) => line.request_id === response.headers.get('x-request-id'));
   assert.ok(stopping >= 0 && stopping < served, 'the in-flight request was served after "stopping"');
   assert.equal(lines.at(-1).msg, 'stopped');
+});
+
+describe('SIGTERM during start-up', () => {
+  // Spawns a shim, runs `signal(shim)` (which sends SIGTERM), and returns how
+  // it exited within 5 s, or null when it did not (then it is killed).
+  async function exitAfterSigterm(signal) {
+    const shim = await spawnShim(world);
+    try {
+      await signal(shim);
+      return { shim, status: await shim.waitExit(5000) };
+    } finally {
+      if (!shim.exitStatus()) {
+        shim.child.kill('SIGKILL');
+        await shim.waitExit(5000);
+      }
+    }
+  }
+
+  // Gone within 5 s: exit code 0, or killed by the signal itself when it
+  // came before main() blocked it (the loader still running, nothing logged
+  // yet: a stop all the same).
+  function assertStopped({ shim, status }, when) {
+    assert.ok(status, `${when}: still running 5 s after SIGTERM; its log: ${shim.logText()}`);
+    if (status.signal === 'SIGTERM')
+      assert.equal(shim.logText(), '', `${when}: killed by SIGTERM after it had started (not handled)`);
+    else assert.deepEqual(status, { code: 0, signal: null }, `${when}: ${shim.logText()}`);
+  }
+
+  test('at a random moment within 50 ms of spawning, 5 times: it exits', async () => {
+    for (let i = 0; i < 5; i++) {
+      const delay = randomInt(0, 51);
+      const exit = await exitAfterSigterm(async (shim) => {
+        await sleep(delay);
+        shim.child.kill('SIGTERM');
+      });
+      assertStopped(exit, `SIGTERM ${delay} ms after spawning`);
+    }
+  });
+
+  // It logs "listening" just before it binds and listens. A signal sent the
+  // moment that line appears (the log polled without yielding) can land
+  // before the server can be stopped, which a random delay almost never
+  // does; here about one try in ten did, hence 30 tries.
+  test('the moment it logs "listening", before it listens, 30 times: it exits 0', async () => {
+    for (let i = 0; i < 30; i++) {
+      const exit = await exitAfterSigterm(async (shim) => {
+        const log = fs.openSync(shim.logPath, 'r');
+        const deadline = Date.now() + 5000;
+        while (fs.fstatSync(log).size === 0 && Date.now() < deadline);
+        shim.child.kill('SIGTERM');
+        fs.closeSync(log);
+      });
+      const when = `SIGTERM at "listening" (try ${i + 1})`;
+      assertStopped(exit, when);
+      assert.deepEqual(exit.status, { code: 0, signal: null }, when);
+      assert.match(exit.shim.logText(), /^\{[^\n]*"msg":"listening"/, `${when}: its first log line`);
+    }
+  });
 });

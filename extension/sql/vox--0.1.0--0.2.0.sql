@@ -58,7 +58,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF max_items IS NULL OR max_items NOT BETWEEN 1 AND 10000 THEN
-        RAISE EXCEPTION 'invalid max: expected 1 to 10000' USING ERRCODE = 'invalid_parameter_value';
+        RAISE EXCEPTION 'invalid max_items: expected 1 to 10000' USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF lease IS NULL OR lease <= interval '0' OR lease > interval '1 day' THEN
         RAISE EXCEPTION 'invalid lease: expected more than 0 and at most 1 day' USING ERRCODE = 'invalid_parameter_value';
@@ -100,12 +100,12 @@ SET search_path = pg_catalog, pg_temp
 AS $$
     WITH delivered AS (
         UPDATE vox.outbox SET delivered_at = now()
-         WHERE id = ANY (ids) AND delivered_at IS NULL
+         WHERE id = ANY (ids) AND delivered_at IS NULL AND dead_at IS NULL
         RETURNING 1
     )
     SELECT count(*) FROM delivered
 $$;
-COMMENT ON FUNCTION vox.ack_outbox(bigint[]) IS 'Marks claimed outbox rows delivered; returns how many were pending';
+COMMENT ON FUNCTION vox.ack_outbox(bigint[]) IS 'Marks claimed outbox rows delivered (dead ones stay dead); returns how many were pending';
 
 CREATE FUNCTION vox.claim_recording_uploads(max_items integer, lease interval)
 RETURNS SETOF vox.recording_upload_queue
@@ -218,7 +218,7 @@ DECLARE
 BEGIN
     FOREACH tenant_table IN ARRAY ARRAY['agents', 'phone_numbers', 'leads', 'call_tracking', 'call_logs', 'calls',
                                         'call_transcripts', 'processed_webhook_events', 'outbox',
-                                        'recording_upload_queue', 'webhook_secrets'] LOOP
+                                        'recording_upload_queue'] LOOP
         EXECUTE format('ALTER TABLE vox.%I ENABLE ROW LEVEL SECURITY', tenant_table);
         EXECUTE format('CREATE POLICY org_isolation ON vox.%I FOR SELECT USING (org_id = vox.current_org_id())',
                        tenant_table);
@@ -227,7 +227,9 @@ BEGIN
     END LOOP;
 END
 $$;
--- No org yet: no policy, so no application role ever reads them.
+-- No policy, so no application role ever reads them, whatever it is
+-- granted: secrets, events without an org yet, maintenance rounds.
+ALTER TABLE vox.webhook_secrets ENABLE ROW LEVEL SECURITY;
 ALTER TABLE vox.parked_events ENABLE ROW LEVEL SECURITY;
 ALTER TABLE vox.maintenance_runs ENABLE ROW LEVEL SECURITY;
 

@@ -161,6 +161,27 @@ suite_installcheck() {
   if ((rc != 0)); then print_diffs "$stamp"; fi
 }
 
+# Suite: the maintenance background worker (test/worker/run.sh), on a
+# cluster of its own with vox in shared_preload_libraries, which the test
+# cluster lacks. It prints TAP ending with "# pass N" and "# fail N".
+suite_worker() {
+  local log=$LOG_DIR/worker.log rc=0 pass fail
+  bash "$ROOT/test/worker/run.sh" >"$log" 2>&1 || rc=$?
+  pass=$(sed -nE 's/^# pass ([0-9]+)$/\1/p' "$log" | tail -n 1)
+  fail=$(sed -nE 's/^# fail ([0-9]+)$/\1/p' "$log" | tail -n 1)
+  if [[ -z $pass || -z $fail ]]; then
+    tail -n 40 "$log"
+    record_suite worker 0 1 "test/worker/run.sh printed no summary"
+    return
+  fi
+  if ((fail > 0 || rc != 0)); then cat "$log"; fi
+  if ((fail == 0 && rc != 0)); then
+    record_suite worker "$pass" 1 "test/worker/run.sh exited $rc"
+    return
+  fi
+  record_suite worker "$pass" "$fail"
+}
+
 # Suite: the shim's GoogleTest units, through ctest (one ctest test per
 # GoogleTest case). ctest ends with "N% tests passed, F tests failed out of T".
 suite_shim_units() {
@@ -249,6 +270,7 @@ else
 fi
 
 suite_installcheck
+suite_worker
 
 if vox_build_shim "$ROOT"; then
   suite_shim_units

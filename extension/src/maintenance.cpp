@@ -8,7 +8,9 @@
 
 extern "C" {
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "commands/extension.h"
+#include "nodes/makefuncs.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -61,9 +63,14 @@ VALUES ($1, $2, $3, $4, $5, $7)
 
 volatile sig_atomic_t got_sigterm = false;
 
+// Also cancels what a round is doing, a lock wait included, so the worker
+// leaves at once; the main loop never reaches CHECK_FOR_INTERRUPTS with the
+// cancel still pending.
 void handle_sigterm(SIGNAL_ARGS) {
   const int saved_errno = errno;
   got_sigterm = true;
+  QueryCancelPending = true;
+  InterruptPending = true;
   SetLatch(MyLatch);
   errno = saved_errno;
 }
@@ -88,12 +95,16 @@ void in_transaction(const char* activity, Fn&& step) {
   });
 }
 
-// Whether vox is installed in this database and the server can write.
+// Whether vox is installed in this database at a version with the tables a
+// round writes (an older one waits for ALTER EXTENSION vox UPDATE), and the
+// server can write.
 bool ready() {
   bool installed = false;
   pg_call([&]() {
     StartTransactionCommand();
-    installed = !RecoveryInProgress() && OidIsValid(get_extension_oid("vox", true));
+    installed = !RecoveryInProgress() && OidIsValid(get_extension_oid("vox", true)) &&
+                OidIsValid(RangeVarGetRelid(makeRangeVar(pstrdup("vox"), pstrdup("maintenance_runs"), -1), NoLock,
+                                            true));
     CommitTransactionCommand();
   });
   return installed;
@@ -111,7 +122,8 @@ std::string attempt(Fn&& step) {
     try {
       pg_call([]() { AbortCurrentTransaction(); });
       forget_results();
-      pg_call([&]() { ereport(LOG, errmsg("vox maintenance: %s", error.c_str())); });
+      if (!got_sigterm)  // else the error is the cancel of the worker's own SIGTERM
+        pg_call([&]() { ereport(LOG, errmsg("vox maintenance: %s", error.c_str())); });
     } catch (const std::exception&) {
       // Nothing more to do about it here; the next round starts afresh.
     }
@@ -139,6 +151,7 @@ void run_round() {
     error = attempt([&]() {
       in_transaction("vox maintenance: replaying parked events", [&]() { replayed = replay_parked(); });
     });
+  if (got_sigterm) return;
   attempt([&]() {
     in_transaction("vox maintenance: recording the round", [&]() {
       record_maintenance_run("worker", started_at, removed, replayed, error.empty() ? nullptr : error.c_str());
@@ -202,15 +215,18 @@ extern "C" void vox_maintenance_main(Datum) {
     run_round();
     MemoryContextSwitchTo(previous);
     MemoryContextReset(round_context);
+    if (got_sigterm) break;
     (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
                     long(setting_maintenance_interval) * 1000L, PG_WAIT_EXTENSION);
     ResetLatch(MyLatch);
+    if (got_sigterm) break;
     CHECK_FOR_INTERRUPTS();
     if (ConfigReloadPending) {
       ConfigReloadPending = false;
       ProcessConfigFile(PGC_SIGHUP);
     }
   }
+  QueryCancelPending = false;  // the SIGTERM's cancel, if nothing consumed it
   ereport(LOG, errmsg("vox maintenance worker stopping"));
   proc_exit(1);
 }

@@ -28,6 +28,7 @@ struct Config {
   double ip_rate = 200, ip_burst = 400;     // requests per second per client IP
   double call_rate = 50, call_burst = 100;  // per client IP and call id
   int rate_limit_keys = 100000;
+  std::string trusted_proxies;  // comma-separated addresses whose X-Forwarded-For is believed
   int read_timeout_s = 5, write_timeout_s = 5, keep_alive_timeout_s = 5;
   int worker_threads = 16;
   int queue_limit = 256;  // accepted connections waiting for a worker

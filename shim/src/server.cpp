@@ -6,6 +6,7 @@
 #include <regex>
 #include <thread>
 
+#include "client_ip.hpp"
 #include "error_map.hpp"
 #include "log.hpp"
 #include "worker_pool.hpp"
@@ -84,7 +85,8 @@ Server::Server(const Config& config, std::vector<Secret> shim_secrets)
       org_secrets_([this](const std::string& org_id) { return fetch_org_secrets(org_id); },
                    std::chrono::seconds(config.secret_cache_s)),
       per_ip_({config.ip_rate, config.ip_burst}, size_t(config.rate_limit_keys)),
-      per_call_({config.call_rate, config.call_burst}, size_t(config.rate_limit_keys)) {
+      per_call_({config.call_rate, config.call_burst}, size_t(config.rate_limit_keys)),
+      trusted_proxies_(split_addresses(config.trusted_proxies)) {
   http_.new_task_queue = [this] {
     return new BoundedWorkerPool(size_t(config_.worker_threads), size_t(config_.queue_limit));
   };
@@ -246,7 +248,9 @@ void Server::webhook(const httplib::Request& request, httplib::Response& respons
 
   // 2. Rate limit per client IP, before authentication: a flood of unsigned
   //    requests never reaches the secret lookup.
-  if (rate_limited(request.remote_addr, per_ip_, "ip", response)) return;
+  const std::string client =
+      client_ip(request.remote_addr, request.get_header_value("X-Forwarded-For"), trusted_proxies_);
+  if (rate_limited(client, per_ip_, "ip", response)) return;
 
   // 3. Authentication, over the raw body bytes.
   const HeaderLookup header = [&](std::string_view name) -> std::optional<std::string> {
@@ -282,9 +286,7 @@ void Server::webhook(const httplib::Request& request, httplib::Response& respons
   const json message = json::parse(body, nullptr, false);
   if (message.is_discarded() || !message.is_object()) return respond_error(response, 400, "body is not a JSON object");
   note_event(message);
-  if (!current.call_id.empty() &&
-      rate_limited(request.remote_addr + "|" + current.call_id, per_call_, "call", response))
-    return;
+  if (!current.call_id.empty() && rate_limited(client + "|" + current.call_id, per_call_, "call", response)) return;
 
   // 5. One vox.handle_event call, retried briefly on what passes.
   const DbResult result = with_connection(

@@ -46,6 +46,7 @@ class Server {
   DbPool pool_;
   OrgSecretCache org_secrets_;
   RateLimiter per_ip_, per_call_;
+  const std::vector<std::string> trusted_proxies_;
   httplib::Server http_;
 };
 

@@ -70,7 +70,11 @@ namespace {
 std::string sha256_hex(const std::string& data) {
   std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
   unsigned int length = 0;
-  if (EVP_Digest(data.data(), data.size(), digest.data(), &length, EVP_sha256(), nullptr) != 1)
+  // Fetched once: OpenSSL 3 otherwise looks the algorithm up in its provider
+  // tables on every digest, which costs more than hashing a transcript line.
+  static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  if (sha256 == nullptr ||
+      EVP_Digest(data.data(), data.size(), digest.data(), &length, sha256, nullptr) != 1)
     throw SqlError(sqlstate::kExternalRoutineException, "vox: SHA-256 digest failed");
   static const char hex[] = "0123456789abcdef";
   std::string out;

@@ -19,37 +19,43 @@ namespace {
 
 // --- Statements --------------------------------------------------------------
 
-// The tenant of an event, from trusted records only:
-//   route 1: the org owning call.assistantId, through its active agent (or an
-//            inactive one, for a call that org already holds);
-//   route 0: that org's agent is inactive and the call is new to it: park,
-//            never fall through to another org;
-//   route 2: the org owning call.phoneNumberId;
-//   route 3: the org already holding the call id (an outbound registration or
-//            an earlier event), only for an event naming neither assistant
-//            nor number: one naming an assistant or number vox does not know
-//            yet may belong to an org not registered yet, whatever org holds
-//            a call with the same id. LIMIT 2 detects a call id held by two.
-//            With a signing org ($4), only that org's calls are candidates.
-Statement resolve_tenant(R"SQL(
-SELECT org_id, agent_id, region, route FROM (
-    SELECT a.org_id, a.id AS agent_id, o.default_region AS region,
-           CASE WHEN a.active OR EXISTS (SELECT 1 FROM vox.call_tracking t
-                                          WHERE t.org_id = a.org_id AND t.vapi_call_id = $3)
-                THEN 1 ELSE 0 END AS route
-      FROM vox.agents a JOIN vox.organizations o ON o.id = a.org_id
-     WHERE a.vapi_assistant_id = $1
-    UNION ALL
-    SELECT p.org_id, p.agent_id, o.default_region, 2
-      FROM vox.phone_numbers p JOIN vox.organizations o ON o.id = p.org_id
-     WHERE p.vapi_phone_number_id = $2
-    UNION ALL
-    SELECT t.org_id, t.agent_id, o.default_region, 3
-      FROM vox.call_tracking t JOIN vox.organizations o ON o.id = t.org_id
-     WHERE t.vapi_call_id = $3 AND $1 IS NULL AND $2 IS NULL AND ($4::uuid IS NULL OR t.org_id = $4)
-) candidates ORDER BY route LIMIT 2
+// The tenant of an event, from trusted records only, tried in this order:
+//   1. the org owning call.assistantId, through its agent; an inactive agent
+//      still routes a call its org already holds, and a new call to it parks
+//      (the last column is false), never falling through to another org;
+//   2. the org owning call.phoneNumberId;
+//   3. the org already holding the call id (an outbound registration or an
+//      earlier event), only for an event naming neither assistant nor number:
+//      one naming an assistant or number vox does not know yet may belong to
+//      an org not registered yet, whatever org holds a call with the same id.
+//      LIMIT 2 detects a call id held by two. With a signing org ($2), only
+//      that org's calls are candidates.
+// One small statement per route, rather than one union of all three, keeps
+// the common case (an assistant vox knows) to a few index lookups; the region
+// is a scalar subquery because a join's generic plan may hash the whole
+// organizations table on every call.
+Statement tenant_by_assistant(R"SQL(
+SELECT a.org_id, a.id, (SELECT o.default_region FROM vox.organizations o WHERE o.id = a.org_id),
+       a.active OR EXISTS (SELECT 1 FROM vox.call_tracking t WHERE t.org_id = a.org_id AND t.vapi_call_id = $2)
+  FROM vox.agents a
+ WHERE a.vapi_assistant_id = $1
 )SQL",
-                         {TEXTOID, TEXTOID, TEXTOID, UUIDOID});
+                              {TEXTOID, TEXTOID});
+
+Statement tenant_by_phone_number(R"SQL(
+SELECT p.org_id, p.agent_id, (SELECT o.default_region FROM vox.organizations o WHERE o.id = p.org_id)
+  FROM vox.phone_numbers p
+ WHERE p.vapi_phone_number_id = $1
+)SQL",
+                                 {TEXTOID});
+
+Statement tenant_by_call(R"SQL(
+SELECT t.org_id, (SELECT o.default_region FROM vox.organizations o WHERE o.id = t.org_id)
+  FROM vox.call_tracking t
+ WHERE t.vapi_call_id = $1 AND ($2::uuid IS NULL OR t.org_id = $2)
+ LIMIT 2
+)SQL",
+                         {TEXTOID, UUIDOID});
 
 // ON CONFLICT DO NOTHING without a target: a clash on the event key or on the
 // delivery id both mean this event was applied before.
@@ -60,10 +66,13 @@ ON CONFLICT DO NOTHING
 )SQL",
                          {UUIDOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID});
 
+// Where a call row's values come from: an event, the end-of-call-report
+// (final for what it reports) or the app's outbound registration
+// (authoritative for who the call belongs to).
+enum class CallSource { kEvent, kReport, kRegistration };
+
 // How a column merges on conflict, so that any order of a call's events gives
-// the same row. $3 is the source of the values: 'event', 'report' (the
-// end-of-call-report, final for what it reports) or 'registration' (the app,
-// authoritative for who the call belongs to).
+// the same row.
 struct Merge {
   std::string column;
   std::string value;
@@ -71,10 +80,8 @@ struct Merge {
 Merge first_known(const char* column) {
   return {column, "COALESCE(t." + std::string(column) + ", excluded." + column + ")"};
 }
-Merge preferred_from(const char* source, const char* column) {
-  const std::string c = column;
-  return {c, "CASE WHEN $3 = '" + std::string(source) + "' THEN COALESCE(excluded." + c + ", t." + c +
-                 ") ELSE COALESCE(t." + c + ", excluded." + c + ") END"};
+Merge latest_known(const char* column) {
+  return {column, "COALESCE(excluded." + std::string(column) + ", t." + column + ")"};
 }
 // The agent is whoever the most authoritative source names: agent_route says
 // which (3 the app's registration, 2 the call's assistant, 1 the dialled
@@ -90,9 +97,6 @@ Merge either(const char* column) { return {column, "t." + std::string(column) + 
 const Merge kStatusMerge{"status",
                          "CASE WHEN vox.call_status_rank(excluded.status) > vox.call_status_rank(t.status) "
                          "THEN excluded.status ELSE t.status END"};
-const Merge kMetadataMerge{"metadata",
-                           "CASE WHEN $3 = 'registration' THEN t.metadata || excluded.metadata "
-                           "ELSE excluded.metadata || t.metadata END"};
 
 // "SET col = merged, ... WHERE the row would change": an event that adds
 // nothing writes nothing and, through RETURNING, emits no outbox entry.
@@ -106,33 +110,44 @@ std::string merge_clause(std::initializer_list<Merge> merges) {
   return set + "updated_at = now()\n    WHERE " + changed;
 }
 
-std::string upsert_call_sql() {
-  const std::string tracking = merge_clause({kAgentMerge, kAgentRouteMerge, preferred_from("registration", "lead_id"),
-                                             preferred_from("registration", "channel"), kStatusMerge,
-                                             first_known("registered_at"), kMetadataMerge});
-  const std::string logs =
-      merge_clause({preferred_from("registration", "channel"), either("is_test_call"), kStatusMerge,
-                    first_known("customer_number"), preferred_from("report", "started_at"),
-                    preferred_from("report", "ended_at"), preferred_from("report", "ended_reason"),
-                    preferred_from("report", "outcome"), preferred_from("report", "summary"),
-                    preferred_from("report", "transcript"), preferred_from("report", "recording_url"),
-                    preferred_from("report", "cost"), preferred_from("registration", "lead_id"), kAgentMerge,
-                    kAgentRouteMerge, kMetadataMerge, either("report_received")});
+// The upsert of a call's rows for values from one source. Each source has a
+// statement of its own, so the merge rules are fixed in its plan rather than
+// decided per row.
+std::string upsert_call_sql(CallSource source) {
+  const bool report = source == CallSource::kReport;
+  const bool registration = source == CallSource::kRegistration;
+  // Values of the preferred source override; any other only fills gaps.
+  auto preferred_from = [source](CallSource preferred, const char* column) {
+    return source == preferred ? latest_known(column) : first_known(column);
+  };
+  const Merge metadata{"metadata", registration ? "t.metadata || excluded.metadata" : "excluded.metadata || t.metadata"};
+  const std::string tracking = merge_clause(
+      {kAgentMerge, kAgentRouteMerge, preferred_from(CallSource::kRegistration, "lead_id"),
+       preferred_from(CallSource::kRegistration, "channel"), kStatusMerge, first_known("registered_at"), metadata});
+  const std::string logs = merge_clause(
+      {preferred_from(CallSource::kRegistration, "channel"), either("is_test_call"), kStatusMerge,
+       first_known("customer_number"), preferred_from(CallSource::kReport, "started_at"),
+       preferred_from(CallSource::kReport, "ended_at"), preferred_from(CallSource::kReport, "ended_reason"),
+       preferred_from(CallSource::kReport, "outcome"), preferred_from(CallSource::kReport, "summary"),
+       preferred_from(CallSource::kReport, "transcript"), preferred_from(CallSource::kReport, "recording_url"),
+       preferred_from(CallSource::kReport, "cost"), preferred_from(CallSource::kRegistration, "lead_id"),
+       kAgentMerge, kAgentRouteMerge, metadata, either("report_received")});
   const std::string calls =
-      merge_clause({kStatusMerge, first_known("customer_number"), preferred_from("report", "started_at"),
-                    preferred_from("report", "ended_at"), preferred_from("report", "cost")});
+      merge_clause({kStatusMerge, first_known("customer_number"), preferred_from(CallSource::kReport, "started_at"),
+                    preferred_from(CallSource::kReport, "ended_at"), preferred_from(CallSource::kReport, "cost")});
   // One statement writes the three rows of the call, the recording job and the
   // outbox entry: a single executor round per event. It returns whether the
   // call was new (xmax = 0 marks a row inserted rather than updated).
   return R"SQL(
 WITH input AS (
-    SELECT COALESCE($17, (SELECT l.id FROM vox.leads l
-                           WHERE l.org_id = $1 AND l.phone = $7
+    SELECT COALESCE($16, (SELECT l.id FROM vox.leads l
+                           WHERE l.org_id = $1 AND l.phone = $6
                            ORDER BY l.created_at, l.id LIMIT 1)) AS lead_id
 ), tracking AS (
     INSERT INTO vox.call_tracking AS t (org_id, vapi_call_id, agent_id, agent_route, lead_id, channel, status,
                                         registered_at, metadata)
-    SELECT $1, $2, $16, $20, i.lead_id, $5, $4, CASE WHEN $3 = 'registration' THEN now() END, $18 FROM input i
+    SELECT $1, $2, $15, $19, i.lead_id, $4, $3, )SQL" +
+         std::string(registration ? "now()" : "NULL") + R"SQL(, COALESCE($17, '{}') FROM input i
     ON CONFLICT (org_id, vapi_call_id) DO UPDATE SET
         )SQL" +
          tracking + R"SQL(
@@ -141,8 +156,8 @@ WITH input AS (
     INSERT INTO vox.call_logs AS t (org_id, vapi_call_id, channel, is_test_call, status, customer_number, started_at,
                                     ended_at, ended_reason, outcome, summary, transcript, recording_url, cost,
                                     lead_id, agent_id, agent_route, metadata, report_received)
-    SELECT $1, $2, $5, $6, $4, $7, $8, $9, $10, $11, $12, $13, $14, $15::numeric, i.lead_id, $16, $20, $18,
-           $3 = 'report'
+    SELECT $1, $2, $4, $5, $3, $6, $7, $8, $9, $10, $11, $12, $13, $14::numeric, i.lead_id, $15, $19, COALESCE($17, '{}'), )SQL" +
+         std::string(report ? "true" : "false") + R"SQL(
       FROM input i
     ON CONFLICT (org_id, vapi_call_id) DO UPDATE SET
         )SQL" +
@@ -150,27 +165,48 @@ WITH input AS (
     RETURNING status
 ), summary AS (
     INSERT INTO vox.calls AS t (org_id, vapi_call_id, status, customer_number, started_at, ended_at, cost)
-    VALUES ($1, $2, $4, $7, $8, $9, $15::numeric)
+    VALUES ($1, $2, $3, $6, $7, $8, $14::numeric)
     ON CONFLICT (org_id, vapi_call_id) DO UPDATE SET
         )SQL" +
          calls + R"SQL(
-), recording AS (
+))SQL" + std::string(report ? R"SQL(, recording AS (
     INSERT INTO vox.recording_upload_queue (org_id, vapi_call_id, recording_url)
-    SELECT $1, $2, $14 WHERE $3 = 'report' AND $14 IS NOT NULL
+    SELECT $1, $2, $13 WHERE $13 IS NOT NULL
     ON CONFLICT (org_id, vapi_call_id) DO NOTHING
-), outbox AS (
+)
+)SQL"
+                                                                                  : "") +
+         R"SQL(, outbox AS (
     INSERT INTO vox.outbox (org_id, topic, vapi_call_id, payload)
-    SELECT $1, $19, $2, jsonb_build_object('vapi_call_id', $2, 'status', l.status) FROM logs l
+    SELECT $1, $18, $2, jsonb_build_object('vapi_call_id', $2, 'status', l.status) FROM logs l
     RETURNING 1
 )
 SELECT EXISTS (SELECT 1 FROM tracking WHERE created), EXISTS (SELECT 1 FROM outbox)
 )SQL";
 }
 
-Statement upsert_call(upsert_call_sql().c_str(),
-                      {UUIDOID,        TEXTOID,        TEXTOID, TEXTOID,  TEXTOID, BOOLOID, TEXTOID,
-                       TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, TEXTOID,  TEXTOID, TEXTOID, TEXTOID,
-                       TEXTOID,        UUIDOID,        UUIDOID, JSONBOID, TEXTOID, INT2OID});
+// $1 org, $2 call id, $3 status, $4 channel, $5 is_test_call, $6 customer
+// number, $7 started_at, $8 ended_at, $9 ended_reason, $10 outcome, $11
+// summary, $12 transcript, $13 recording_url, $14 cost, $15 agent, $16 lead,
+// $17 metadata, $18 outbox topic, $19 agent_route.
+constexpr Oid kUpsertCallTypes[] = {UUIDOID,        TEXTOID, TEXTOID, TEXTOID, BOOLOID, TEXTOID, TIMESTAMPTZOID,
+                                    TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+                                    UUIDOID,        UUIDOID, JSONBOID, TEXTOID, INT2OID};
+Statement upsert_call_from_event(upsert_call_sql(CallSource::kEvent).c_str(), kUpsertCallTypes);
+Statement upsert_call_from_report(upsert_call_sql(CallSource::kReport).c_str(), kUpsertCallTypes);
+Statement upsert_call_from_registration(upsert_call_sql(CallSource::kRegistration).c_str(), kUpsertCallTypes);
+
+Statement& upsert_call(CallSource source) {
+  switch (source) {
+    case CallSource::kReport:
+      return upsert_call_from_report;
+    case CallSource::kRegistration:
+      return upsert_call_from_registration;
+    case CallSource::kEvent:
+      break;
+  }
+  return upsert_call_from_event;
+}
 
 Statement insert_transcript(R"SQL(
 WITH utterance AS (
@@ -267,34 +303,51 @@ struct Resolution {
   const char* reason = nullptr;  // why there is none
 };
 
+// A signed event may only name its signer's assistant or number: naming
+// another org's is invalid for this signer (22023), not worth a retry.
+void check_signer(const std::optional<Uuid>& signer, const Uuid& org_id, const char* field, const char* what) {
+  if (signer && !(org_id == *signer)) throw invalid_field(field, what);
+}
+
 Resolution resolve(const CallFields& call, const std::optional<Uuid>& signer) {
-  Params params;
-  params.string(call.assistant_id).string(call.phone_number_id).string(call.id).uuid(signer);
-  Rows rows = execute(resolve_tenant, params, 2);
-  if (rows.count() > 0) {
-    const int route = rows.int4(0, 4);
-    // Invalid for this signer, like any other bad field (22023): the sender
-    // must not retry it.
-    if (signer && !(*rows.uuid(0, 1) == *signer))
-      throw route == 2 ? invalid_field("call.phoneNumberId", "a phone number of another organization than the signer's")
-                       : invalid_field("call.assistantId", "an assistant of another organization than the signer's");
-    if (route == 0) return {std::nullopt, "inactive_assistant"};
-    if (route == 3 && rows.count() == 2) return {std::nullopt, "ambiguous_call"};
-    // By call id, the call already holds its agent: nothing new to say.
-    const AgentRoute agent_route = route == 1 ? kByAssistant : route == 2 ? kByPhoneNumber : kNoAgent;
-    std::optional<Uuid> agent_id = agent_route == kNoAgent ? std::nullopt : rows.uuid(0, 2);
-    return {Tenant{*rows.uuid(0, 1), agent_id, agent_id ? agent_route : kNoAgent, *rows.string(0, 3)}, nullptr};
+  if (call.assistant_id) {
+    Params params;
+    params.string(call.assistant_id).string(call.id);
+    Rows rows = execute(tenant_by_assistant, params, 1);
+    if (rows.count() > 0) {
+      const Uuid org_id = *rows.uuid(0, 1);
+      check_signer(signer, org_id, "call.assistantId", "an assistant of another organization than the signer's");
+      if (!rows.boolean(0, 4)) return {std::nullopt, "inactive_assistant"};
+      return {Tenant{org_id, rows.uuid(0, 2), kByAssistant, *rows.string(0, 3)}, nullptr};
+    }
+  }
+  if (call.phone_number_id) {
+    Params params;
+    params.string(call.phone_number_id);
+    Rows rows = execute(tenant_by_phone_number, params, 1);
+    if (rows.count() > 0) {
+      const Uuid org_id = *rows.uuid(0, 1);
+      check_signer(signer, org_id, "call.phoneNumberId", "a phone number of another organization than the signer's");
+      std::optional<Uuid> agent_id = rows.uuid(0, 2);
+      return {Tenant{org_id, agent_id, agent_id ? kByPhoneNumber : kNoAgent, *rows.string(0, 3)}, nullptr};
+    }
   }
   if (call.assistant_id) return {std::nullopt, "unknown_assistant"};
   if (call.phone_number_id) return {std::nullopt, "unknown_phone_number"};
-  return {std::nullopt, "unknown_call"};
+  // By call id, the call already holds its agent: nothing new to say.
+  Params params;
+  params.string(call.id).uuid(signer);
+  Rows rows = execute(tenant_by_call, params, 2);
+  if (rows.count() == 0) return {std::nullopt, "unknown_call"};
+  if (rows.count() == 2) return {std::nullopt, "ambiguous_call"};
+  return {Tenant{*rows.uuid(0, 1), std::nullopt, kNoAgent, *rows.string(0, 2)}, nullptr};
 }
 
 // --- Effects -----------------------------------------------------------------
 
 // Everything the call-row upsert needs, whatever its source.
 struct CallRow {
-  const char* source;  // event | report | registration
+  CallSource source;
   std::string event_type;
   std::optional<std::string> status;
   std::optional<std::string> channel;
@@ -304,7 +357,7 @@ struct CallRow {
   std::optional<std::string> ended_reason, outcome, summary, transcript, recording_url, cost;
   std::optional<Uuid> agent_id, lead_id;
   AgentRoute agent_route = kNoAgent;
-  Jsonb* metadata = nullptr;
+  Jsonb* metadata = nullptr;  // none: {}
 };
 
 // Wakes outbox consumers once the transaction commits (NOTIFY is
@@ -320,7 +373,6 @@ bool upsert_call_row(const Uuid& org_id, const std::string& vapi_call_id, const 
   Params params;
   params.uuid(org_id)
       .string(vapi_call_id)
-      .string(std::string(row.source))
       .string(row.status)
       .string(row.channel)
       .boolean(row.is_test_call)
@@ -338,29 +390,27 @@ bool upsert_call_row(const Uuid& org_id, const std::string& vapi_call_id, const 
       .jsonb(row.metadata)
       .string(row.event_type)
       .int2(row.agent_route);
-  Rows rows = execute(upsert_call, params);
-  bool is_null = false;
-  if (DatumGetBool(rows.datum(0, 2, is_null))) notify_outbox(org_id);
-  return DatumGetBool(rows.datum(0, 1, is_null));
+  Rows rows = execute(upsert_call(row.source), params);
+  if (rows.boolean(0, 2)) notify_outbox(org_id);
+  return rows.boolean(0, 1);
 }
 
 // The caller's number in E.164; a caller id that is no number is kept aside
 // in metadata and the call is still recorded.
 CallRow call_row_from(const Event& event, const Tenant& tenant) {
   CallRow row;
-  row.source = event.kind == EventKind::kEndOfCallReport ? "report" : "event";
+  row.source = event.kind == EventKind::kEndOfCallReport ? CallSource::kReport : CallSource::kEvent;
   row.event_type = canonical_type(event.kind);
   if (event.call.type) row.channel = channel_of_call_type(*event.call.type);
-  std::string metadata = "{}";
   if (event.call.customer_number) {
     row.customer_number = to_e164(*event.call.customer_number, tenant.region);
     if (!row.customer_number) {
-      metadata = "{\"caller_id_raw\":";
+      std::string metadata = "{\"caller_id_raw\":";
       append_json_string(metadata, *event.call.customer_number);
       metadata += "}";
+      row.metadata = jsonb_from_text(metadata);
     }
   }
-  row.metadata = jsonb_from_text(metadata);
   row.agent_id = tenant.agent_id;
   row.agent_route = tenant.agent_route;
   row.started_at = event.call.started_at;
@@ -526,7 +576,7 @@ Outcome apply_event(Jsonb* payload, const std::optional<std::string>& delivery_i
 
 Outcome register_outbound_call(const OutboundCall& call) {
   CallRow row;
-  row.source = "registration";
+  row.source = CallSource::kRegistration;
   row.event_type = "outbound-registration";
   row.status = "queued";
   row.channel = "outbound";

@@ -4,6 +4,8 @@
 #include <phonenumbers/phonenumber.pb.h>
 #include <phonenumbers/phonenumberutil.h>
 
+#include <unordered_map>
+
 namespace vox {
 
 namespace {
@@ -22,9 +24,7 @@ const PhoneNumberUtil& phone_util() {
   return *util;
 }
 
-}  // namespace
-
-std::optional<std::string> to_e164(const std::string& raw, const std::string& region) {
+std::optional<std::string> parse_e164(const std::string& raw, const std::string& region) {
   const PhoneNumberUtil& util = phone_util();
   PhoneNumber number;
   if (util.Parse(raw, region, &number) != PhoneNumberUtil::NO_PARSING_ERROR) return std::nullopt;
@@ -35,6 +35,27 @@ std::optional<std::string> to_e164(const std::string& raw, const std::string& re
   util.Format(number, PhoneNumberUtil::E164, &e164);
   // E.164 allows 15 digits; libphonenumber's "possible" can allow more.
   if (e164.size() > 16) return std::nullopt;
+  return e164;
+}
+
+// Every event of a call carries the caller's number, and parsing it was the
+// largest single cost of a status update: each backend remembers its recent
+// answers. Only short inputs are kept (a written-out number is shorter), and
+// the cache is emptied when full, so it stays a few kilobytes whatever the
+// input.
+constexpr size_t kCacheEntries = 512;
+constexpr size_t kLongestCachedInput = 40;
+
+}  // namespace
+
+std::optional<std::string> to_e164(const std::string& raw, const std::string& region) {
+  if (raw.size() > kLongestCachedInput) return parse_e164(raw, region);
+  static std::unordered_map<std::string, std::optional<std::string>> cache;
+  std::string key = region + '\n' + raw;
+  if (auto hit = cache.find(key); hit != cache.end()) return hit->second;
+  if (cache.size() >= kCacheEntries) cache.clear();
+  std::optional<std::string> e164 = parse_e164(raw, region);
+  cache.emplace(std::move(key), e164);
   return e164;
 }
 

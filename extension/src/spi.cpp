@@ -150,6 +150,12 @@ int32_t Rows::int4(uint64 row, int column) const {
   return null_flag ? 0 : DatumGetInt32(value);
 }
 
+bool Rows::boolean(uint64 row, int column) const {
+  bool null_flag = false;
+  Datum value = datum(row, column, null_flag);
+  return !null_flag && DatumGetBool(value);
+}
+
 Timestamp Rows::timestamp(uint64 row, int column) const {
   bool null_flag = false;
   Datum value = datum(row, column, null_flag);

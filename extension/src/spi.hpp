@@ -80,6 +80,7 @@ class Rows {
   std::optional<std::string> string(uint64 row, int column) const;
   int64_t int8(uint64 row, int column) const;
   int32_t int4(uint64 row, int column) const;
+  bool boolean(uint64 row, int column) const;  // NULL reads as false
   Timestamp timestamp(uint64 row, int column) const;
   Datum datum(uint64 row, int column, bool& is_null) const;
 

@@ -244,21 +244,34 @@ SELECT assistant, org_id, route FROM (
 )SQL",
                                {TEXTOID, TEXTOID, UUIDOID});
 
+// The parked events a call just created by org $org may resolve: those naming
+// no assistant or number (parked as unknown_call) or an inactive agent's
+// assistant, and signed by no other org. Events of other orgs that merely
+// share the call id are left alone: waiting for their locks could deadlock
+// with that org creating its own call with the same id.
+std::string new_call_filter(int call_param, int org_param) {
+  const std::string call = "$" + std::to_string(call_param), org = "$" + std::to_string(org_param);
+  return "vapi_call_id = " + call + " AND reason IN ('unknown_call', 'inactive_assistant')" +
+         " AND (signer_org_id IS NULL OR signer_org_id = " + org + ")";
+}
+
 // The next parked events to replay, oldest first, optionally only those
-// naming one call, assistant or phone number. A full sweep skips rows another
-// replay holds (it will see them next time); a scoped replay waits for them,
-// since nothing else would come back for exactly these events.
-std::string next_parked_sql(const char* filter_column) {
+// a filter on $3 (and $4) selects. A full sweep skips rows another replay
+// holds (it will see them next time); a scoped replay waits for them, since
+// nothing else would come back for exactly these events.
+std::string next_parked_sql(const std::string& filter) {
   std::string sql = "SELECT id, received_at FROM vox.parked_events WHERE (received_at, id) > ($1, $2)";
-  if (filter_column) sql += std::string(" AND ") + filter_column + " = $3";
+  if (!filter.empty()) sql += " AND " + filter;
   sql += " ORDER BY received_at, id LIMIT 100 FOR UPDATE";
-  if (!filter_column) sql += " SKIP LOCKED";
+  if (filter.empty()) sql += " SKIP LOCKED";
   return sql;
 }
-Statement next_parked_all(next_parked_sql(nullptr).c_str(), {TIMESTAMPTZOID, INT8OID});
-Statement next_parked_by_call(next_parked_sql("vapi_call_id").c_str(), {TIMESTAMPTZOID, INT8OID, TEXTOID});
-Statement next_parked_by_assistant(next_parked_sql("vapi_assistant_id").c_str(), {TIMESTAMPTZOID, INT8OID, TEXTOID});
-Statement next_parked_by_phone_number(next_parked_sql("vapi_phone_number_id").c_str(),
+Statement next_parked_all(next_parked_sql("").c_str(), {TIMESTAMPTZOID, INT8OID});
+Statement next_parked_for_new_call(next_parked_sql(new_call_filter(3, 4)).c_str(),
+                                   {TIMESTAMPTZOID, INT8OID, TEXTOID, UUIDOID});
+Statement next_parked_by_assistant(next_parked_sql("vapi_assistant_id = $3").c_str(),
+                                   {TIMESTAMPTZOID, INT8OID, TEXTOID});
+Statement next_parked_by_phone_number(next_parked_sql("vapi_phone_number_id = $3").c_str(),
                                       {TIMESTAMPTZOID, INT8OID, TEXTOID});
 
 // Taken out of the table for the time it is applied, so that a replay nested
@@ -273,7 +286,8 @@ UPDATE vox.parked_events
 )SQL",
                               {INT8OID, TEXTOID, TEXTOID});
 
-Statement call_has_parked_events("SELECT 1 FROM vox.parked_events WHERE vapi_call_id = $1 LIMIT 1", {TEXTOID});
+Statement new_call_has_parked_events(("SELECT 1 FROM vox.parked_events WHERE " + new_call_filter(1, 2) + " LIMIT 1").c_str(),
+                                     {TEXTOID, UUIDOID});
 
 // How deep replays are nested: a replayed event that creates a call replays
 // that call's events (depth 2), which cannot create further calls.
@@ -284,7 +298,7 @@ constexpr int kMaxReplayDepth = 2;
 // that the outermost replay reports everything it caused.
 int64_t replays_applied = 0;
 
-void replay_parked_for_call(const std::string& vapi_call_id);
+void replay_parked_for_new_call(const std::string& vapi_call_id, const Uuid& org_id);
 
 // --- Tenant resolution -------------------------------------------------------
 
@@ -570,7 +584,7 @@ Outcome apply_event(Jsonb* payload, const std::optional<std::string>& delivery_i
   const bool new_call = upsert_call_row(tenant.org_id, event.call.id, call_row_from(event, tenant));
   outcome.status = "processed";
   // Events parked as unknown_call wait for exactly this: apply them now.
-  if (new_call) replay_parked_for_call(event.call.id);
+  if (new_call) replay_parked_for_new_call(event.call.id, tenant.org_id);
   return outcome;
 }
 
@@ -585,7 +599,7 @@ Outcome register_outbound_call(const OutboundCall& call) {
   row.agent_route = call.agent_id ? kByRegistration : kNoAgent;
   row.lead_id = call.lead_id;
   row.metadata = call.metadata;
-  if (upsert_call_row(call.org_id, call.vapi_call_id, row)) replay_parked_for_call(call.vapi_call_id);
+  if (upsert_call_row(call.org_id, call.vapi_call_id, row)) replay_parked_for_new_call(call.vapi_call_id, call.org_id);
   Outcome outcome{"registered", ""};
   outcome.org_id = call.org_id;
   outcome.vapi_call_id = call.vapi_call_id;
@@ -660,8 +674,8 @@ ReplayResult replay_one(int64_t id, std::optional<std::string>& reason, std::opt
 
 Statement& next_parked_statement(ReplayScope scope) {
   switch (scope) {
-    case ReplayScope::kCall:
-      return next_parked_by_call;
+    case ReplayScope::kNewCall:
+      return next_parked_for_new_call;
     case ReplayScope::kAssistant:
       return next_parked_by_assistant;
     case ReplayScope::kPhoneNumber:
@@ -674,7 +688,7 @@ Statement& next_parked_statement(ReplayScope scope) {
 
 }  // namespace
 
-int64_t replay_parked(ReplayScope scope, const std::string& key) {
+int64_t replay_parked(ReplayScope scope, const std::string& key, const std::optional<Uuid>& org_id) {
   if (replay_depth >= kMaxReplayDepth) return 0;
   struct Depth {  // restored even when an error unwinds the replay
     Depth() { ++replay_depth; }
@@ -694,6 +708,7 @@ int64_t replay_parked(ReplayScope scope, const std::string& key) {
       Params params;
       params.timestamp(after_time).int8(after_id);
       if (scope != ReplayScope::kAll) params.string(key);
+      if (scope == ReplayScope::kNewCall) params.uuid(org_id);
       Rows rows = execute(next_parked, params);
       for (uint64 i = 0; i < rows.count(); ++i) batch.push_back(rows.int8(i, 1));
       if (!batch.empty()) after_time = rows.timestamp(rows.count() - 1, 2);
@@ -725,10 +740,11 @@ int64_t replay_parked(ReplayScope scope, const std::string& key) {
 
 namespace {
 
-void replay_parked_for_call(const std::string& vapi_call_id) {
+void replay_parked_for_new_call(const std::string& vapi_call_id, const Uuid& org_id) {
   Params params;
-  params.string(vapi_call_id);
-  if (execute(call_has_parked_events, params, 1).count() > 0) replay_parked(ReplayScope::kCall, vapi_call_id);
+  params.string(vapi_call_id).uuid(org_id);
+  if (execute(new_call_has_parked_events, params, 1).count() > 0)
+    replay_parked(ReplayScope::kNewCall, vapi_call_id, org_id);
 }
 
 }  // namespace

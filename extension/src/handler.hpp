@@ -45,13 +45,15 @@ struct OutboundCall {
 // events applied.
 Outcome register_outbound_call(const OutboundCall& call);
 
-// Which parked events a replay considers: all, or those naming one call id,
-// assistant or phone number (what has just become resolvable).
-enum class ReplayScope { kAll, kCall, kAssistant, kPhoneNumber };
+// Which parked events a replay considers: all, those naming one assistant or
+// phone number, or those a call org_id has just created may resolve (what
+// has just become resolvable).
+enum class ReplayScope { kAll, kNewCall, kAssistant, kPhoneNumber };
 
 // Applies the parked events in scope that can now be resolved, oldest first,
 // each in its own subtransaction so one bad event cannot block the rest.
 // Returns how many were applied.
-int64_t replay_parked(ReplayScope scope = ReplayScope::kAll, const std::string& key = "");
+int64_t replay_parked(ReplayScope scope = ReplayScope::kAll, const std::string& key = "",
+                      const std::optional<Uuid>& org_id = std::nullopt);
 
 }  // namespace vox

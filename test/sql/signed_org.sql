@@ -66,7 +66,8 @@ SELECT vox.handle_event(:org_b, vox_test.status_update(vox_test.call('call-p1', 
 SELECT vapi_call_id, CASE signer_org_id WHEN :org_a THEN 'A' WHEN :org_b THEN 'B' END AS signer
   FROM vox.parked_events ORDER BY id;
 -- asst-later turns out to be B's: A's copy is refused and stays parked with the
--- error; the unsigned and B-signed copies apply to B.
+-- error, after one attempt (B's new call does not retry an event A signed);
+-- the unsigned and B-signed copies apply to B.
 INSERT INTO vox.agents (org_id, id, vapi_assistant_id, name, role)
 VALUES (:org_b, md5('asst-later')::uuid, 'asst-later', 'B outbound', 'outbound');
 SELECT vapi_call_id, CASE signer_org_id WHEN :org_a THEN 'A' WHEN :org_b THEN 'B' END AS signer, attempts, last_error

@@ -161,25 +161,29 @@ suite_installcheck() {
   if ((rc != 0)); then print_diffs "$stamp"; fi
 }
 
-# Suite: the maintenance background worker (test/worker/run.sh), on a
-# cluster of its own with vox in shared_preload_libraries, which the test
-# cluster lacks. It prints TAP ending with "# pass N" and "# fail N".
-suite_worker() {
-  local log=$LOG_DIR/worker.log rc=0 pass fail
-  bash "$ROOT/test/worker/run.sh" >"$log" 2>&1 || rc=$?
+# A suite run by a script that prints TAP ending with "# pass N" and
+# "# fail N" and exits non-zero on failure. Its whole output goes to
+# LOG_DIR/NAME.log and is shown when something failed.
+# Usage: suite_tap NAME COMMAND [ARG...]
+suite_tap() {
+  local name=$1 log=$LOG_DIR/$1.log rc=0 pass fail what
+  shift
+  what=$*
+  what=${what//$ROOT\//}
+  "$@" >"$log" 2>&1 </dev/null || rc=$?
   pass=$(sed -nE 's/^# pass ([0-9]+)$/\1/p' "$log" | tail -n 1)
   fail=$(sed -nE 's/^# fail ([0-9]+)$/\1/p' "$log" | tail -n 1)
   if [[ -z $pass || -z $fail ]]; then
     tail -n 40 "$log"
-    record_suite worker 0 1 "test/worker/run.sh printed no summary"
+    record_suite "$name" 0 1 "$what printed no summary (exit $rc)"
     return
   fi
   if ((fail > 0 || rc != 0)); then cat "$log"; fi
   if ((fail == 0 && rc != 0)); then
-    record_suite worker "$pass" 1 "test/worker/run.sh exited $rc"
+    record_suite "$name" "$pass" 1 "$what exited $rc"
     return
   fi
-  record_suite worker "$pass" "$fail"
+  record_suite "$name" "$pass" "$fail"
 }
 
 # Suite: the shim's GoogleTest units, through ctest (one ctest test per
@@ -203,26 +207,30 @@ suite_shim_units() {
 # process per file, in name order (zz-logs.test.mjs last: it reads the logs
 # of the whole run, named by VOX_E2E_RUN_ID); each ends its TAP output with
 # "# pass N" and "# fail N".
+# Usage: suite_shim_e2e NAME SHIM_BINARY [VAR=VALUE...] (the variables are
+# passed to every test file, and so to every shim it starts).
 suite_shim_e2e() {
-  local dir=$ROOT/shim/test/e2e log=$LOG_DIR/e2e.log run_id file pass fail total_pass=0 total_fail=0
+  local name=$1 shim=$2 dir=$ROOT/shim/test/e2e log=$LOG_DIR/$1.log run_id file pass fail total_pass=0 total_fail=0
+  shift 2
   if [[ -z $TEST_PORT ]]; then
-    record_suite shim-e2e 0 1 "could not run: no test cluster"
+    record_suite "$name" 0 1 "could not run: no test cluster"
     return
   fi
   if ! (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) >"$LOG_DIR/npm.log" 2>&1; then
     tail -n 20 "$LOG_DIR/npm.log"
-    record_suite shim-e2e 0 1 "npm ci failed"
+    record_suite "$name" 0 1 "npm ci failed"
     return
   fi
-  mkdir -p "$LOG_DIR/shim"
+  mkdir -p "$LOG_DIR/$name-shim"
   run_id=$(date +%s%N)
   : >"$log"
   for file in "$dir"/*.test.mjs; do
-    (cd "$dir" && with_test_pg env VOX_SHIM_BIN="$ROOT/build/vox-shim" VOX_E2E_LOG_DIR="$LOG_DIR/shim" \
+    (cd "$dir" && with_test_pg env VOX_SHIM_BIN="$shim" VOX_E2E_LOG_DIR="$LOG_DIR/$name-shim" \
       VOX_E2E_RUN_ID="$run_id" \
       VOX_E2E_PG_STOP="source '$ROOT/scripts/cluster.sh' && vox_cluster_stop '$TEST_DIR'" \
+      VOX_E2E_PG_STOP_IMMEDIATE="source '$ROOT/scripts/cluster.sh' && vox_as_server \"\$VOX_PG_BIN/pg_ctl\" -D '$TEST_DIR/data' -m immediate -w -s stop" \
       VOX_E2E_PG_START="source '$ROOT/scripts/cluster.sh' && vox_cluster_start '$TEST_DIR' '$TEST_PORT'" \
-      timeout 300 node --test --test-reporter=tap "$file") >"$log.part" 2>&1 || true
+      "$@" timeout 300 node --test --test-reporter=tap "$file") >"$log.part" 2>&1 || true
     cat "$log.part" >>"$log"
     pass=$(sed -nE 's/^# pass ([0-9]+)$/\1/p' "$log.part" | tail -n 1)
     fail=$(sed -nE 's/^# fail ([0-9]+)$/\1/p' "$log.part" | tail -n 1)
@@ -237,7 +245,7 @@ suite_shim_e2e() {
     total_fail=$((total_fail + fail))
   done
   rm -f "$log.part"
-  record_suite shim-e2e "$total_pass" "$total_fail"
+  record_suite "$name" "$total_pass" "$total_fail"
 }
 
 # ---------------------------------------------------------------- main ----
@@ -270,11 +278,16 @@ else
 fi
 
 suite_installcheck
-suite_worker
+# The maintenance background worker needs vox in shared_preload_libraries,
+# which the test cluster lacks: test/worker/run.sh makes a cluster of its own.
+suite_tap worker bash "$ROOT/test/worker/run.sh"
+# Convergence under permutations and redeliveries, and storms of concurrent
+# deliveries (DESIGN §2), on a cluster of its own.
+suite_tap reliability bash "$ROOT/test/reliability/run.sh"
 
 if vox_build_shim "$ROOT"; then
   suite_shim_units
-  suite_shim_e2e
+  suite_shim_e2e shim-e2e "$ROOT/build/vox-shim"
 else
   record_suite shim-build 0 1 "could not build vox-shim"
 fi

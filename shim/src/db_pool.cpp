@@ -6,6 +6,8 @@
 
 #include <libpq-fe.h>
 
+#include "log.hpp"
+
 namespace shim {
 
 namespace {
@@ -47,6 +49,17 @@ DbResult from_result(PGresult* result) {
   return out;
 }
 
+// libpq prints a server's notices and warnings (such as "terminating
+// connection because of crash of another server process") as plain text on
+// stderr: as log lines instead.
+void log_notice(void*, const PGresult* notice) {
+  const auto field = [notice](int code) { return first_line(PQresultErrorField(notice, code)); };
+  log("warning", "database notice",
+      {{"severity", field(PG_DIAG_SEVERITY)},
+       {"sqlstate", field(PG_DIAG_SQLSTATE)},
+       {"error", field(PG_DIAG_MESSAGE_PRIMARY)}});
+}
+
 int milliseconds_until(DbConnection::Clock::time_point deadline) {
   const auto left =
       std::chrono::duration_cast<std::chrono::milliseconds>(deadline - DbConnection::Clock::now()).count();
@@ -78,6 +91,7 @@ DbResult DbConnection::connect() {
   const char* values[] = {
       settings_.conninfo.c_str(), "vox-shim", timeout.c_str(), options.c_str(), "1", "15", "5", "3", "10000", nullptr};
   conn_ = PQconnectdbParams(keywords, values, 1);
+  PQsetNoticeReceiver(conn_, log_notice, nullptr);
   if (PQstatus(conn_) != CONNECTION_OK) {
     DbResult result = failure(kCannotConnect, first_line(PQerrorMessage(conn_)), true);
     close();

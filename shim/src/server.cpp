@@ -8,6 +8,7 @@
 
 #include "client_ip.hpp"
 #include "error_map.hpp"
+#include "http_server.hpp"
 #include "log.hpp"
 #include "worker_pool.hpp"
 
@@ -70,6 +71,14 @@ std::string route_of(const std::string& path) {
   return "other";
 }
 
+// The requests whose body a webhook route reads (the others' httplib would).
+bool is_webhook(const httplib::Request& request) {
+  static const std::string prefix = "/webhooks/vapi/";
+  const std::string& path = request.path;
+  const bool org_route = path.rfind(prefix, 0) == 0 && path.find('/', prefix.size()) == std::string::npos;
+  return request.method == "POST" && (path == "/webhooks/vapi" || org_route);
+}
+
 int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
@@ -101,11 +110,20 @@ Server::Server(const Config& config, std::vector<Secret> shim_secrets)
   http_.set_write_timeout(config_.write_timeout_s, 0);
   http_.set_keep_alive_timeout(config_.keep_alive_timeout_s);
 
-  http_.set_pre_routing_handler([](const httplib::Request&, httplib::Response& response) {
+  http_.set_pre_routing_handler([this](const httplib::Request& request, httplib::Response& response) {
     current = RequestRecord{};
     current.start = Clock::now();
     current.request_id = new_request_id();
     response.set_header("X-Request-Id", current.request_id);
+    // Only the webhook routes take a body, and read it themselves (read_body).
+    // Elsewhere httplib would read a chunked one of any size whole, or leave
+    // one unread (GET) to be taken for the next request: refused unread.
+    if (!is_webhook(request) &&
+        (request.has_header("Transfer-Encoding") || request.get_header_value<uint64_t>("Content-Length") > 0)) {
+      close_after(response);
+      respond_error(response, 413, "body too large");
+      return httplib::Server::HandlerResponse::Handled;
+    }
     return httplib::Server::HandlerResponse::Unhandled;
   });
   // Webhook bodies are read by the route itself, so that the size limit also
@@ -118,7 +136,8 @@ Server::Server(const Config& config, std::vector<Secret> shim_secrets)
     static const std::regex uuid("[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}");
     const std::string org = request.matches[1];
     if (!std::regex_match(org, uuid)) {
-      content([](const char*, size_t) { return true; });  // read, so it is not taken for the next request
+      std::string ignored;
+      read_body(request, content, response, ignored);
       return respond_error(response, 404, "not found");
     }
     current.org_id = org;
@@ -223,28 +242,39 @@ DbResult Server::with_connection(const std::function<DbResult(DbConnection&)>& o
   }
 }
 
+Server::Body Server::read_body(const httplib::Request& request, const httplib::ContentReader& content,
+                               httplib::Response& response, std::string& body) {
+  // Read whole, so that no byte of it is taken for the next request on the
+  // connection; but not past the limit (httplib would read an announced
+  // oversized body to its end just to drop it): what is left unread then
+  // closes the connection after the answer.
+  bool too_large = request.get_header_value<uint64_t>("Content-Length") > config_.max_body_bytes;
+  bool complete = false;
+  if (!too_large) {
+    complete = content([&](const char* data, size_t length) {
+      too_large = body.size() + length > config_.max_body_bytes;
+      if (!too_large) body.append(data, length);
+      return !too_large;
+    });
+  }
+  const Body result = too_large ? Body::kTooLarge : complete ? Body::kComplete : Body::kIncomplete;
+  if (result != Body::kComplete) close_after(response);
+  return result;
+}
+
 void Server::webhook(const httplib::Request& request, httplib::Response& response,
                      const httplib::ContentReader& content, const std::optional<std::string>& org) {
-  // 1. The body, whole, whatever the answer: bytes left unread would be taken
-  //    for the next request on the connection. Past the limit they are
-  //    dropped as they arrive (httplib drops an oversized Content-Length body
-  //    itself and says 413).
+  // 1. The body (see read_body), then what can be told without it.
   std::string body;
-  size_t received = 0;
-  const bool complete = content([&](const char* data, size_t length) {
-    received += length;
-    if (received <= config_.max_body_bytes) body.append(data, length);
-    return true;
-  });
+  const Body read = read_body(request, content, response, body);
   // httplib has already inflated a compressed body: what was signed is gone.
   const std::string encoding = request.get_header_value("Content-Encoding");
   if (!encoding.empty() && encoding != "identity")
     return respond_error(response, 415, "Content-Encoding must be identity");
   if (!is_json_content_type(request.get_header_value("Content-Type")))
     return respond_error(response, 415, "Content-Type must be application/json");
-  if (received > config_.max_body_bytes || response.status == 413)
-    return respond_error(response, 413, "body too large");
-  if (!complete) return respond_error(response, 400, "body could not be read");
+  if (read == Body::kTooLarge) return respond_error(response, 413, "body too large");
+  if (read == Body::kIncomplete) return respond_error(response, 400, "body could not be read");
 
   // 2. Rate limit per client IP, before authentication: a flood of unsigned
   //    requests never reaches the secret lookup.

@@ -12,6 +12,7 @@
 #include "auth.hpp"
 #include "config.hpp"
 #include "db_pool.hpp"
+#include "http_server.hpp"
 #include "metrics.hpp"
 #include "rate_limit.hpp"
 #include "secrets.hpp"
@@ -30,6 +31,10 @@ class Server {
   void webhook(const httplib::Request& request, httplib::Response& response, const httplib::ContentReader& content,
                const std::optional<std::string>& org);
   void health(httplib::Response& response);
+  enum class Body { kComplete, kTooLarge, kIncomplete };
+  // The request's body into `body`, up to the limit.
+  Body read_body(const httplib::Request& request, const httplib::ContentReader& content, httplib::Response& response,
+                 std::string& body);
   // Runs operation on a pooled connection, again (10, 20, 40 ms later) after
   // a failure worth retrying, up to retries times. No free connection within
   // pool_wait: 53300.
@@ -47,7 +52,7 @@ class Server {
   OrgSecretCache org_secrets_;
   RateLimiter per_ip_, per_call_;
   const std::vector<std::string> trusted_proxies_;
-  httplib::Server http_;
+  HttpServer http_;
 };
 
 }  // namespace shim

@@ -6,6 +6,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes, randomInt, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -30,12 +31,15 @@ export const env = {
     process.env.VOX_E2E_PG_START ??
     `runuser -u postgres -- ${pgCtl} -D /tmp/devpg/data -l /tmp/devpg/log ` +
       `-o "-p 5499 -k /tmp/devpg -c listen_addresses=127.0.0.1" -w start`,
+  // A crash of the whole server: no checkpoint, recovery from the WAL on start.
+  pgStopImmediate:
+    process.env.VOX_E2E_PG_STOP_IMMEDIATE ?? `runuser -u postgres -- ${pgCtl} -D /tmp/devpg/data -m immediate -w stop`,
   logDir: process.env.VOX_E2E_LOG_DIR ?? path.join(os.tmpdir(), 'vox-shim-e2e-logs'),
 };
 fs.mkdirSync(env.logDir, { recursive: true });
 
 const database = 'vox_e2e';
-const shimRole = 'vox_shim_e2e';
+export const shimRole = 'vox_shim_e2e';
 const timeoutMs = 10_000; // of every HTTP request and shell command
 
 // The run's name, so that zz-logs.test.mjs checks exactly the files this run
@@ -251,6 +255,29 @@ export function shell(command) {
   execFileSync('bash', ['-c', command], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 60_000 });
 }
 
+// The same without blocking the event loop: requests in flight go on meanwhile.
+export function shellAsync(command) {
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', ['-c', command], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 60_000 });
+    child.on('error', reject);
+    child.on('exit', (code, signal) => (code === 0 ? resolve() : reject(new Error(`${command}: exit ${code ?? signal}`))));
+  });
+}
+
+// Waits until the database takes connections again (after a crash, recovery
+// comes first).
+export async function waitForDatabase(ms = 30_000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      return await withClient(async (client) => client.query('SELECT 1'));
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await sleep(200);
+    }
+  }
+}
+
 // ---------------------------------------------------------------- payloads ---
 
 // Vapi's organization (one account holds every vox tenant's assistants).
@@ -301,6 +328,15 @@ export function endOfCallReport(call) {
     analysis: { summary: 'Caller booked a cleaning for Tuesday.', successEvaluation: 'true' },
     call: { ...call, status: 'ended' },
   });
+}
+
+// Every event of one whole call, each a different effect: status updates,
+// `utterances` final transcripts, the end-of-call report.
+export function callEvents(call, utterances = 3) {
+  const events = [statusUpdate(call, 'ringing'), statusUpdate(call, 'in-progress')];
+  for (let i = 0; i < utterances; i++) events.push(transcript(call, 'final', `Utterance ${i} of the caller.`));
+  events.push(statusUpdate(call, 'ended', { endedReason: 'customer-ended-call' }), endOfCallReport(call));
+  return events;
 }
 
 // ---------------------------------------------------------------- the shim ---
@@ -521,4 +557,60 @@ export async function metrics(shim) {
         .filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
         .reduce((sum, s) => sum + s.value, 0),
   };
+}
+
+// ------------------------------------------------------------- a sender ---
+
+// Delivers each of `deliveries` ({ path, secret, body, id }) as a webhook
+// sender does: signed afresh on every attempt (with the same delivery id),
+// redelivered after anything but a 2xx until it gets one, `senders` at a time
+// on keep-alive connections. Gives up after `deadlineMs` overall. onResponse
+// sees every attempt's outcome: { status, headers, text } or { error }, with
+// sentAt and receivedAt (ms since the epoch). Resolves to the 2xx answer of
+// each delivery (undefined where none came) and counts of the others.
+export async function deliverAll(shim, deliveries, { senders = 4, deadlineMs = 40_000, pauseMs = 100, onResponse } = {}) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: senders });
+  const acks = new Array(deliveries.length);
+  const counts = { attempts: 0, refused: {}, errors: 0 };
+  const giveUpAt = Date.now() + deadlineMs;
+  let next = 0;
+  const attempt = (delivery) => new Promise((resolve) => {
+    const headers = {
+      'content-type': 'application/json',
+      ...signedHeaders(delivery.secret, delivery.body, { id: delivery.id }),
+    };
+    const req = http.request(shim.url + delivery.path, { method: 'POST', agent, headers, timeout: timeoutMs }, (res) => {
+      const parts = [];
+      res.on('data', (part) => parts.push(part));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, text: Buffer.concat(parts).toString() }));
+      res.on('error', (error) => resolve({ error }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', (error) => resolve({ error }));
+    req.end(delivery.body);
+  });
+  async function sender() {
+    while (next < deliveries.length) {
+      const index = next++;
+      while (Date.now() < giveUpAt) {
+        counts.attempts++;
+        const sentAt = Date.now();
+        const outcome = { ...(await attempt(deliveries[index])), sentAt, receivedAt: Date.now() };
+        onResponse?.(outcome);
+        if (outcome.status >= 200 && outcome.status < 300) {
+          acks[index] = { status: outcome.status, json: JSON.parse(outcome.text) };
+          break;
+        }
+        if (outcome.error) counts.errors++;
+        else counts.refused[outcome.status] = (counts.refused[outcome.status] ?? 0) + 1;
+        await sleep(pauseMs);
+      }
+    }
+  }
+  try {
+    await Promise.all(Array.from({ length: senders }, sender));
+  } finally {
+    agent.destroy();
+  }
+  return { acks, ...counts };
 }

@@ -284,6 +284,9 @@ suite_tap worker bash "$ROOT/test/worker/run.sh"
 # Convergence under permutations and redeliveries, and storms of concurrent
 # deliveries (DESIGN §2), on a cluster of its own.
 suite_tap reliability bash "$ROOT/test/reliability/run.sh"
+# The benchmark's PL/pgSQL twin of vox.handle_event still leaves the same rows
+# (bench/plpgsql), so the benchmark compares equal work.
+suite_tap plpgsql-twin env VOX_BENCH_CHECK_DIR="$RUN_DIR/plpgsql-check-pg" bash "$ROOT/bench/plpgsql/check.sh"
 
 if vox_build_shim "$ROOT"; then
   suite_shim_units

@@ -110,6 +110,13 @@ void close_after(httplib::Response& response) {
   response.set_header("Connection", "close");
 }
 
+bool HttpServer::listen_with_backlog(const std::string& host, int port) {
+  if (!bind_to_port(host, port)) return false;
+  // Listening again on a listening socket only changes its backlog.
+  if (::listen(svr_sock_, SOMAXCONN) != 0) return false;
+  return listen_after_bind();
+}
+
 // httplib's own loop (detail::process_server_socket), but with a
 // ConnectionStream.
 bool HttpServer::process_and_close_socket(socket_t sock) {

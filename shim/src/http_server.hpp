@@ -12,6 +12,12 @@ namespace shim {
 // arrive within the read timeout, and a connection whose request body was
 // refused unread is closed after the response.
 class HttpServer : public httplib::Server {
+ public:
+  // listen(), but with the system's largest accept backlog: the one compiled
+  // into Debian's libcpp-httplib is 5, so a burst of new connections is
+  // reset.
+  bool listen_with_backlog(const std::string& host, int port);
+
  private:
   bool process_and_close_socket(socket_t sock) override;
 };

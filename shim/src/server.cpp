@@ -109,6 +109,13 @@ Server::Server(const Config& config, std::vector<Secret> shim_secrets)
   http_.set_read_timeout(config_.read_timeout_s, 0);
   http_.set_write_timeout(config_.write_timeout_s, 0);
   http_.set_keep_alive_timeout(config_.keep_alive_timeout_s);
+  // httplib writes a response's headers and body separately: without
+  // TCP_NODELAY each keep-alive response waits for the client's delayed ACK
+  // (about 40 ms).
+  http_.set_tcp_nodelay(true);
+  // httplib closes a keep-alive connection after 5 requests by default; a
+  // sender then reconnects all the time.
+  http_.set_keep_alive_max_count(1000);
 
   http_.set_pre_routing_handler([this](const httplib::Request& request, httplib::Response& response) {
     current = RequestRecord{};
@@ -187,7 +194,7 @@ Server::Server(const Config& config, std::vector<Secret> shim_secrets)
 
 bool Server::run() {
   log("info", "listening", {{"host", config_.host}, {"port", config_.port}});
-  return http_.listen(config_.host, config_.port);
+  return http_.listen_with_backlog(config_.host, config_.port);
 }
 
 void Server::stop() { http_.stop(); }

@@ -14,6 +14,8 @@ PKGS=(
   cmake pkg-config libcpp-httplib-dev libpq-dev nlohmann-json3-dev libgtest-dev
   # shim end-to-end tests: curl for the demo, openssl as an independent HMAC signer
   curl openssl
+  # libFuzzer targets and the sanitizer runtimes clang links them with
+  clang libclang-rt-14-dev
   # runuser (to run the server as `postgres` when we are root); essential in
   # Debian, listed so a stripped image still gets it
   util-linux

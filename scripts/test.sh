@@ -248,6 +248,29 @@ suite_shim_e2e() {
   record_suite "$name" "$total_pass" "$total_fail"
 }
 
+# Suite: the end-to-end tests against a sanitized vox-shim. Every shim process
+# writes any ASan or UBSan report to a file of its own, so a report counts as
+# a failure even when the test that provoked it passed.
+suite_shim_e2e_sanitized() {
+  local shim=$1 reports=$LOG_DIR/e2e-sanitizer-reports count
+  if [[ ! -x $shim ]]; then
+    record_suite shim-e2e-sanitized 0 1 "no sanitized vox-shim at $shim"
+    return
+  fi
+  rm -rf -- "$reports"
+  mkdir -p "$reports"
+  suite_shim_e2e shim-e2e-sanitized "$shim" \
+    ASAN_OPTIONS="halt_on_error=1:detect_leaks=1:log_path=$reports/asan" \
+    UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$reports/ubsan"
+  count=$(find "$reports" -type f | wc -l)
+  if ((count > 0)); then
+    head -n 40 "$reports"/*
+    record_suite sanitizer-reports 0 "$count" "reports of the sanitized shim in $reports"
+  else
+    record_suite sanitizer-reports 1 0
+  fi
+}
+
 # ---------------------------------------------------------------- main ----
 cd "$ROOT"
 if ! bash "$ROOT/scripts/deps.sh"; then
@@ -287,10 +310,23 @@ suite_tap reliability bash "$ROOT/test/reliability/run.sh"
 # The benchmark's PL/pgSQL twin of vox.handle_event still leaves the same rows
 # (bench/plpgsql), so the benchmark compares equal work.
 suite_tap plpgsql-twin env VOX_BENCH_CHECK_DIR="$RUN_DIR/plpgsql-check-pg" bash "$ROOT/bench/plpgsql/check.sh"
+# Mutated and random JSON against vox.handle_event (never a crash, only
+# class-22 errors or clean outcomes), and libFuzzer on the shim's header
+# parsing and signature verification.
+suite_tap fuzz env VOX_FUZZ_BUILD_DIR="$RUN_DIR/fuzz-build" VOX_FUZZ_PG_DIR="$RUN_DIR/fuzz-pg" \
+  bash "$ROOT/test/fuzz/run.sh"
 
 if vox_build_shim "$ROOT"; then
   suite_shim_units
   suite_shim_e2e shim-e2e "$ROOT/build/vox-shim"
+  # The shim and its units under AddressSanitizer and UBSan, then the
+  # end-to-end tests again against that binary.
+  suite_tap sanitize env VOX_SANITIZE_BUILD_DIR="$RUN_DIR/asan-build" bash "$ROOT/test/sanitize/run.sh"
+  suite_shim_e2e_sanitized "$RUN_DIR/asan-build/vox-shim"
+  # The benchmark in its smoke size: every mode and the vox/PL/pgSQL equality
+  # check still run (no timing is asserted; docs/performance.md has figures).
+  suite_tap bench-smoke env VOX_BENCH_DIR="$RUN_DIR/bench-pg" VOX_SHIM_BIN="$ROOT/build/vox-shim" \
+    bash "$ROOT/bench/run.sh" --smoke
 else
   record_suite shim-build 0 1 "could not build vox-shim"
 fi

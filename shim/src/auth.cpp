@@ -43,8 +43,9 @@ bool is_base64_char(char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/';
 }
 
-// Strict, padded standard base64. EVP_DecodeBlock alone trims whitespace and
-// decodes padding as zero bytes.
+// Strict, padded, canonical standard base64. EVP_DecodeBlock alone trims
+// whitespace, decodes padding as zero bytes and ignores the bits past the last
+// byte, so that one signature would have several accepted spellings.
 std::optional<std::string> base64_decode(std::string_view text) {
   if (text.size() % 4 != 0 || text.size() > INT_MAX) return std::nullopt;
   size_t padding = 0;
@@ -58,6 +59,11 @@ std::optional<std::string> base64_decode(std::string_view text) {
                       static_cast<int>(text.size()));
   if (written < 0) return std::nullopt;
   out.resize(static_cast<size_t>(written) - padding);
+  std::string canonical(text.size() + 1, '\0');  // EVP_EncodeBlock adds a NUL
+  canonical.resize(static_cast<size_t>(EVP_EncodeBlock(reinterpret_cast<unsigned char*>(canonical.data()),
+                                                       reinterpret_cast<const unsigned char*>(out.data()),
+                                                       static_cast<int>(out.size()))));
+  if (canonical != text) return std::nullopt;
   return out;
 }
 

@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# The benchmark, one command:
+#   bash bench/run.sh                full size (about half an hour on 2 cores)
+#   bash bench/run.sh --smoke        CI size: every mode and the equality check, no timing asserted
+#   bash bench/run.sh --calls=600 …  other vox-bench options (`vox-bench --help`) after the defaults
+#
+# Builds vox-bench (and vox-shim, unless VOX_SHIM_BIN names one), starts a
+# throw-away PostgreSQL 15 cluster with vox preloaded, loads the PL/pgSQL
+# handler (bench/plpgsql/handler.sql), runs vox-bench, which prints the
+# table, then stops the cluster. The vox extension must be installed
+# (scripts/test.sh or scripts/up.sh install it).
+#
+# Environment: VOX_BENCH_DIR (cluster directory), VOX_BENCH_PORT (first port
+# tried for PostgreSQL; the shim takes the next free one), VOX_BENCH_BUILD
+# (build directory, default build/bench), VOX_SHIM_BIN (a built vox-shim).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/cluster.sh
+source "$ROOT/scripts/cluster.sh"
+
+SMOKE=0
+EXTRA=()
+for arg in "$@"; do
+  case $arg in
+    --smoke) SMOKE=1 ;;
+    --help | -h)
+      echo "usage: bash bench/run.sh [--smoke] [vox-bench options]" >&2
+      exit 2
+      ;;
+    *) EXTRA+=("$arg") ;;
+  esac
+done
+
+BUILD=${VOX_BENCH_BUILD:-$ROOT/build/bench}
+if [[ -n ${VOX_BENCH_DIR:-} ]]; then
+  DIR=$VOX_BENCH_DIR
+else
+  RUN_DIR=$(vox_run_dir "$ROOT")
+  DIR=$RUN_DIR/bench
+fi
+PORT=$(vox_free_port "${VOX_BENCH_PORT:-5600}")
+SHIM_PORT=$(vox_free_port $((PORT + 1)))
+JOBS=$(nproc 2>/dev/null || echo 2)
+
+# TAP-ish lines for the smoke run, which scripts/test.sh may run as a suite.
+PASS=0
+FAIL=0
+N=0
+result() { # result OK|FAIL description
+  N=$((N + 1))
+  if [[ $1 == OK ]]; then
+    PASS=$((PASS + 1))
+    echo "ok $N - $2"
+  else
+    FAIL=$((FAIL + 1))
+    echo "not ok $N - $2"
+  fi
+}
+finish() {
+  echo "# pass $PASS"
+  echo "# fail $FAIL"
+  ((FAIL == 0))
+}
+
+cleanup() { vox_cluster_stop "$DIR" >/dev/null 2>&1 || true; }
+trap cleanup EXIT
+
+vox_log "building vox-bench into $BUILD"
+if cmake -S "$ROOT/bench" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null &&
+  cmake --build "$BUILD" -j"$JOBS" >/dev/null; then
+  result OK "vox-bench builds"
+else
+  result FAIL "vox-bench builds"
+  finish
+  exit 1
+fi
+SHIM=${VOX_SHIM_BIN:-}
+if [[ -z $SHIM ]]; then
+  vox_log "building vox-shim into $BUILD/shim"
+  if cmake -S "$ROOT" -B "$BUILD/shim" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null &&
+    cmake --build "$BUILD/shim" --target vox-shim -j"$JOBS" >/dev/null; then
+    SHIM=$BUILD/shim/vox-shim
+  fi
+fi
+if [[ -x $SHIM ]]; then result OK "vox-shim is built"; else result FAIL "vox-shim is built"; fi
+
+# A benchmark server: vox preloaded (as in production: its event counters
+# run), room for the shim's pool and 32 clients, checkpoints spaced so that
+# a run rarely meets one. fsync and full_page_writes stay on: the floor is
+# the machine's real durable-commit limit.
+psql_bench() { "$VOX_PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$DIR" -p "$PORT" -U postgres "$@"; }
+if vox_cluster_fresh "$DIR" "$PORT" vox &&
+  psql_bench -d postgres -c "ALTER SYSTEM SET shared_buffers = '1GB'" \
+    -c "ALTER SYSTEM SET max_connections = 100" -c "ALTER SYSTEM SET max_wal_size = '8GB'" \
+    -c "ALTER SYSTEM SET checkpoint_timeout = '30min'" -c "ALTER SYSTEM SET log_min_messages = 'warning'" &&
+  vox_cluster_start "$DIR" "$PORT" vox &&
+  psql_bench -d postgres -c "CREATE DATABASE bench"; then
+  result OK "benchmark cluster in $DIR on port $PORT"
+else
+  result FAIL "benchmark cluster in $DIR on port $PORT"
+  finish
+  exit 1
+fi
+
+HANDLER=$ROOT/bench/plpgsql/handler.sql
+if [[ -f $HANDLER ]]; then
+  if psql_bench -d bench -c "CREATE EXTENSION IF NOT EXISTS vox" -f "$HANDLER" >/dev/null; then
+    result OK "PL/pgSQL handler loaded"
+  else
+    result FAIL "PL/pgSQL handler loaded ($HANDLER)"
+  fi
+else
+  result FAIL "PL/pgSQL handler $HANDLER exists (the plpgsql mode and the equality check need it)"
+fi
+
+# Every connection over TCP loopback, as an application server's would be
+# (and the shim's is).
+ARGS=(--conninfo="host=127.0.0.1 port=$PORT dbname=bench user=postgres"
+  --shim-conninfo="host=127.0.0.1 port=$PORT dbname=bench user=vox_shim"
+  --shim-port="$SHIM_PORT" --shim-log="$DIR/shim.log")
+if [[ -x $SHIM ]]; then ARGS+=(--shim-binary="$SHIM"); fi
+if ((SMOKE)); then
+  ARGS+=(--calls=40 --check-calls=20 --max-seconds=5 --rounds=1 --scale-calls=20000 --memory-events=2000)
+fi
+ARGS+=("${EXTRA[@]}")
+
+OUT=$DIR/bench.out
+if "$BUILD/vox-bench" "${ARGS[@]}" | tee "$OUT"; then
+  result OK "vox-bench ran every mode"
+else
+  result FAIL "vox-bench ran every mode (see the lines above and $DIR/server.log)"
+fi
+if grep -q '^equality check: vox and plpgsql leave identical rows' "$OUT"; then
+  result OK "vox and plpgsql leave identical rows"
+else
+  result FAIL "vox and plpgsql leave identical rows"
+fi
+# Every mode at every concurrency, with synchronous_commit on and off (unless
+# options chose others).
+if ((${#EXTRA[@]} == 0)); then
+  missing=""
+  for mode in floor vox vox-notify plpgsql client http; do
+    for c in 1 8 32; do
+      for sync in on off; do
+        grep -Eq "^$mode +$c +$sync " "$OUT" || missing+=" $mode/c=$c/sync=$sync"
+      done
+    done
+  done
+  if [[ -z $missing ]]; then
+    result OK "the table has every mode at c=1, 8, 32, synchronous_commit on and off"
+  else
+    result FAIL "the table lacks:$missing"
+  fi
+fi
+finish

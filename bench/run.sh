@@ -18,6 +18,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=scripts/cluster.sh
 source "$ROOT/scripts/cluster.sh"
+# shellcheck source=scripts/tap.sh
+source "$ROOT/scripts/tap.sh"
 
 SMOKE=0
 EXTRA=()
@@ -43,26 +45,7 @@ PORT=$(vox_free_port "${VOX_BENCH_PORT:-5600}")
 SHIM_PORT=$(vox_free_port $((PORT + 1)))
 JOBS=$(nproc 2>/dev/null || echo 2)
 
-# TAP-ish lines for the smoke run, which scripts/test.sh may run as a suite.
-PASS=0
-FAIL=0
-N=0
-result() { # result OK|FAIL description
-  N=$((N + 1))
-  if [[ $1 == OK ]]; then
-    PASS=$((PASS + 1))
-    echo "ok $N - $2"
-  else
-    FAIL=$((FAIL + 1))
-    echo "not ok $N - $2"
-  fi
-}
-finish() {
-  echo "# pass $PASS"
-  echo "# fail $FAIL"
-  ((FAIL == 0))
-}
-
+# shellcheck disable=SC2317 # run by the EXIT trap
 cleanup() { vox_cluster_stop "$DIR" >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 
@@ -73,7 +56,6 @@ if cmake -S "$ROOT/bench" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null &&
 else
   result FAIL "vox-bench builds"
   finish
-  exit 1
 fi
 SHIM=${VOX_SHIM_BIN:-}
 if [[ -z $SHIM ]]; then
@@ -100,7 +82,6 @@ if vox_cluster_fresh "$DIR" "$PORT" vox &&
 else
   result FAIL "benchmark cluster in $DIR on port $PORT"
   finish
-  exit 1
 fi
 
 HANDLER=$ROOT/bench/plpgsql/handler.sql

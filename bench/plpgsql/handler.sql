@@ -147,11 +147,12 @@ RETURN CASE WHEN raw ~ '^\+[1-9][0-9]{7,14}$' THEN raw END;
 
 -- Replay ------------------------------------------------------------------------
 
--- Applies the events parked for a call that has just become known, oldest
+-- Applies the events a call org_id has just created may resolve (parked as
+-- unknown_call or inactive_assistant, signed by no other org), oldest
 -- first, each in its own subtransaction: one that still resolves to no
 -- tenant is rolled back (handle_event re-parked it) and its attempt counted;
 -- one that fails records its error. Nested at most two deep, as in vox.
-CREATE FUNCTION vox_bench.replay_call(call_id text) RETURNS void
+CREATE FUNCTION vox_bench.replay_call(call_id text, org_id uuid) RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -165,7 +166,9 @@ BEGIN
         RETURN;
     END IF;
     PERFORM set_config('vox_bench.replay_depth', (depth + 1)::text, true);
-    FOR parked_id IN SELECT p.id FROM vox.parked_events p WHERE p.vapi_call_id = call_id
+    FOR parked_id IN SELECT p.id FROM vox.parked_events p
+                      WHERE p.vapi_call_id = call_id AND p.reason IN ('unknown_call', 'inactive_assistant')
+                        AND (p.signer_org_id IS NULL OR p.signer_org_id = org_id)
                       ORDER BY p.received_at, p.id FOR UPDATE LOOP
         BEGIN
             -- Taken out while it is applied, so that a nested replay cannot
@@ -728,14 +731,14 @@ BEGIN
     END IF;
 
     -- Events parked as unknown_call wait for exactly this: apply them now.
-    IF new_call AND EXISTS (SELECT 1 FROM vox.parked_events p WHERE p.vapi_call_id = call_id) THEN
-        PERFORM vox_bench.replay_call(call_id);
+    IF new_call THEN
+        PERFORM vox_bench.replay_call(call_id, tenant_org);
     END IF;
     RETURN jsonb_build_object('status', 'processed', 'event_type', msg_type, 'event_id', event_id,
                               'org_id', tenant_org, 'vapi_call_id', call_id);
 END
 $$;
 
-REVOKE ALL ON FUNCTION vox_bench.handle_event(jsonb), vox_bench.replay_call(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION vox_bench.handle_event(jsonb), vox_bench.replay_call(text, uuid) FROM PUBLIC;
 COMMENT ON FUNCTION vox_bench.handle_event(jsonb) IS
     'vox.handle_event(payload) in PL/pgSQL, for the benchmark; not installed by the extension';

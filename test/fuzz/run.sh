@@ -28,6 +28,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # shellcheck source=scripts/cluster.sh
 source "$ROOT/scripts/cluster.sh"
+# shellcheck source=scripts/tap.sh
+source "$ROOT/scripts/tap.sh"
 
 BUILD=${VOX_FUZZ_BUILD_DIR:-$ROOT/.run/fuzz-build}
 FUZZ_SECONDS=${VOX_FUZZ_SECONDS:-20}
@@ -46,10 +48,6 @@ FUZZ_DIR=$ROOT/test/fuzz
 export ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1:detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
-PASSED=0
-FAILED=0
-N=0
-DIAG=() # diagnostics of the check being run, printed with its result
 
 cleanup() {
   [[ -n $PORT && -f $DIR/.vox-cluster ]] || return 0
@@ -59,28 +57,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-check() { # check DESCRIPTION FUNCTION: diagnostics after the line, pass or fail
-  local desc=$1 fn=$2 line
-  DIAG=()
-  N=$((N + 1))
-  if "$fn"; then
-    echo "ok $N - $desc"
-    PASSED=$((PASSED + 1))
-  else
-    echo "not ok $N - $desc"
-    FAILED=$((FAILED + 1))
-  fi
-  for line in "${DIAG[@]}"; do printf '%s\n' "$line" | sed 's/^/#   /'; done
-}
-
-finish() {
-  echo "1..$N"
-  echo "# pass $PASSED"
-  echo "# fail $FAILED"
-  if ((FAILED > 0)); then exit 1; fi
-  exit 0
-}
 
 # ------------------------------------------------------------- build ----
 

@@ -16,34 +16,10 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=scripts/tap.sh
+source "$ROOT/scripts/tap.sh"
 BUILD=${VOX_SANITIZE_BUILD_DIR:-$ROOT/.run/asan-build}
 REPORTS=$BUILD/sanitizer-reports
-
-PASSED=0
-FAILED=0
-N=0
-
-result() { # result OK|FAIL DESCRIPTION [DIAGNOSTIC...]
-  local status=$1 desc=$2 line
-  shift 2
-  N=$((N + 1))
-  if [[ $status == OK ]]; then
-    echo "ok $N - $desc"
-    PASSED=$((PASSED + 1))
-  else
-    echo "not ok $N - $desc"
-    FAILED=$((FAILED + 1))
-  fi
-  for line in "$@"; do printf '#   %s\n' "$line"; done
-}
-
-finish() {
-  echo "1..$N"
-  echo "# pass $PASSED"
-  echo "# fail $FAILED"
-  if ((FAILED > 0)); then exit 1; fi
-  exit 0
-}
 
 mkdir -p "$BUILD"
 rm -rf -- "$REPORTS"

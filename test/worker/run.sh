@@ -26,6 +26,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # shellcheck source=scripts/cluster.sh
 source "$ROOT/scripts/cluster.sh"
+# shellcheck source=scripts/tap.sh
+source "$ROOT/scripts/tap.sh"
 
 DIR=${VOX_WORKER_TEST_DIR:-}
 if [[ -z $DIR ]]; then
@@ -39,10 +41,6 @@ DB=vox_worker
 ORG=00000000-0000-4000-8000-00000000000a
 WORKER="vox maintenance worker"
 
-PASSED=0
-FAILED=0
-N=0
-DIAG=()   # diagnostics of the check being run, printed if it fails
 GOT=""    # last output of q/poll
 LOCKER="" # pid of a background psql holding a lock, while there is one
 ERR_FILE=$(mktemp) # psql's stderr: warnings stay out of the values read
@@ -125,28 +123,6 @@ BAD_LOG="$CRASH_LOG|ERROR:|FATAL:"
 worker_pid() { # on the primary; empty if none
   q "SELECT string_agg(pid::text, ' ') FROM pg_stat_activity
       WHERE backend_type = '$WORKER' AND datname = '$DB'"
-}
-
-check() { # check DESCRIPTION FUNCTION
-  local desc=$1 fn=$2 line
-  DIAG=()
-  N=$((N + 1))
-  if "$fn"; then
-    echo "ok $N - $desc"
-    PASSED=$((PASSED + 1))
-  else
-    echo "not ok $N - $desc"
-    FAILED=$((FAILED + 1))
-    for line in "${DIAG[@]}"; do printf '%s\n' "$line" | sed 's/^/#   /'; done
-  fi
-}
-
-finish() {
-  echo "1..$N"
-  echo "# pass $PASSED"
-  echo "# fail $FAILED"
-  if ((FAILED > 0)); then exit 1; fi
-  exit 0
 }
 
 bail() { # setup failed: one failing check, then the summary

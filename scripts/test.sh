@@ -210,7 +210,8 @@ suite_shim_units() {
 # Usage: suite_shim_e2e NAME SHIM_BINARY [VAR=VALUE...] (the variables are
 # passed to every test file, and so to every shim it starts).
 suite_shim_e2e() {
-  local name=$1 shim=$2 dir=$ROOT/shim/test/e2e log=$LOG_DIR/$1.log run_id file pass fail total_pass=0 total_fail=0
+  local name=$1 shim=$2 dir=$ROOT/shim/test/e2e log=$LOG_DIR/$1.log run_id file rc pass fail cancelled
+  local total_pass=0 total_fail=0
   shift 2
   if [[ -z $TEST_PORT ]]; then
     record_suite "$name" 0 1 "could not run: no test cluster"
@@ -225,19 +226,28 @@ suite_shim_e2e() {
   run_id=$(date +%s%N)
   : >"$log"
   for file in "$dir"/*.test.mjs; do
+    rc=0
     (cd "$dir" && with_test_pg env VOX_SHIM_BIN="$shim" VOX_E2E_LOG_DIR="$LOG_DIR/$name-shim" \
       VOX_E2E_RUN_ID="$run_id" \
       VOX_E2E_PG_STOP="source '$ROOT/scripts/cluster.sh' && vox_cluster_stop '$TEST_DIR'" \
       VOX_E2E_PG_STOP_IMMEDIATE="source '$ROOT/scripts/cluster.sh' && vox_as_server \"\$VOX_PG_BIN/pg_ctl\" -D '$TEST_DIR/data' -m immediate -w -s stop" \
       VOX_E2E_PG_START="source '$ROOT/scripts/cluster.sh' && vox_cluster_start '$TEST_DIR' '$TEST_PORT'" \
-      "$@" timeout 300 node --test --test-reporter=tap "$file") >"$log.part" 2>&1 || true
+      "$@" timeout 300 node --test --test-reporter=tap "$file") >"$log.part" 2>&1 || rc=$?
     cat "$log.part" >>"$log"
     pass=$(sed -nE 's/^# pass ([0-9]+)$/\1/p' "$log.part" | tail -n 1)
     fail=$(sed -nE 's/^# fail ([0-9]+)$/\1/p' "$log.part" | tail -n 1)
-    if [[ -z $pass || -z $fail ]]; then
+    cancelled=$(sed -nE 's/^# cancelled ([0-9]+)$/\1/p' "$log.part" | tail -n 1)
+    # A cancelled test (a hook failed, or it never finished) failed too, and
+    # so did a file whose node exited non-zero with no failing test.
+    fail=$((${fail:-0} + ${cancelled:-0}))
+    if [[ -z $pass ]]; then
       tail -n 40 "$log.part"
       pass=0 fail=1
       vox_log "$(basename "$file"): node --test printed no summary"
+    elif ((fail == 0 && rc != 0)); then
+      tail -n 40 "$log.part"
+      fail=1
+      vox_log "$(basename "$file"): node exited $rc"
     elif ((fail > 0)); then
       grep -E "^ *not ok|error:|expected|actual" "$log.part" | head -n 40
     fi

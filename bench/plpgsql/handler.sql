@@ -147,9 +147,9 @@ RETURN CASE WHEN raw ~ '^\+[1-9][0-9]{7,14}$' THEN raw END;
 
 -- Replay ------------------------------------------------------------------------
 
--- Applies the events a call org_id has just created may resolve (parked as
--- unknown_call or inactive_assistant, signed by no other org), oldest
--- first, each in its own subtransaction: one that still resolves to no
+-- Applies the events a call org_id has just created may resolve (naming no
+-- assistant or number, or one of that org's assistants; signed by no other
+-- org), oldest first, each in its own subtransaction: one that still resolves to no
 -- tenant is rolled back (handle_event re-parked it) and its attempt counted;
 -- one that fails records its error. Nested at most two deep, as in vox.
 CREATE FUNCTION vox_bench.replay_call(call_id text, org_id uuid) RETURNS void
@@ -167,8 +167,11 @@ BEGIN
     END IF;
     PERFORM set_config('vox_bench.replay_depth', (depth + 1)::text, true);
     FOR parked_id IN SELECT p.id FROM vox.parked_events p
-                      WHERE p.vapi_call_id = call_id AND p.reason IN ('unknown_call', 'inactive_assistant')
-                        AND (p.signer_org_id IS NULL OR p.signer_org_id = org_id)
+                      WHERE p.vapi_call_id = call_id
+                        AND (p.reason = 'unknown_call'
+                             OR p.vapi_assistant_id IN (SELECT a.vapi_assistant_id FROM vox.agents a
+                                                         WHERE a.org_id = replay_call.org_id))
+                        AND (p.signer_org_id IS NULL OR p.signer_org_id = replay_call.org_id)
                       ORDER BY p.received_at, p.id FOR UPDATE LOOP
         BEGIN
             -- Taken out while it is applied, so that a nested replay cannot

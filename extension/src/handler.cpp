@@ -244,14 +244,16 @@ SELECT assistant, org_id, route FROM (
 )SQL",
                                {TEXTOID, TEXTOID, UUIDOID});
 
-// The parked events a call just created by org $org may resolve: those naming
-// no assistant or number (parked as unknown_call) or an inactive agent's
-// assistant, and signed by no other org. Events of other orgs that merely
-// share the call id are left alone: waiting for their locks could deadlock
-// with that org creating its own call with the same id.
+// The parked events a call just created by an org may resolve: those naming
+// no assistant or number (parked as unknown_call), or naming one of that
+// org's assistants (an inactive agent's: a call its org holds is routed to
+// it), and signed by no other org. Other orgs' events that merely share the
+// call id are left alone: waiting for their locks could deadlock with that
+// org creating its own call with the same id.
 std::string new_call_filter(int call_param, int org_param) {
   const std::string call = "$" + std::to_string(call_param), org = "$" + std::to_string(org_param);
-  return "vapi_call_id = " + call + " AND reason IN ('unknown_call', 'inactive_assistant')" +
+  return "vapi_call_id = " + call + " AND (reason = 'unknown_call' OR vapi_assistant_id IN " +
+         "(SELECT a.vapi_assistant_id FROM vox.agents a WHERE a.org_id = " + org + "))" +
          " AND (signer_org_id IS NULL OR signer_org_id = " + org + ")";
 }
 

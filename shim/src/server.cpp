@@ -128,7 +128,7 @@ Server::Server(const Config& config, std::vector<Secret> shim_secrets)
     if (!is_webhook(request) &&
         (request.has_header("Transfer-Encoding") || request.get_header_value<uint64_t>("Content-Length") > 0)) {
       close_after(response);
-      respond_error(response, 413, "body too large");
+      respond_error(response, 413, "this route takes no body");
       return httplib::Server::HandlerResponse::Handled;
     }
     return httplib::Server::HandlerResponse::Unhandled;

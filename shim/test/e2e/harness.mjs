@@ -384,7 +384,13 @@ export async function spawnShim(world, settings = {}) {
     logText: () => fs.readFileSync(logPath, 'utf8'),
     // JSON-lines log: every line parsed (a line that is not JSON throws).
     logLines: () => shim.logText().split('\n').filter(Boolean).map((line) => JSON.parse(line)),
-    logLineOf: (requestId) => shim.logLines().find((line) => line.msg === 'request' && line.request_id === requestId),
+    // The request's log line: the shim writes it just after sending the
+    // response, so it may follow the response by a moment (more under ASan).
+    async logLineOf(requestId) {
+      const find = () => shim.logLines().find((line) => line.msg === 'request' && line.request_id === requestId);
+      for (const deadline = Date.now() + timeoutMs; !find() && Date.now() < deadline; ) await sleep(20);
+      return find();
+    },
     // The exit status once it has exited, else null.
     exitStatus: () => exit,
     // The exit status, or null when it has not exited within `ms`.

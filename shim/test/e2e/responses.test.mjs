@@ -29,11 +29,11 @@ const send = (body) => postSigned(shim, secret, body, { orgId: world.a.orgId });
 
 // The response carries a fresh request id in X-Request-Id, and the shim's
 // JSON log has one request line for it with what the request was about.
-function assertRequestLogged(response, fields) {
+async function assertRequestLogged(response, fields) {
   const requestId = response.headers.get('x-request-id');
   assert.match(requestId ?? '', /^[0-9a-f]{16}$/, 'X-Request-Id');
   if (response.json?.request_id !== undefined) assert.equal(response.json.request_id, requestId);
-  const line = shim.logLineOf(requestId);
+  const line = await shim.logLineOf(requestId);
   assert.ok(line, `no log line with request_id ${requestId}`);
   assert.equal(typeof line.ts, 'string');
   assert.equal(line.status, response.status);
@@ -73,7 +73,7 @@ describe('200 with the database answer passed through', () => {
     const rows = await rowsOf(db, { callId: c.id });
     assert.equal(rows.call_logs.length, 1);
     assert.equal(rows.call_logs[0].customer_number, c.customer.number);
-    assertRequestLogged(first, {
+    await assertRequestLogged(first, {
       route: '/webhooks/vapi/{org_id}', org_id: world.a.orgId, event_type: 'status-update', call_id: c.id,
       outcome: 'processed',
     });
@@ -84,7 +84,7 @@ describe('200 with the database answer passed through', () => {
     assert.equal(again.status, 200, again.text);
     assert.equal(again.json.status, 'duplicate');
     assert.equal(again.text, await databaseAnswer(body));
-    assertRequestLogged(again, { outcome: 'duplicate' });
+    await assertRequestLogged(again, { outcome: 'duplicate' });
   });
 
   test('ignored: a partial transcript', async () => {
@@ -95,7 +95,7 @@ describe('200 with the database answer passed through', () => {
       status: 'ignored', reason: 'partial_transcript', event_type: 'transcript', vapi_call_id: c.id,
     });
     assert.ok(noRows(await rowsOf(db, { callId: c.id })));
-    assertRequestLogged(response, { event_type: 'transcript', call_id: c.id, outcome: 'ignored' });
+    await assertRequestLogged(response, { event_type: 'transcript', call_id: c.id, outcome: 'ignored' });
   });
 
   test('ignored: a speech-update', async () => {
@@ -115,7 +115,7 @@ describe('200 with the database answer passed through', () => {
     const { parked_events: parked } = await rowsOf(db, { callId: c.id });
     assert.equal(parked.length, 1);
     assert.equal(parked[0].signer_org_id, world.a.orgId);
-    assertRequestLogged(response, { outcome: 'parked' });
+    await assertRequestLogged(response, { outcome: 'parked' });
   });
 });
 
@@ -147,14 +147,14 @@ describe('400 for an invalid payload, naming the field', () => {
       assert.ok(response.json.error.startsWith(`invalid ${field}:`), response.json.error);
       assert.match(response.json.sqlstate, /^22/);
       assert.ok(noRows(await rowsOf(db, { callId: c.id })));
-      assertRequestLogged(response, { sqlstate: response.json.sqlstate, event_type: 'status-update' });
+      await assertRequestLogged(response, { sqlstate: response.json.sqlstate, event_type: 'status-update' });
     });
   }
 
   test('a body that is not JSON', async () => {
     const response = await send('{"message": ');
     assert.equal(response.status, 400, response.text);
-    assertRequestLogged(response, { route: '/webhooks/vapi/{org_id}' });
+    await assertRequestLogged(response, { route: '/webhooks/vapi/{org_id}' });
   });
 });
 
@@ -162,7 +162,7 @@ test('401 for a missing signature', async () => {
   const c = vapiCall(world.a);
   const response = await post(shim, route, statusUpdate(c, 'ringing'));
   assert.equal(response.status, 401);
-  assertRequestLogged(response, { route: '/webhooks/vapi/{org_id}', org_id: world.a.orgId, error: 'missing_signature' });
+  await assertRequestLogged(response, { route: '/webhooks/vapi/{org_id}', org_id: world.a.orgId, error: 'missing_signature' });
 });
 
 test(`413 for a body above VOX_SHIM_MAX_BODY_BYTES (${maxBodyBytes})`, async () => {
@@ -171,7 +171,7 @@ test(`413 for a body above VOX_SHIM_MAX_BODY_BYTES (${maxBodyBytes})`, async () 
   const response = await send(body);
   assert.equal(response.status, 413, response.text);
   assert.ok(noRows(await rowsOf(db, { callId: c.id })));
-  assertRequestLogged(response, {});
+  await assertRequestLogged(response, {});
 });
 
 // Transfer-Encoding: chunked has no Content-Length to check up front; the
@@ -209,7 +209,7 @@ test('415 for Content-Type text/plain, even when signed', async () => {
   const response = await post(shim, route, body, { ...signedHeaders(secret, body), 'content-type': 'text/plain' });
   assert.equal(response.status, 415, response.text);
   assert.ok(noRows(await rowsOf(db, { callId: c.id })));
-  assertRequestLogged(response, { route: '/webhooks/vapi/{org_id}' });
+  await assertRequestLogged(response, { route: '/webhooks/vapi/{org_id}' });
 });
 
 // httplib inflates a gzip body before the shim sees it: the bytes that were
@@ -224,7 +224,7 @@ test('415 for Content-Encoding gzip, whether the plain or the compressed bytes w
     assert.equal(response.status, 415, `${signed} bytes signed: ${response.text}`);
     assert.match(response.json.error, /Content-Encoding/);
     assert.ok(noRows(await rowsOf(db, { callId: c.id })), `${signed} bytes signed: rows were written`);
-    assertRequestLogged(response, { route: '/webhooks/vapi/{org_id}', org_id: world.a.orgId });
+    await assertRequestLogged(response, { route: '/webhooks/vapi/{org_id}', org_id: world.a.orgId });
   }
 });
 
@@ -232,7 +232,7 @@ test('404 for an org id that is not a UUID', async () => {
   const body = statusUpdate(vapiCall(world.a), 'ringing');
   const response = await post(shim, '/webhooks/vapi/not-a-uuid', body, signedHeaders(secret, body));
   assert.equal(response.status, 404, response.text);
-  assertRequestLogged(response, {});
+  await assertRequestLogged(response, {});
 });
 
 describe('500 for any other database error', () => {
@@ -247,7 +247,7 @@ describe('500 for any other database error', () => {
     assert.equal(response.json.error, 'internal error');
     assert.equal(response.json.sqlstate, '42501');
     assert.ok(noRows(await rowsOf(db, { callId: c.id })));
-    const line = assertRequestLogged(response, { level: 'error', sqlstate: '42501', call_id: c.id });
+    const line = await assertRequestLogged(response, { level: 'error', sqlstate: '42501', call_id: c.id });
     assert.match(line.error, /permission denied/);
   });
 
@@ -277,7 +277,7 @@ describe('500 for any other database error', () => {
       assert.equal(response.json.error, 'internal error');
       assert.equal(response.json.sqlstate, '23514');
       assert.ok(noRows(await rowsOf(db, { callId: marked.id })), 'rows of the refused call');
-      assertRequestLogged(response, { level: 'error', sqlstate: '23514', call_id: marked.id });
+      await assertRequestLogged(response, { level: 'error', sqlstate: '23514', call_id: marked.id });
 
       // Only the marked call is refused.
       const other = await send(statusUpdate(vapiCall(world.a), 'in-progress'));
@@ -298,7 +298,7 @@ test('GET /health and GET /metrics carry a request id too', async () => {
   for (const pathname of ['/health', '/metrics']) {
     const response = await request(shim, 'GET', pathname);
     assert.equal(response.status, 200);
-    assertRequestLogged(response, { route: pathname });
+    await assertRequestLogged(response, { route: pathname });
   }
 });
 

@@ -100,6 +100,15 @@ UNION ALL
 ORDER BY 1, 2;
 SELECT event_type, payload #>> '{message,status}' AS status, vapi_call_id, vapi_assistant_id, reason
   FROM vox.parked_events ORDER BY vapi_call_id, status;
+-- A creating a call with that id leaves B's parked event alone; B's own call
+-- with it (its app registers the call) routes the switched-off assistant's
+-- event there: a call its org holds.
+SELECT vox.register_outbound_call(:org_a, 'call-b-old') ->> 'status' AS registered_in_a;
+SELECT count(*) AS parked_for_call_b_old FROM vox.parked_events WHERE vapi_call_id = 'call-b-old';
+SELECT vox.register_outbound_call(:org_b, 'call-b-old') ->> 'status' AS registered_in_b;
+SELECT count(*) AS parked_for_call_b_old FROM vox.parked_events WHERE vapi_call_id = 'call-b-old';
+SELECT CASE org_id WHEN :org_a THEN 'A' WHEN :org_b THEN 'B' END AS org, status
+  FROM vox.call_logs WHERE vapi_call_id = 'call-b-old' ORDER BY 1;
 
 ---------------------------------------------------------------------------
 -- A call id held by two orgs and no assistant or number: ambiguous

@@ -28,29 +28,18 @@ namespace vox {
 
 namespace {
 
-// ORDER BY the age index, SKIP LOCKED: a batch never waits on, nor holds for
-// long, anything a webhook needs.
-Statement remove_idempotency(R"SQL(
-WITH doomed AS (
-    SELECT org_id, event_id FROM vox.processed_webhook_events
-     WHERE received_at < now() - $1 * interval '1 second'
-     ORDER BY received_at LIMIT $2
-     FOR UPDATE SKIP LOCKED
-)
-DELETE FROM vox.processed_webhook_events p USING doomed d WHERE p.org_id = d.org_id AND p.event_id = d.event_id
-)SQL",
+// Deletes up to $2 rows of table whose age_column is more than $1 seconds
+// ago, oldest first. ORDER BY the age index, SKIP LOCKED: a batch never waits
+// on, nor holds for long, anything a webhook needs.
+std::string expire_sql(const std::string& table, const std::string& age_column, const std::string& key) {
+  return "WITH doomed AS (\n    SELECT org_id, " + key + " FROM " + table + "\n     WHERE " + age_column +
+         " < now() - $1 * interval '1 second'\n     ORDER BY " + age_column +
+         " LIMIT $2\n     FOR UPDATE SKIP LOCKED\n)\nDELETE FROM " + table +
+         " t USING doomed d WHERE t.org_id = d.org_id AND t." + key + " = d." + key;
+}
+Statement remove_idempotency(expire_sql("vox.processed_webhook_events", "received_at", "event_id").c_str(),
                              {INT8OID, INT8OID});
-
-Statement remove_outbox(R"SQL(
-WITH doomed AS (
-    SELECT org_id, id FROM vox.outbox
-     WHERE delivered_at < now() - $1 * interval '1 second'
-     ORDER BY delivered_at LIMIT $2
-     FOR UPDATE SKIP LOCKED
-)
-DELETE FROM vox.outbox o USING doomed d WHERE o.org_id = d.org_id AND o.id = d.id
-)SQL",
-                        {INT8OID, INT8OID});
+Statement remove_outbox(expire_sql("vox.outbox", "delivered_at", "id").c_str(), {INT8OID, INT8OID});
 
 Statement insert_run(R"SQL(
 WITH forgotten AS (
@@ -102,9 +91,9 @@ bool ready() {
   bool installed = false;
   pg_call([&]() {
     StartTransactionCommand();
-    installed = !RecoveryInProgress() && OidIsValid(get_extension_oid("vox", true)) &&
-                OidIsValid(RangeVarGetRelid(makeRangeVar(pstrdup("vox"), pstrdup("maintenance_runs"), -1), NoLock,
-                                            true));
+    installed =
+        !RecoveryInProgress() && OidIsValid(get_extension_oid("vox", true)) &&
+        OidIsValid(RangeVarGetRelid(makeRangeVar(pstrdup("vox"), pstrdup("maintenance_runs"), -1), NoLock, true));
     CommitTransactionCommand();
   });
   return installed;
@@ -148,9 +137,8 @@ void run_round() {
     }
   });
   if (error.empty() && !got_sigterm)
-    error = attempt([&]() {
-      in_transaction("vox maintenance: replaying parked events", [&]() { replayed = replay_parked(); });
-    });
+    error = attempt(
+        [&]() { in_transaction("vox maintenance: replaying parked events", [&]() { replayed = replay_parked(); }); });
   if (got_sigterm) return;
   attempt([&]() {
     in_transaction("vox maintenance: recording the round", [&]() {

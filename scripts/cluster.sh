@@ -59,6 +59,23 @@ vox_build_install() {
   vox_as_root make -C "$root" PG_CONFIG="$VOX_PG_CONFIG" install || return 1
 }
 
+# Make DIR a private copy of the PostgreSQL 15 installation (binaries,
+# libraries, share; headers linked), so that an install into it leaves the
+# system's vox untouched: PostgreSQL finds its share and lib directories
+# relative to its binaries. Prints the copy's bin directory, for VOX_PG_BIN.
+# Usage: VOX_PG_BIN=$(vox_private_pg DIR)
+vox_private_pg() {
+  local dir=$1 sys_bin=/usr/lib/postgresql/15/bin
+  if [[ ! -x $dir/usr/lib/postgresql/15/bin/postgres ]]; then
+    mkdir -p "$dir/usr/lib/postgresql" "$dir/usr/share/postgresql" "$dir/usr/include" || return 1
+    cp -a "$("$sys_bin/pg_config" --pkglibdir)/.." "$dir/usr/lib/postgresql/15" || return 1
+    cp -a "$("$sys_bin/pg_config" --sharedir)" "$dir/usr/share/postgresql/15" || return 1
+    ln -sfn /usr/include/postgresql "$dir/usr/include/postgresql" || return 1
+    chmod -R a+rX "$dir" || return 1
+  fi
+  echo "$dir/usr/lib/postgresql/15/bin"
+}
+
 # Build the shim and its unit tests into ROOT/build (CMake).
 vox_build_shim() {
   local root=$1 jobs

@@ -60,7 +60,7 @@ SELECT tbl, count(*) FROM before_upgrade GROUP BY 1 ORDER BY 1;
 ---------------------------------------------------------------------------
 -- The upgrade
 ---------------------------------------------------------------------------
-ALTER EXTENSION vox UPDATE;
+ALTER EXTENSION vox UPDATE TO '0.2.0';
 SELECT extversion FROM pg_extension WHERE extname = 'vox';
 
 -- Old rows are intact in their 0.1.0 columns, none is added, and the new
@@ -183,7 +183,7 @@ CREATE TEMP TABLE upgraded AS SELECT * FROM pg_temp.vox_schema();
 SET client_min_messages = warning;
 DROP EXTENSION vox CASCADE;
 RESET client_min_messages;
-CREATE EXTENSION vox;
+CREATE EXTENSION vox VERSION '0.2.0';
 SELECT extversion FROM pg_extension WHERE extname = 'vox';
 CREATE TEMP TABLE fresh AS SELECT * FROM pg_temp.vox_schema();
 

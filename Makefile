@@ -35,6 +35,11 @@ SHLIB_LINK = -lphonenumber -lcrypto -lstdc++
 # flags and buys nothing for SPI-bound code.
 override with_llvm = no
 
+# Objects depend on the headers they include (PGXS leaves this to
+# --enable-depend): an incremental build never links objects compiled
+# against different struct layouts.
+override autodepend = yes
+
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)

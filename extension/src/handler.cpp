@@ -1,5 +1,6 @@
 #include "handler.hpp"
 
+#include <algorithm>
 #include <vector>
 
 #include "event_reader.hpp"
@@ -265,10 +266,15 @@ std::string next_parked_sql(const std::string& filter) {
   std::string sql = "SELECT id, received_at FROM vox.parked_events WHERE (received_at, id) > ($1, $2)";
   if (!filter.empty()) sql += " AND " + filter;
   sql += " ORDER BY received_at, id LIMIT 100 FOR UPDATE";
-  if (filter.empty()) sql += " SKIP LOCKED";
+  if (filter.rfind("dead_at IS NULL", 0) == 0) sql += " SKIP LOCKED";
   return sql;
 }
-Statement next_parked_all(next_parked_sql("").c_str(), {TIMESTAMPTZOID, INT8OID});
+// A sweep passes over dead events, and over those attempted since $3 (a
+// bounded sweep's start: each event is tried once per round of batches).
+Statement next_parked_all(
+    next_parked_sql("dead_at IS NULL AND ($3::timestamptz IS NULL OR last_attempt_at IS NULL OR last_attempt_at < $3)")
+        .c_str(),
+    {TIMESTAMPTZOID, INT8OID, TIMESTAMPTZOID});
 Statement next_parked_for_new_call(next_parked_sql(new_call_filter(3, 4)).c_str(),
                                    {TIMESTAMPTZOID, INT8OID, TEXTOID, UUIDOID});
 Statement next_parked_by_assistant(next_parked_sql("vapi_assistant_id = $3").c_str(),
@@ -276,17 +282,20 @@ Statement next_parked_by_assistant(next_parked_sql("vapi_assistant_id = $3").c_s
 Statement next_parked_by_phone_number(next_parked_sql("vapi_phone_number_id = $3").c_str(),
                                       {TIMESTAMPTZOID, INT8OID, TEXTOID});
 
-// Taken out of the table for the time it is applied, so that a replay nested
-// in its application cannot apply it a second time; a rollback puts it back.
-Statement take_parked("DELETE FROM vox.parked_events WHERE id = $1 RETURNING payload, delivery_id, signer_org_id",
-                      {INT8OID});
+// Read, and deleted only once applied: an event that still cannot be applied
+// writes nothing in its subtransaction, which so takes no transaction id.
+Statement read_parked("SELECT payload, delivery_id, signer_org_id FROM vox.parked_events WHERE id = $1", {INT8OID});
+Statement remove_parked("DELETE FROM vox.parked_events WHERE id = $1", {INT8OID});
 
+// After $4 attempts an event is dead: sweeps pass over it, while a scoped
+// replay (its agent, number or call arriving) still applies it.
 Statement note_parked_attempt(R"SQL(
 UPDATE vox.parked_events
-   SET attempts = attempts + 1, last_attempt_at = now(), reason = COALESCE($2, reason), last_error = $3
+   SET attempts = attempts + 1, last_attempt_at = now(), reason = COALESCE($2, reason), last_error = $3,
+       dead_at = CASE WHEN dead_at IS NULL AND attempts + 1 >= $4 THEN now() ELSE dead_at END
  WHERE id = $1
 )SQL",
-                              {INT8OID, TEXTOID, TEXTOID});
+                              {INT8OID, TEXTOID, TEXTOID, INT8OID});
 
 Statement new_call_has_parked_events(("SELECT 1 FROM vox.parked_events WHERE " + new_call_filter(1, 2) + " LIMIT 1").c_str(),
                                      {TEXTOID, UUIDOID});
@@ -295,6 +304,10 @@ Statement new_call_has_parked_events(("SELECT 1 FROM vox.parked_events WHERE " +
 // that call's events (depth 2), which cannot create further calls.
 int replay_depth = 0;
 constexpr int kMaxReplayDepth = 2;
+
+// The parked events being applied right now, outermost first: a replay nested
+// in one's application must not apply it a second time.
+std::vector<int64_t> replaying;
 
 // Events applied by replays so far in this backend, nested ones included, so
 // that the outermost replay reports everything it caused.
@@ -642,10 +655,14 @@ ReplayResult replay_one(int64_t id, std::optional<std::string>& reason, std::opt
     MemoryContextSwitchTo(outer_context);
     CurrentResourceOwner = outer_owner;
   };
+  struct Replaying {  // popped even when an error unwinds the replay
+    explicit Replaying(int64_t id) { replaying.push_back(id); }
+    ~Replaying() { replaying.pop_back(); }
+  } replaying_this(id);
   try {
     Params by_id;
     by_id.int8(id);
-    Rows rows = execute(take_parked, by_id);
+    Rows rows = execute(read_parked, by_id);
     if (rows.count() == 0) {  // a nested replay applied it already
       end_subtransaction(true);
       return ReplayResult::kGone;
@@ -656,7 +673,11 @@ ReplayResult replay_one(int64_t id, std::optional<std::string>& reason, std::opt
     const std::optional<std::string> delivery_id = rows.string(0, 2);
     Outcome outcome = apply_event(copy, delivery_id, rows.uuid(0, 3), Unresolved::kReport);
     const bool applied = outcome.status != "parked";
-    if (!applied) reason = outcome.reason;
+    if (applied) {
+      execute(remove_parked, by_id);
+    } else {
+      reason = outcome.reason;
+    }
     end_subtransaction(applied);
     return applied ? ReplayResult::kApplied : ReplayResult::kUnresolved;
   } catch (const PgError& e) {
@@ -691,7 +712,13 @@ Statement& next_parked_statement(ReplayScope scope) {
 }  // namespace
 
 int64_t replay_parked(ReplayScope scope, const std::string& key, const std::optional<Uuid>& org_id) {
-  if (replay_depth >= kMaxReplayDepth) return 0;
+  return replay_parked(scope, key, org_id, Sweep{}).applied;
+}
+
+Replayed replay_parked(ReplayScope scope, const std::string& key, const std::optional<Uuid>& org_id,
+                       const Sweep& sweep) {
+  Replayed replayed;
+  if (replay_depth >= kMaxReplayDepth) return replayed;
   struct Depth {  // restored even when an error unwinds the replay
     Depth() { ++replay_depth; }
     ~Depth() { --replay_depth; }
@@ -704,11 +731,12 @@ int64_t replay_parked(ReplayScope scope, const std::string& key, const std::opti
   // after the event: memory stays flat however many events are replayed.
   MemoryContext event_context =
       pg_call([]() { return AllocSetContextCreate(CurrentMemoryContext, "vox replay event", ALLOCSET_DEFAULT_SIZES); });
-  for (;;) {
+  for (bool more = true; more;) {
     std::vector<int64_t> batch;
     {
       Params params;
       params.timestamp(after_time).int8(after_id);
+      if (scope == ReplayScope::kAll) params.timestamp(sweep.attempted_before);
       if (scope != ReplayScope::kAll) params.string(key);
       if (scope == ReplayScope::kNewCall) params.uuid(org_id);
       Rows rows = execute(next_parked, params);
@@ -718,6 +746,12 @@ int64_t replay_parked(ReplayScope scope, const std::string& key, const std::opti
     if (batch.empty()) break;
     after_id = batch.back();
     for (int64_t id : batch) {
+      if (sweep.max_events > 0 && replayed.examined == sweep.max_events) {
+        more = false;
+        break;
+      }
+      if (std::find(replaying.begin(), replaying.end(), id) != replaying.end()) continue;
+      ++replayed.examined;
       MemoryContext previous = MemoryContextSwitchTo(event_context);
       std::optional<std::string> reason, error;
       const int64_t applied_before_event = replays_applied;
@@ -729,7 +763,7 @@ int64_t replay_parked(ReplayScope scope, const std::string& key, const std::opti
       }
       if (result == ReplayResult::kUnresolved || result == ReplayResult::kFailed) {
         Params params;
-        params.int8(id).string(reason).string(error);
+        params.int8(id).string(reason).string(error).int8(setting_parked_max_attempts);
         execute(note_parked_attempt, params);
       }
       MemoryContextSwitchTo(previous);
@@ -737,7 +771,8 @@ int64_t replay_parked(ReplayScope scope, const std::string& key, const std::opti
     }
   }
   pg_call([&]() { MemoryContextDelete(event_context); });
-  return replays_applied - applied_before;
+  replayed.applied = replays_applied - applied_before;
+  return replayed;
 }
 
 namespace {

@@ -56,4 +56,17 @@ enum class ReplayScope { kAll, kNewCall, kAssistant, kPhoneNumber };
 int64_t replay_parked(ReplayScope scope = ReplayScope::kAll, const std::string& key = "",
                       const std::optional<Uuid>& org_id = std::nullopt);
 
+// Bounds of a sweep (ReplayScope::kAll): at most max_events events examined
+// (0: no bound), and only those not attempted since attempted_before.
+struct Sweep {
+  int64_t max_events = 0;
+  std::optional<Timestamp> attempted_before;
+};
+struct Replayed {
+  int64_t examined = 0;  // events tried, applied or not
+  int64_t applied = 0;   // nested replays included
+};
+Replayed replay_parked(ReplayScope scope, const std::string& key, const std::optional<Uuid>& org_id,
+                       const Sweep& sweep);
+
 }  // namespace vox

@@ -7,10 +7,12 @@
 #include "spi.hpp"
 
 extern "C" {
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
 #include "access/xact.h"
-#include "catalog/namespace.h"
-#include "commands/extension.h"
-#include "nodes/makefuncs.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_database.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -18,48 +20,76 @@ extern "C" {
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
+#include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 PGDLLEXPORT void vox_maintenance_main(Datum);
+PGDLLEXPORT void vox_maintenance_round_main(Datum);
 }
 
 namespace vox {
 
 namespace {
 
-// Deletes up to $2 rows of table whose age_column is more than $1 seconds
-// ago, oldest first. ORDER BY the age index, SKIP LOCKED: a batch never waits
-// on, nor holds for long, anything a webhook needs.
+// Deletes up to $2 rows of table whose age_column is more than $1 ago,
+// oldest first. ORDER BY the age index, SKIP LOCKED: a batch never waits on,
+// nor holds for long, anything a webhook needs. Operators and functions are
+// pg_catalog's by name, whatever the search_path of a caller.
 std::string expire_sql(const std::string& table, const std::string& age_column, const std::string& key) {
   return "WITH doomed AS (\n    SELECT org_id, " + key + " FROM " + table + "\n     WHERE " + age_column +
-         " < now() - $1 * interval '1 second'\n     ORDER BY " + age_column +
-         " LIMIT $2\n     FOR UPDATE SKIP LOCKED\n)\nDELETE FROM " + table +
-         " t USING doomed d WHERE t.org_id = d.org_id AND t." + key + " = d." + key;
+         " OPERATOR(pg_catalog.<) $1\n     ORDER BY " + age_column +
+         " LIMIT $2\n     FOR UPDATE SKIP LOCKED\n)\nDELETE FROM " + table + " t USING doomed d WHERE t.org_id " +
+         "OPERATOR(pg_catalog.=) d.org_id AND t." + key + " OPERATOR(pg_catalog.=) d." + key;
 }
 Statement remove_idempotency(expire_sql("vox.processed_webhook_events", "received_at", "event_id").c_str(),
-                             {INT8OID, INT8OID});
-Statement remove_outbox(expire_sql("vox.outbox", "delivered_at", "id").c_str(), {INT8OID, INT8OID});
+                             {TIMESTAMPTZOID, INT8OID});
+Statement remove_outbox(expire_sql("vox.outbox", "delivered_at", "id").c_str(), {TIMESTAMPTZOID, INT8OID});
 
 Statement insert_run(R"SQL(
 WITH forgotten AS (
-    DELETE FROM vox.maintenance_runs WHERE finished_at < now() - $6 * interval '1 second'
+    DELETE FROM vox.maintenance_runs WHERE finished_at OPERATOR(pg_catalog.<) $6
 )
 INSERT INTO vox.maintenance_runs (ran_by, started_at, removed_idempotency, removed_outbox, replayed, error)
 VALUES ($1, $2, $3, $4, $5, $7)
 )SQL",
-                     {TEXTOID, TIMESTAMPTZOID, INT8OID, INT8OID, INT8OID, INT8OID, TEXTOID});
+                     {TEXTOID, TIMESTAMPTZOID, INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID, TEXTOID});
+
+// What a round runs, as the worker role: each step one call to a SECURITY
+// DEFINER function of vox, which runs as vox's owner with its search_path
+// pinned, in a transaction of its own.
+Statement worker_remove_expired(
+    "SELECT removed_idempotency, removed_outbox FROM vox.remove_expired($1::pg_catalog.int4)", {INT4OID});
+Statement worker_replay("SELECT examined, applied FROM vox.replay_parked_batch($1::pg_catalog.int4, $2)",
+                        {INT4OID, TIMESTAMPTZOID});
+Statement worker_record_run("SELECT vox.record_maintenance_run($1, $2, $3, $4, $5)",
+                            {TIMESTAMPTZOID, INT8OID, INT8OID, INT8OID, TEXTOID});
+// vox at a version with the worker's functions (older ones wait for ALTER
+// EXTENSION vox UPDATE).
+Statement worker_functions_installed(
+    "SELECT FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace "
+    "WHERE n.nspname OPERATOR(pg_catalog.=) 'vox' AND p.proname OPERATOR(pg_catalog.=) 'record_maintenance_run'");
+
+constexpr int kReplayBatch = 100;  // parked events per transaction of a round
 
 volatile sig_atomic_t got_sigterm = false;
 
-// Also cancels what a round is doing, a lock wait included, so the worker
-// leaves at once; the main loop never reaches CHECK_FOR_INTERRUPTS with the
-// cancel still pending.
-void handle_sigterm(SIGNAL_ARGS) {
+// In a round, also cancels what it is doing, a lock wait included, so the
+// round leaves at once.
+void handle_round_sigterm(SIGNAL_ARGS) {
   const int saved_errno = errno;
   got_sigterm = true;
   QueryCancelPending = true;
   InterruptPending = true;
+  SetLatch(MyLatch);
+  errno = saved_errno;
+}
+
+void handle_launcher_sigterm(SIGNAL_ARGS) {
+  const int saved_errno = errno;
+  got_sigterm = true;
   SetLatch(MyLatch);
   errno = saved_errno;
 }
@@ -84,23 +114,8 @@ void in_transaction(const char* activity, Fn&& step) {
   });
 }
 
-// Whether vox is installed in this database at a version with the tables a
-// round writes (an older one waits for ALTER EXTENSION vox UPDATE), and the
-// server can write.
-bool ready() {
-  bool installed = false;
-  pg_call([&]() {
-    StartTransactionCommand();
-    installed =
-        !RecoveryInProgress() && OidIsValid(get_extension_oid("vox", true)) &&
-        OidIsValid(RangeVarGetRelid(makeRangeVar(pstrdup("vox"), pstrdup("maintenance_runs"), -1), NoLock, true));
-    CommitTransactionCommand();
-  });
-  return installed;
-}
-
 // Runs one step; a failure is logged, its transaction rolled back, and the
-// worker carries on. Returns the error, or an empty string.
+// round carries on. Returns the error, or an empty string.
 template <typename Fn>
 std::string attempt(Fn&& step) {
   try {
@@ -111,7 +126,7 @@ std::string attempt(Fn&& step) {
     try {
       pg_call([]() { AbortCurrentTransaction(); });
       forget_results();
-      if (!got_sigterm)  // else the error is the cancel of the worker's own SIGTERM
+      if (!got_sigterm)  // else the error is the cancel of the round's own SIGTERM
         pg_call([&]() { ereport(LOG, errmsg("vox maintenance: %s", error.c_str())); });
     } catch (const std::exception&) {
       // Nothing more to do about it here; the next round starts afresh.
@@ -120,31 +135,145 @@ std::string attempt(Fn&& step) {
   }
 }
 
+// Becomes the worker role (vox.worker_role) if vox is ready for a round: the
+// server can write, and vox is installed at a version with the worker's
+// functions. Until then the round was the bootstrap superuser's, reading
+// catalogs only.
+bool become_worker_role() {
+  bool ready = false;
+  std::string refusal;
+  in_transaction("vox maintenance: starting a round", [&]() {
+    Params none;
+    if (RecoveryInProgress() || execute(worker_functions_installed, none, 1).count() == 0) return;
+    pg_call([&]() {
+      HeapTuple role = SearchSysCache1(AUTHNAME, CStringGetDatum(setting_worker_role));
+      if (!HeapTupleIsValid(role)) {
+        refusal = "role \"" + std::string(setting_worker_role) + "\" (vox.worker_role) does not exist";
+        return;
+      }
+      const Form_pg_authid form = reinterpret_cast<Form_pg_authid>(GETSTRUCT(role));
+      const Oid role_id = form->oid;
+      const bool privileged = form->rolsuper || form->rolbypassrls;
+      ReleaseSysCache(role);
+      if (privileged) {
+        refusal = "role \"" + std::string(setting_worker_role) +
+                  "\" (vox.worker_role) is a superuser or bypasses row-level security";
+        return;
+      }
+      SetSessionAuthorization(role_id, false);
+      ready = true;
+    });
+  });
+  if (!refusal.empty())
+    pg_call([&]() { ereport(LOG, errmsg("vox maintenance: no round: %s", refusal.c_str())); });
+  return ready;
+}
+
 void run_round() {
-  bool installed = false;
-  if (!attempt([&]() { installed = ready(); }).empty() || !installed) return;
+  bool ready = false;
+  if (!attempt([&]() { ready = become_worker_role(); }).empty() || !ready) return;
   const TimestampTz started_at = GetCurrentTimestamp();
   Removed removed;
   int64_t replayed = 0;
   std::string error = attempt([&]() {
     for (bool more = true; more && !got_sigterm;) {
       in_transaction("vox maintenance: removing expired rows", [&]() {
-        const Removed batch = remove_expired();
-        removed.idempotency += batch.idempotency;
-        removed.outbox += batch.outbox;
-        more = batch.idempotency == kCleanupBatch || batch.outbox == kCleanupBatch;
+        Params params;
+        params.int8(kCleanupBatch);
+        Rows rows = execute(worker_remove_expired, params);
+        removed.idempotency += rows.int8(0, 1);
+        removed.outbox += rows.int8(0, 2);
+        more = rows.int8(0, 1) == kCleanupBatch || rows.int8(0, 2) == kCleanupBatch;
       });
     }
   });
-  if (error.empty() && !got_sigterm)
-    error = attempt(
-        [&]() { in_transaction("vox maintenance: replaying parked events", [&]() { replayed = replay_parked(); }); });
+  // Each batch tries events not tried since the round started, so the round
+  // ends however many stay unresolvable.
+  for (bool more = error.empty(); more && !got_sigterm;) {
+    error = attempt([&]() {
+      in_transaction("vox maintenance: replaying parked events", [&]() {
+        Params params;
+        params.int8(kReplayBatch).timestamp(Timestamp(started_at));
+        Rows rows = execute(worker_replay, params);
+        replayed += rows.int8(0, 2);
+        more = rows.int8(0, 1) == kReplayBatch;
+      });
+    });
+    if (!error.empty()) break;
+  }
   if (got_sigterm) return;
   attempt([&]() {
     in_transaction("vox maintenance: recording the round", [&]() {
-      record_maintenance_run("worker", started_at, removed, replayed, error.empty() ? nullptr : error.c_str());
+      Params params;
+      params.timestamp(Timestamp(started_at))
+          .int8(removed.idempotency)
+          .int8(removed.outbox)
+          .int8(replayed)
+          .string(error.empty() ? std::nullopt : std::optional<std::string>(error));
+      execute(worker_record_run, params);
     });
   });
+}
+
+// The database a round may connect to: vox.database, when it exists and
+// takes connections (not a template being copied, not being dropped). Said
+// in the log when that changes, not every round.
+Oid database_for_round() {
+  static bool reported_missing = false;
+  Oid database = InvalidOid;
+  pg_call([&]() {
+    StartTransactionCommand();
+    // A sequential scan: without a database of its own the launcher cannot
+    // open pg_database's indexes.
+    Relation databases = table_open(DatabaseRelationId, AccessShareLock);
+    ScanKeyData key;
+    ScanKeyInit(&key, Anum_pg_database_datname, BTEqualStrategyNumber, F_NAMEEQ, CStringGetDatum(setting_database));
+    SysScanDesc scan = systable_beginscan(databases, InvalidOid, false, nullptr, 1, &key);
+    HeapTuple tuple = systable_getnext(scan);
+    if (HeapTupleIsValid(tuple)) {
+      const Form_pg_database form = reinterpret_cast<Form_pg_database>(GETSTRUCT(tuple));
+      if (form->datallowconn && form->datconnlimit != DATCONNLIMIT_INVALID_DB) database = form->oid;
+    }
+    systable_endscan(scan);
+    table_close(databases, AccessShareLock);
+    CommitTransactionCommand();
+  });
+  if (!OidIsValid(database) && !reported_missing)
+    pg_call([]() {
+      ereport(LOG, errmsg("vox maintenance: database \"%s\" (vox.database) does not exist or takes no connections; "
+                          "rounds wait for it",
+                          setting_database));
+    });
+  reported_missing = !OidIsValid(database);
+  return database;
+}
+
+// Starts a round in database, and waits until it ends. A SIGTERM to the
+// launcher ends the round too.
+void run_round_worker(Oid database) {
+  BackgroundWorker worker = {};
+  worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+  worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+  worker.bgw_restart_time = BGW_NEVER_RESTART;
+  snprintf(worker.bgw_library_name, BGW_MAXLEN, "vox");
+  snprintf(worker.bgw_function_name, BGW_MAXLEN, "vox_maintenance_round_main");
+  snprintf(worker.bgw_name, BGW_MAXLEN, "vox maintenance round");
+  snprintf(worker.bgw_type, BGW_MAXLEN, "vox maintenance round");
+  worker.bgw_main_arg = ObjectIdGetDatum(database);
+  worker.bgw_notify_pid = MyProcPid;
+  BackgroundWorkerHandle* handle = nullptr;
+  if (!RegisterDynamicBackgroundWorker(&worker, &handle)) {
+    ereport(LOG, errmsg("vox maintenance: no background worker slot free for a round (max_worker_processes)"));
+    return;
+  }
+  for (;;) {
+    pid_t pid;
+    if (GetBackgroundWorkerPid(handle, &pid) == BGWH_STOPPED) break;
+    if (got_sigterm) TerminateBackgroundWorker(handle);
+    (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1000L, PG_WAIT_EXTENSION);
+    ResetLatch(MyLatch);
+  }
+  pfree(handle);
 }
 
 }  // namespace
@@ -152,7 +281,8 @@ void run_round() {
 Removed remove_expired(int64_t batch) {
   Removed removed;
   Params params;
-  params.int8(setting_retention).int8(batch);
+  params.timestamp(Timestamp(GetCurrentTransactionStartTimestamp() - int64_t(setting_retention) * USECS_PER_SEC))
+      .int8(batch);
   removed.idempotency = int64_t(execute(remove_idempotency, params).count());
   removed.outbox = int64_t(execute(remove_outbox, params).count());
   return removed;
@@ -166,7 +296,7 @@ void record_maintenance_run(const char* ran_by, int64_t started_at, const Remove
       .int8(removed.idempotency)
       .int8(removed.outbox)
       .int8(replayed)
-      .int8(setting_retention)
+      .timestamp(Timestamp(GetCurrentTransactionStartTimestamp() - int64_t(setting_retention) * USECS_PER_SEC))
       .string(error ? std::optional<std::string>(error) : std::nullopt);
   execute(insert_run, params);
 }
@@ -185,36 +315,51 @@ void register_maintenance_worker() {
 
 }  // namespace vox
 
-// The worker's loop, as pg_cron's: wait on the latch, reload on SIGHUP, leave
-// on SIGTERM, each round in transactions of its own and a memory context
-// reset after it. It exits with 1 on SIGTERM so that the postmaster starts it
-// again (bgw_restart_time), except at shutdown.
+// The launcher's loop, as pg_cron's: wait on the latch, reload on SIGHUP,
+// leave on SIGTERM. It holds no database: each round is a worker of its own
+// that connects to vox.database, runs, and exits, so the database can be
+// dropped, renamed or copied between rounds. It exits with 1 on SIGTERM so
+// that the postmaster starts it again (bgw_restart_time), except at shutdown.
 extern "C" void vox_maintenance_main(Datum) {
   using namespace vox;
   pqsignal(SIGHUP, SignalHandlerForConfigReload);
-  pqsignal(SIGTERM, handle_sigterm);
+  pqsignal(SIGTERM, handle_launcher_sigterm);
+  pqsignal(SIGINT, SIG_IGN);  // a cancel has nothing to cancel here: rounds are their own processes
   BackgroundWorkerUnblockSignals();
-  BackgroundWorkerInitializeConnection(setting_database, nullptr, 0);
-  ereport(LOG, errmsg("vox maintenance worker started in database \"%s\"", setting_database));
-  MemoryContext round_context =
-      AllocSetContextCreate(TopMemoryContext, "vox maintenance round", ALLOCSET_DEFAULT_SIZES);
+  BackgroundWorkerInitializeConnection(nullptr, nullptr, 0);  // shared catalogs only
+  ereport(LOG, errmsg("vox maintenance worker started for database \"%s\"", setting_database));
   while (!got_sigterm) {
-    MemoryContext previous = MemoryContextSwitchTo(round_context);
-    run_round();
-    MemoryContextSwitchTo(previous);
-    MemoryContextReset(round_context);
-    if (got_sigterm) break;
-    (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-                    long(setting_maintenance_interval) * 1000L, PG_WAIT_EXTENSION);
-    ResetLatch(MyLatch);
-    if (got_sigterm) break;
-    CHECK_FOR_INTERRUPTS();
-    if (ConfigReloadPending) {
-      ConfigReloadPending = false;
-      ProcessConfigFile(PGC_SIGHUP);
+    const Oid database = database_for_round();
+    if (OidIsValid(database)) run_round_worker(database);
+    // The latch is also set when a round's worker stops: wait out the
+    // interval, unless a SIGHUP changes it.
+    const TimestampTz next_round = GetCurrentTimestamp() + int64_t(setting_maintenance_interval) * USECS_PER_SEC;
+    for (TimestampTz now = GetCurrentTimestamp(); !got_sigterm && now < next_round; now = GetCurrentTimestamp()) {
+      (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, (next_round - now) / 1000 + 1,
+                      PG_WAIT_EXTENSION);
+      ResetLatch(MyLatch);
+      if (ConfigReloadPending) {
+        ConfigReloadPending = false;
+        ProcessConfigFile(PGC_SIGHUP);
+        break;
+      }
     }
   }
-  QueryCancelPending = false;  // the SIGTERM's cancel, if nothing consumed it
   ereport(LOG, errmsg("vox maintenance worker stopping"));
   proc_exit(1);
+}
+
+// One round in one database. It connects as the bootstrap superuser only to
+// read the catalogs, pins search_path over any ALTER DATABASE or ALTER ROLE
+// setting, then runs as vox.worker_role, which may only execute vox's
+// maintenance functions. Its statistics are reported when it exits.
+extern "C" void vox_maintenance_round_main(Datum database) {
+  using namespace vox;
+  pqsignal(SIGTERM, handle_round_sigterm);
+  BackgroundWorkerUnblockSignals();
+  BackgroundWorkerInitializeConnectionByOid(DatumGetObjectId(database), InvalidOid, 0);
+  SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
+  run_round();
+  QueryCancelPending = false;  // the SIGTERM's cancel, if nothing consumed it
+  proc_exit(0);
 }

@@ -8,8 +8,12 @@
 #include "stats.hpp"
 
 extern "C" {
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
 #include "commands/trigger.h"
 #include "funcapi.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
@@ -25,6 +29,10 @@ PG_FUNCTION_INFO_V1(vox_register_outbound_call);
 PG_FUNCTION_INFO_V1(vox_replay_parked_trigger);
 PG_FUNCTION_INFO_V1(vox_cleanup);
 PG_FUNCTION_INFO_V1(vox_event_counts);
+PG_FUNCTION_INFO_V1(vox_remove_expired);
+PG_FUNCTION_INFO_V1(vox_replay_parked_batch);
+PG_FUNCTION_INFO_V1(vox_record_maintenance_run);
+PG_FUNCTION_INFO_V1(vox_queue_max_attempts);
 }
 
 // Settings always; the maintenance worker and the event counters' shared
@@ -86,6 +94,25 @@ Datum handle_event(FunctionCallInfo fcinfo, int first, const std::optional<Uuid>
   }
 }
 
+// Two bigint columns, as the function's OUT parameters declare.
+Datum two_bigints(FunctionCallInfo fcinfo, int64_t first, int64_t second) {
+  return pg_call([&]() {
+    TupleDesc desc;
+    if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
+      ereport(ERROR, errcode(ERRCODE_FEATURE_NOT_SUPPORTED), errmsg("function returning record called in a context "
+                                                                     "that cannot accept type record"));
+    Datum values[2] = {Int64GetDatum(first), Int64GetDatum(second)};
+    bool nulls[2] = {false, false};
+    return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls));
+  });
+}
+
+int32 positive_int_argument(FunctionCallInfo fcinfo, int index, const char* name) {
+  const int32 value = PG_ARGISNULL(index) ? 0 : PG_GETARG_INT32(index);
+  if (value < 1) throw invalid_field(name, "expected a positive integer");
+  return value;
+}
+
 }  // namespace
 
 extern "C" Datum vox_handle_event(PG_FUNCTION_ARGS) {
@@ -133,6 +160,14 @@ extern "C" Datum vox_replay_parked_trigger(PG_FUNCTION_ARGS) {
         trigger->tg_trigger->tgnargs != 1)
       throw SqlError(sqlstate::kTriggerProtocolViolated,
                      "vox.replay_parked_trigger() must be an AFTER ROW trigger with one argument");
+    // Only vox's own tables: attached to another table it would replay
+    // events as vox's owner for rows nobody vouched for.
+    const Oid relation = RelationGetRelid(trigger->tg_relation);
+    const char* table = pg_call([&]() { return get_rel_name(relation); });
+    if (RelationGetNamespace(trigger->tg_relation) != pg_call([]() { return get_namespace_oid("vox", false); }) ||
+        (strcmp(table, "agents") != 0 && strcmp(table, "phone_numbers") != 0))
+      throw SqlError(sqlstate::kTriggerProtocolViolated,
+                     "vox.replay_parked_trigger() may only be a trigger of vox.agents or vox.phone_numbers");
     const std::string column = trigger->tg_trigger->tgargs[0];
     ReplayScope scope;
     if (column == "vapi_assistant_id") {
@@ -189,4 +224,50 @@ extern "C" Datum vox_event_counts(PG_FUNCTION_ARGS) {
     });
     return Datum(0);
   });
+}
+
+extern "C" Datum vox_remove_expired(PG_FUNCTION_ARGS) {
+  return guard([&]() -> Datum {
+    const int32 max_rows = positive_int_argument(fcinfo, 0, "max_rows");
+    spi_connect();
+    const Removed removed = remove_expired(max_rows);
+    spi_finish();
+    return two_bigints(fcinfo, removed.idempotency, removed.outbox);
+  });
+}
+
+extern "C" Datum vox_replay_parked_batch(PG_FUNCTION_ARGS) {
+  return guard([&]() -> Datum {
+    Sweep sweep;
+    sweep.max_events = positive_int_argument(fcinfo, 0, "max_events");
+    if (!PG_ARGISNULL(1)) sweep.attempted_before = PG_GETARG_TIMESTAMPTZ(1);
+    spi_connect();
+    const Replayed replayed = replay_parked(ReplayScope::kAll, "", std::nullopt, sweep);
+    spi_finish();
+    return two_bigints(fcinfo, replayed.examined, replayed.applied);
+  });
+}
+
+extern "C" Datum vox_record_maintenance_run(PG_FUNCTION_ARGS) {
+  return guard([&]() -> Datum {
+    for (int i = 0; i < 4; ++i)
+      if (PG_ARGISNULL(i)) throw invalid_field("arguments", "only error may be null", sqlstate::kNullValueNotAllowed);
+    Removed removed;
+    removed.idempotency = PG_GETARG_INT64(1);
+    removed.outbox = PG_GETARG_INT64(2);
+    const std::optional<std::string> error =
+        PG_ARGISNULL(4) ? std::nullopt : std::optional<std::string>(text_argument(fcinfo, 4));
+    spi_connect();
+    record_maintenance_run("worker", PG_GETARG_TIMESTAMPTZ(0), removed, PG_GETARG_INT64(3),
+                           error ? error->c_str() : nullptr);
+    spi_finish();
+    PG_RETURN_VOID();
+  });
+}
+
+// The setting as vox defined it (PGC_SUSET): read in SQL through
+// current_setting(), an unprivileged session's placeholder would count.
+extern "C" Datum vox_queue_max_attempts(PG_FUNCTION_ARGS) {
+  (void)fcinfo;
+  PG_RETURN_INT32(setting_queue_max_attempts);
 }

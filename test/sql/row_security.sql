@@ -96,7 +96,7 @@ SET vox.org_id = '';
 SELECT vox.current_org_id(), sum(rows_of_a + rows_of_b) AS visible FROM pg_temp.visible_rows(:org_a, :org_b);
 SET vox.org_id = '00000000-0000-4000-8000-0000000000ff';
 SELECT count(*) AS visible FROM vox.organizations;
--- Not an org id: an error, never every row.
+-- Not an org id: SET refuses it, and the session still sees no row.
 SET vox.org_id = 'clinic-a';
 SELECT pg_temp.try('SELECT * FROM vox.call_logs') AS not_a_uuid;
 -- Per transaction: SET LOCAL ends with it.

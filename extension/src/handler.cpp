@@ -10,6 +10,8 @@
 extern "C" {
 #include "access/xact.h"
 #include "commands/async.h"
+#include "catalog/namespace.h"
+#include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 #include "utils/resowner.h"
 }
@@ -266,15 +268,18 @@ std::string next_parked_sql(const std::string& filter) {
   std::string sql = "SELECT id, received_at FROM vox.parked_events WHERE (received_at, id) > ($1, $2)";
   if (!filter.empty()) sql += " AND " + filter;
   sql += " ORDER BY received_at, id LIMIT 100 FOR UPDATE";
-  if (filter.rfind("dead_at IS NULL", 0) == 0) sql += " SKIP LOCKED";
+  if (filter.find("last_attempt_at") != std::string::npos) sql += " SKIP LOCKED";  // a sweep
   return sql;
 }
 // A sweep passes over dead events, and over those attempted since $3 (a
 // bounded sweep's start: each event is tried once per round of batches).
-Statement next_parked_all(
-    next_parked_sql("dead_at IS NULL AND ($3::timestamptz IS NULL OR last_attempt_at IS NULL OR last_attempt_at < $3)")
-        .c_str(),
-    {TIMESTAMPTZOID, INT8OID, TIMESTAMPTZOID});
+// vox.so may meet a 0.2.0 schema until ALTER EXTENSION vox UPDATE, where
+// parked events cannot die yet.
+const char* const kSweepFilter =
+    "($3::timestamptz IS NULL OR last_attempt_at IS NULL OR last_attempt_at < $3)";
+Statement next_parked_all(next_parked_sql(std::string("dead_at IS NULL AND ") + kSweepFilter).c_str(),
+                          {TIMESTAMPTZOID, INT8OID, TIMESTAMPTZOID});
+Statement next_parked_all_0_2(next_parked_sql(kSweepFilter).c_str(), {TIMESTAMPTZOID, INT8OID, TIMESTAMPTZOID});
 Statement next_parked_for_new_call(next_parked_sql(new_call_filter(3, 4)).c_str(),
                                    {TIMESTAMPTZOID, INT8OID, TEXTOID, UUIDOID});
 Statement next_parked_by_assistant(next_parked_sql("vapi_assistant_id = $3").c_str(),
@@ -289,13 +294,22 @@ Statement remove_parked("DELETE FROM vox.parked_events WHERE id = $1", {INT8OID}
 
 // After $4 attempts an event is dead: sweeps pass over it, while a scoped
 // replay (its agent, number or call arriving) still applies it.
-Statement note_parked_attempt(R"SQL(
-UPDATE vox.parked_events
-   SET attempts = attempts + 1, last_attempt_at = now(), reason = COALESCE($2, reason), last_error = $3,
-       dead_at = CASE WHEN dead_at IS NULL AND attempts + 1 >= $4 THEN now() ELSE dead_at END
- WHERE id = $1
-)SQL",
-                              {INT8OID, TEXTOID, TEXTOID, INT8OID});
+std::string note_parked_attempt_sql(bool can_die) {
+  return std::string("UPDATE vox.parked_events SET attempts = attempts + 1, last_attempt_at = now(), ") +
+         "reason = COALESCE($2, reason), last_error = $3" +
+         (can_die ? ", dead_at = CASE WHEN dead_at IS NULL AND attempts + 1 >= $4 THEN now() ELSE dead_at END" : "") +
+         " WHERE id = $1";
+}
+Statement note_parked_attempt(note_parked_attempt_sql(true).c_str(), {INT8OID, TEXTOID, TEXTOID, INT8OID});
+Statement note_parked_attempt_0_2(note_parked_attempt_sql(false).c_str(), {INT8OID, TEXTOID, TEXTOID, INT8OID});
+
+// Whether the installed schema is 0.3.0's, where parked events can die.
+bool parked_events_can_die() {
+  return pg_call([]() {
+    const Oid table = get_relname_relid("parked_events", get_namespace_oid("vox", false));
+    return OidIsValid(table) && get_attnum(table, "dead_at") != InvalidAttrNumber;
+  });
+}
 
 Statement new_call_has_parked_events(("SELECT 1 FROM vox.parked_events WHERE " + new_call_filter(1, 2) + " LIMIT 1").c_str(),
                                      {TEXTOID, UUIDOID});
@@ -706,7 +720,7 @@ Statement& next_parked_statement(ReplayScope scope) {
     case ReplayScope::kAll:
       break;
   }
-  return next_parked_all;
+  return parked_events_can_die() ? next_parked_all : next_parked_all_0_2;
 }
 
 }  // namespace
@@ -764,7 +778,7 @@ Replayed replay_parked(ReplayScope scope, const std::string& key, const std::opt
       if (result == ReplayResult::kUnresolved || result == ReplayResult::kFailed) {
         Params params;
         params.int8(id).string(reason).string(error).int8(setting_parked_max_attempts);
-        execute(note_parked_attempt, params);
+        execute(parked_events_can_die() ? note_parked_attempt : note_parked_attempt_0_2, params);
       }
       MemoryContextSwitchTo(previous);
       pg_call([&]() { MemoryContextReset(event_context); });

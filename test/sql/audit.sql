@@ -97,3 +97,25 @@ SELECT table_name, operation, app_user, has_old, has_new FROM audit WHERE id > :
 SELECT count(*) AS rows_with_a_secret FROM vox.audit_log a WHERE a::text LIKE '%topsecret%';
 -- Every operation on every audited table of A and B, once per row changed.
 SELECT org, table_name, operation, count(*) FROM audit GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 DESC;
+
+---------------------------------------------------------------------------
+-- TRUNCATE leaves a trace; the trigger audits vox's tables only
+---------------------------------------------------------------------------
+SELECT max(id) AS seen FROM vox.audit_log \gset
+SELECT vox_test.tenant(:org_b, 'Clinic B', 'asst-b2', 'pn-b2', '+14155550201');
+INSERT INTO vox.webhook_secrets (org_id, scheme, secret)
+VALUES (:org_a, 'shared', 'truncated-a'), (:org_a, 'shared', 'truncated-a2'), (:org_b, 'shared', 'truncated-b');
+SELECT max(id) AS seen FROM vox.audit_log \gset
+TRUNCATE vox.webhook_secrets;
+SELECT a.table_name, a.operation, a.org, l.old_row, l.new_row IS NULL AS no_new_row
+  FROM audit a JOIN vox.audit_log l USING (id) WHERE id > :seen ORDER BY org;
+SELECT max(id) AS seen FROM vox.audit_log \gset
+-- Attached to any other table, even by a superuser, it refuses to write.
+CREATE TEMP TABLE webhook_secrets (org_id uuid, secret text);
+CREATE TRIGGER forged AFTER INSERT ON webhook_secrets FOR EACH ROW EXECUTE FUNCTION vox.audit_trigger();
+INSERT INTO webhook_secrets VALUES (:org_a, 'forged');
+SELECT count(*) AS audit_rows_after_forgery FROM vox.audit_log WHERE id > :seen;
+-- Nobody but vox's owner may attach it (or the replay trigger) at all.
+SELECT p.oid::regprocedure AS trigger_function, has_function_privilege('public', p.oid, 'EXECUTE') AS public_may_execute,
+       p.prosecdef AS security_definer
+  FROM pg_proc p WHERE p.pronamespace = 'vox'::regnamespace AND p.prorettype = 'trigger'::regtype ORDER BY 1;

@@ -145,3 +145,39 @@ SELECT * FROM parked;
 INSERT INTO vox.agents (org_id, vapi_assistant_id, name, role) VALUES (:org_a, 'asst-not-yet', 'Late', 'late');
 SELECT * FROM parked;
 SELECT vapi_call_id, status FROM vox.call_logs WHERE vapi_call_id = 'call-p7';
+
+---------------------------------------------------------------------------
+-- Sweeps are bounded, cost no transaction id per event, and end
+---------------------------------------------------------------------------
+DELETE FROM vox.parked_events;
+SELECT count(*) FILTER (WHERE vox.handle_event(vox_test.status_update(vox_test.call('call-s' || n, 'asst-nobody'),
+                                                                       'ringing', 1763740800000)) ->> 'status' = 'parked')
+       AS parked
+  FROM generate_series(1, 200) n;
+-- An event that still cannot be applied writes nothing in its
+-- subtransaction: the sweep takes one transaction id, not one per event.
+SELECT pg_snapshot_xmax(pg_current_snapshot()) AS next_xid \gset
+SELECT vox.replay_parked() AS applied;
+SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint - :'next_xid'::text::bigint <= 2 AS at_most_two_xids;
+-- A bounded sweep tries at most max_events, and each event once per round
+-- (attempted_before: the round's start).
+SELECT now() AS round_start \gset
+SELECT * FROM vox.replay_parked_batch(150, :'round_start');
+SELECT * FROM vox.replay_parked_batch(150, :'round_start');
+SELECT * FROM vox.replay_parked_batch(150, :'round_start');
+SELECT attempts, count(*) FROM vox.parked_events GROUP BY 1;
+-- After vox.parked_max_attempts an event is dead: counted, kept, passed
+-- over by sweeps.
+SET vox.parked_max_attempts = 3;
+SELECT * FROM vox.replay_parked_batch(1000);
+SELECT count(*) FILTER (WHERE dead_at IS NOT NULL) AS dead, count(*) AS parked FROM vox.parked_events;
+SELECT name, value FROM vox.stats WHERE section = 'parked';
+SELECT * FROM vox.replay_parked_batch(1000);
+SELECT vox.replay_parked() AS applied_by_full_sweep;
+RESET vox.parked_max_attempts;
+SELECT max(attempts) AS attempts FROM vox.parked_events;
+-- Its assistant arriving still applies a dead event.
+INSERT INTO vox.agents (org_id, vapi_assistant_id, name, role) VALUES (:org_a, 'asst-nobody', 'Somebody', 'somebody');
+SELECT count(*) AS still_parked FROM vox.parked_events;
+SELECT count(*) AS calls_applied FROM vox.call_logs WHERE vapi_call_id LIKE 'call-s%';
+SELECT vox.replay_parked_batch(0);

@@ -169,5 +169,19 @@ SELECT * FROM pg_temp.visible_rows(:org_a, :org_b) WHERE rows_of_b <> 0;
 
 RESET vox.org_id;
 RESET ROLE;
-DROP OWNED BY vox_test_dashboard;
-DROP ROLE vox_test_dashboard;
+
+-- Monitoring reads vox.stats with the two grants README names: SELECT on
+-- the view, and EXECUTE on the event counters it calls (a function in a
+-- view runs with the reader's privileges).
+CREATE ROLE vox_test_monitor NOLOGIN;
+GRANT USAGE ON SCHEMA vox TO vox_test_monitor;
+GRANT SELECT ON vox.stats TO vox_test_monitor;
+SET ROLE vox_test_monitor;
+SELECT pg_temp.try('SELECT * FROM vox.stats') AS select_only;
+RESET ROLE;
+GRANT EXECUTE ON FUNCTION vox.event_counts() TO vox_test_monitor;
+SET ROLE vox_test_monitor;
+SELECT section, name FROM vox.stats WHERE section IN ('events', 'parked') ORDER BY 1, 2;
+RESET ROLE;
+DROP OWNED BY vox_test_dashboard, vox_test_monitor;
+DROP ROLE vox_test_dashboard, vox_test_monitor;

@@ -10,6 +10,9 @@ SET timezone = 'UTC';
 SET datestyle = 'ISO, MDY';
 
 CREATE EXTENSION vox VERSION '0.1.0';
+\set ECHO none
+\i test/fixtures/upgrade.sql
+\set ECHO all
 SELECT extversion FROM pg_extension WHERE extname = 'vox';
 SELECT to_regproc('vox.claim_outbox') AS claim_outbox, to_regclass('vox.audit_log') AS audit_log;
 
@@ -40,21 +43,8 @@ SELECT vox.handle_event('{"message": {"type": "status-update", "status": "ringin
 UPDATE vox.outbox SET delivered_at = now() WHERE id = 1;
 
 -- Every row of every 0.1.0 table, in its 0.1.0 columns.
-CREATE TEMP TABLE columns_0_1_0 AS
-SELECT c.relname, a.attname, a.attnum FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid
- WHERE c.relnamespace = 'vox'::regnamespace AND c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped;
-CREATE FUNCTION pg_temp.rows_0_1_0() RETURNS TABLE (tbl text, row_data jsonb)
-LANGUAGE plpgsql AS $$
-DECLARE
-    columns text;
-BEGIN
-    FOR tbl, columns IN SELECT relname, string_agg(quote_ident(attname), ', ' ORDER BY attnum)
-                          FROM columns_0_1_0 GROUP BY relname ORDER BY 1 LOOP
-        RETURN QUERY EXECUTE format('SELECT %L, to_jsonb(t) FROM (SELECT %s FROM vox.%I) t', tbl, columns, tbl);
-    END LOOP;
-END
-$$;
-CREATE TEMP TABLE before_upgrade AS SELECT * FROM pg_temp.rows_0_1_0();
+CREATE TEMP TABLE columns_0_1_0 AS SELECT * FROM pg_temp.vox_columns();
+CREATE TEMP TABLE before_upgrade AS SELECT * FROM pg_temp.vox_rows('columns_0_1_0');
 SELECT tbl, count(*) FROM before_upgrade GROUP BY 1 ORDER BY 1;
 
 ---------------------------------------------------------------------------
@@ -65,9 +55,9 @@ SELECT extversion FROM pg_extension WHERE extname = 'vox';
 
 -- Old rows are intact in their 0.1.0 columns, none is added, and the new
 -- tables start empty.
-SELECT 'lost' AS change, * FROM (SELECT * FROM before_upgrade EXCEPT SELECT * FROM pg_temp.rows_0_1_0()) lost
+SELECT 'lost' AS change, * FROM (SELECT * FROM before_upgrade EXCEPT SELECT * FROM pg_temp.vox_rows('columns_0_1_0')) lost
 UNION ALL
-SELECT 'new', * FROM (SELECT * FROM pg_temp.rows_0_1_0() EXCEPT SELECT * FROM before_upgrade) added;
+SELECT 'new', * FROM (SELECT * FROM pg_temp.vox_rows('columns_0_1_0') EXCEPT SELECT * FROM before_upgrade) added;
 SELECT count(*) AS audit_rows FROM vox.audit_log;
 SELECT count(*) AS maintenance_runs FROM vox.maintenance_runs;
 -- The new columns of old rows hold their defaults: nothing claimed yet,
@@ -107,77 +97,6 @@ SELECT section, name, value FROM vox.stats WHERE section <> 'events';
 ---------------------------------------------------------------------------
 -- The upgraded schema is a fresh 0.2.0 schema
 ---------------------------------------------------------------------------
--- Everything of vox's schema a database's behaviour depends on, one line
--- per object or column: kind, object, definition.
-CREATE FUNCTION pg_temp.vox_schema() RETURNS TABLE (kind text, object text, definition text)
-LANGUAGE sql STABLE AS $$
-    WITH rel AS (
-        SELECT c.* FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'vox'
-    )
-    SELECT 'relation', relname,
-           concat_ws(' ', relkind, relpersistence, 'rls=' || relrowsecurity, 'force=' || relforcerowsecurity,
-                     'acl=' || relacl::text, 'options=' || reloptions::text)
-      FROM rel
-    UNION ALL
-    SELECT 'column', format('%s.%s', c.relname, a.attname),
-           concat_ws(' ', a.attnum, format_type(a.atttypid, a.atttypmod), CASE WHEN a.attnotnull THEN 'not null' END,
-                     'default ' || pg_get_expr(d.adbin, d.adrelid), 'identity ' || NULLIF(a.attidentity, '')::text,
-                     'generated ' || NULLIF(a.attgenerated, '')::text, 'collation ' || NULLIF(a.attcollation, 0)::regcollation,
-                     'acl ' || a.attacl::text)
-      FROM rel c JOIN pg_attribute a ON a.attrelid = c.oid
-      LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-     WHERE a.attnum > 0 AND NOT a.attisdropped
-    UNION ALL
-    SELECT 'constraint', format('%s.%s', COALESCE(c.relname, t.typname), k.conname), pg_get_constraintdef(k.oid)
-      FROM pg_constraint k JOIN pg_namespace n ON n.oid = k.connamespace
-      LEFT JOIN pg_class c ON c.oid = k.conrelid LEFT JOIN pg_type t ON t.oid = k.contypid
-     WHERE n.nspname = 'vox'
-    UNION ALL
-    SELECT 'index', relname, pg_get_indexdef(oid) FROM rel WHERE relkind = 'i'
-    UNION ALL
-    SELECT 'sequence', c.relname,
-           concat_ws(' ', s.seqtypid::regtype, s.seqstart, s.seqincrement, s.seqmin, s.seqmax, s.seqcache, s.seqcycle)
-      FROM rel c JOIN pg_sequence s ON s.seqrelid = c.oid
-    UNION ALL
-    SELECT 'view', relname, pg_get_viewdef(oid) FROM rel WHERE relkind = 'v'
-    UNION ALL
-    SELECT 'type', t.typname, concat_ws(' ', t.typtype, t.typbasetype::regtype, t.typnotnull, t.typdefault)
-      FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
-     WHERE n.nspname = 'vox' AND t.typtype IN ('d', 'e', 'c') AND t.typrelid = 0
-    UNION ALL
-    SELECT 'function', p.oid::regprocedure::text,
-           concat_ws(' ', pg_get_functiondef(p.oid), 'acl=' || p.proacl::text)
-      FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'vox'
-    UNION ALL
-    SELECT 'policy', format('%s.%s', tablename, policyname),
-           concat_ws(' ', permissive, roles::text, cmd, 'using ' || qual, 'check ' || with_check)
-      FROM pg_policies WHERE schemaname = 'vox'
-    UNION ALL
-    SELECT 'trigger', format('%s.%s', c.relname, g.tgname), concat_ws(' ', pg_get_triggerdef(g.oid), g.tgenabled)
-      FROM pg_trigger g JOIN rel c ON c.oid = g.tgrelid WHERE NOT g.tgisinternal
-    UNION ALL
-    SELECT 'comment', format('%s %s', o.type, o.identity), d.description
-      FROM pg_description d, LATERAL pg_identify_object(d.classoid, d.objoid, d.objsubid) o
-     WHERE o.schema = 'vox' OR o.identity = 'vox' OR o.identity LIKE '% on vox.%'
-    UNION ALL
-    SELECT 'member', format('%s %s', o.type, o.identity), NULL
-      FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid,
-           LATERAL pg_identify_object(d.classid, d.objid, d.objsubid) o
-     WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e' AND e.extname = 'vox'
-    UNION ALL
-    SELECT 'extension', extname, concat_ws(' ', extversion, extrelocatable, extnamespace::regnamespace, extconfig::text)
-      FROM pg_extension WHERE extname = 'vox'
-$$;
--- Differences between two digests, both ways.
-CREATE FUNCTION pg_temp.differences(a regclass, b regclass) RETURNS TABLE (only_in text, kind text, object text, definition text)
-LANGUAGE plpgsql AS $$
-BEGIN
-    RETURN QUERY EXECUTE format('(SELECT %1$L, * FROM %1$s EXCEPT SELECT %1$L, * FROM %2$s)
-                                 UNION ALL
-                                 (SELECT %2$L, * FROM %2$s EXCEPT SELECT %2$L, * FROM %1$s)
-                                 ORDER BY 3, 4, 1', a, b);
-END
-$$;
 CREATE TEMP TABLE upgraded AS SELECT * FROM pg_temp.vox_schema();
 
 SET client_min_messages = warning;

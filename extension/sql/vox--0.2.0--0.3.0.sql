@@ -26,18 +26,18 @@ END
 $$;
 
 -- The maintenance worker's role ------------------------------------------------
--- A maintenance round runs as this role (setting vox.worker_role), which may
+-- A maintenance round runs as this role (setting vox.maintenance_role), which may
 -- do nothing but execute the three functions below. It cannot log in; the
 -- worker becomes it after connecting.
 DO $$
 BEGIN
-    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'vox_worker') THEN
-        CREATE ROLE vox_worker NOLOGIN;
-        COMMENT ON ROLE vox_worker IS 'vox maintenance rounds run as this role (vox.worker_role); it may only execute vox''s maintenance functions';
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'vox_maintenance') THEN
+        CREATE ROLE vox_maintenance NOLOGIN;
+        COMMENT ON ROLE vox_maintenance IS 'vox maintenance rounds run as this role (vox.maintenance_role); it may only execute vox''s maintenance functions';
     END IF;
 END
 $$;
-GRANT USAGE ON SCHEMA vox TO vox_worker;
+GRANT USAGE ON SCHEMA vox TO vox_maintenance;
 
 CREATE FUNCTION vox.remove_expired(max_rows integer DEFAULT 1000,
                                    OUT removed_idempotency bigint, OUT removed_outbox bigint)
@@ -45,7 +45,7 @@ LANGUAGE c VOLATILE STRICT SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'vox_remove_expired';
 REVOKE ALL ON FUNCTION vox.remove_expired(integer) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION vox.remove_expired(integer) TO vox_worker;
+GRANT EXECUTE ON FUNCTION vox.remove_expired(integer) TO vox_maintenance;
 COMMENT ON FUNCTION vox.remove_expired(integer) IS
     'One batch of vox.cleanup(): deletes up to max_rows expired idempotency records and as many delivered outbox rows';
 
@@ -59,7 +59,7 @@ LANGUAGE c VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'vox_replay_parked_batch';
 REVOKE ALL ON FUNCTION vox.replay_parked_batch(integer, timestamptz) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION vox.replay_parked_batch(integer, timestamptz) TO vox_worker;
+GRANT EXECUTE ON FUNCTION vox.replay_parked_batch(integer, timestamptz) TO vox_maintenance;
 COMMENT ON FUNCTION vox.replay_parked_batch(integer, timestamptz) IS
     'Replays up to max_events parked events that are not dead and not attempted since attempted_before, oldest first, skipping those another session holds; returns how many it tried and applied';
 
@@ -70,7 +70,7 @@ LANGUAGE c VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'vox_record_maintenance_run';
 REVOKE ALL ON FUNCTION vox.record_maintenance_run(timestamptz, bigint, bigint, bigint, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION vox.record_maintenance_run(timestamptz, bigint, bigint, bigint, text) TO vox_worker;
+GRANT EXECUTE ON FUNCTION vox.record_maintenance_run(timestamptz, bigint, bigint, bigint, text) TO vox_maintenance;
 COMMENT ON FUNCTION vox.record_maintenance_run(timestamptz, bigint, bigint, bigint, text) IS
     'Records a maintenance worker round in vox.maintenance_runs and forgets rounds older than the retention';
 

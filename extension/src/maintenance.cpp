@@ -135,20 +135,20 @@ std::string attempt(Fn&& step) {
   }
 }
 
-// Becomes the worker role (vox.worker_role) if vox is ready for a round: the
+// Becomes the worker role (vox.maintenance_role) if vox is ready for a round: the
 // server can write, and vox is installed at a version with the worker's
 // functions. Until then the round was the bootstrap superuser's, reading
 // catalogs only.
-bool become_worker_role() {
+bool become_maintenance_role() {
   bool ready = false;
   std::string refusal;
   in_transaction("vox maintenance: starting a round", [&]() {
     Params none;
     if (RecoveryInProgress() || execute(worker_functions_installed, none, 1).count() == 0) return;
     pg_call([&]() {
-      HeapTuple role = SearchSysCache1(AUTHNAME, CStringGetDatum(setting_worker_role));
+      HeapTuple role = SearchSysCache1(AUTHNAME, CStringGetDatum(setting_maintenance_role));
       if (!HeapTupleIsValid(role)) {
-        refusal = "role \"" + std::string(setting_worker_role) + "\" (vox.worker_role) does not exist";
+        refusal = "role \"" + std::string(setting_maintenance_role) + "\" (vox.maintenance_role) does not exist";
         return;
       }
       const Form_pg_authid form = reinterpret_cast<Form_pg_authid>(GETSTRUCT(role));
@@ -156,8 +156,8 @@ bool become_worker_role() {
       const bool privileged = form->rolsuper || form->rolbypassrls;
       ReleaseSysCache(role);
       if (privileged) {
-        refusal = "role \"" + std::string(setting_worker_role) +
-                  "\" (vox.worker_role) is a superuser or bypasses row-level security";
+        refusal = "role \"" + std::string(setting_maintenance_role) +
+                  "\" (vox.maintenance_role) is a superuser or bypasses row-level security";
         return;
       }
       SetSessionAuthorization(role_id, false);
@@ -171,7 +171,7 @@ bool become_worker_role() {
 
 void run_round() {
   bool ready = false;
-  if (!attempt([&]() { ready = become_worker_role(); }).empty() || !ready) return;
+  if (!attempt([&]() { ready = become_maintenance_role(); }).empty() || !ready) return;
   const TimestampTz started_at = GetCurrentTimestamp();
   Removed removed;
   int64_t replayed = 0;
@@ -351,7 +351,7 @@ extern "C" void vox_maintenance_main(Datum) {
 
 // One round in one database. It connects as the bootstrap superuser only to
 // read the catalogs, pins search_path over any ALTER DATABASE or ALTER ROLE
-// setting, then runs as vox.worker_role, which may only execute vox's
+// setting, then runs as vox.maintenance_role, which may only execute vox's
 // maintenance functions. Its statistics are reported when it exits.
 extern "C" void vox_maintenance_round_main(Datum database) {
   using namespace vox;

@@ -13,7 +13,7 @@ extern "C" {
 namespace vox {
 
 char* setting_database = nullptr;
-char* setting_worker_role = nullptr;
+char* setting_maintenance_role = nullptr;
 int setting_maintenance_interval = 60;
 int setting_retention = 30 * 24 * 3600;
 int setting_queue_max_attempts = 10;
@@ -56,9 +56,9 @@ void define_settings(bool preloading) {
   const GucContext worker_context = preloading ? PGC_POSTMASTER : PGC_SIGHUP;
   DefineCustomStringVariable("vox.database", "Database the vox maintenance worker connects to.", nullptr,
                              &setting_database, "postgres", worker_context, 0, nullptr, nullptr, nullptr);
-  DefineCustomStringVariable("vox.worker_role",
-                             "Role a vox maintenance round runs as (not a superuser; vox creates vox_worker).",
-                             nullptr, &setting_worker_role, "vox_worker", worker_context, 0, nullptr, nullptr,
+  DefineCustomStringVariable("vox.maintenance_role",
+                             "Role a vox maintenance round runs as (not a superuser; vox creates vox_maintenance).",
+                             nullptr, &setting_maintenance_role, "vox_maintenance", worker_context, 0, nullptr, nullptr,
                              nullptr);
   DefineCustomIntVariable("vox.maintenance_interval", "Time between two rounds of the vox maintenance worker.",
                           nullptr, &setting_maintenance_interval, 60, 1, 86400, PGC_SIGHUP, GUC_UNIT_S, nullptr,

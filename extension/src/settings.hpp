@@ -4,7 +4,7 @@
 namespace vox {
 
 extern char* setting_database;            // vox.database: the maintenance worker's database
-extern char* setting_worker_role;         // vox.worker_role: the role a maintenance round runs as
+extern char* setting_maintenance_role;         // vox.maintenance_role: the role a maintenance round runs as
 extern int setting_maintenance_interval;  // vox.maintenance_interval, seconds
 extern int setting_retention;             // vox.retention, seconds
 extern int setting_queue_max_attempts;    // vox.queue_max_attempts

@@ -70,9 +70,9 @@ SELECT c.relname AS not_dumped FROM pg_class c
  WHERE c.relnamespace = 'vox'::regnamespace AND c.relkind IN ('r', 'S')
    AND c.oid <> ALL ((SELECT extconfig FROM pg_extension WHERE extname = 'vox')::oid[]);
 -- The worker's role may execute exactly its three functions.
-SELECT rolname, rolsuper, rolcanlogin, rolbypassrls FROM pg_roles WHERE rolname = 'vox_worker';
+SELECT rolname, rolsuper, rolcanlogin, rolbypassrls FROM pg_roles WHERE rolname = 'vox_maintenance';
 SELECT p.oid::regprocedure AS worker_may_execute FROM pg_proc p
- WHERE p.pronamespace = 'vox'::regnamespace AND has_function_privilege('vox_worker', p.oid, 'EXECUTE')
+ WHERE p.pronamespace = 'vox'::regnamespace AND has_function_privilege('vox_maintenance', p.oid, 'EXECUTE')
    AND NOT has_function_privilege('public', p.oid, 'EXECUTE') ORDER BY 1;
 -- No SECURITY DEFINER function is open to PUBLIC, and each pins search_path.
 SELECT p.oid::regprocedure AS function, p.proconfig

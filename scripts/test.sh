@@ -311,6 +311,8 @@ else
 fi
 
 suite_installcheck
+# The extension's incremental build recompiles what includes a changed header.
+suite_tap build bash "$ROOT/test/build/run.sh"
 # The maintenance background worker needs vox in shared_preload_libraries,
 # which the test cluster lacks: test/worker/run.sh makes a cluster of its own.
 suite_tap worker bash "$ROOT/test/worker/run.sh"

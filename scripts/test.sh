@@ -314,6 +314,10 @@ suite_installcheck
 # The maintenance background worker needs vox in shared_preload_libraries,
 # which the test cluster lacks: test/worker/run.sh makes a cluster of its own.
 suite_tap worker bash "$ROOT/test/worker/run.sh"
+# Escalation routes tried by roles that are not superusers (the maintenance
+# worker in a database they own, vox's trigger functions, settings read
+# without the preload), on a cluster of its own.
+suite_tap privileges bash "$ROOT/test/privileges/run.sh"
 # Convergence under permutations and redeliveries, and storms of concurrent
 # deliveries (DESIGN §2), on a cluster of its own.
 suite_tap reliability bash "$ROOT/test/reliability/run.sh"

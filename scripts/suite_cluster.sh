@@ -3,12 +3,17 @@
 # (scripts/cluster.sh): its directory and port, sessions as any role in any
 # database, queries whose failure joins the diagnostics of the check being
 # run, bounded polls, the server log since a point, and the removal of the
-# cluster on exit. Source it after cluster.sh and tap.sh, then call
+# cluster on exit. Source it (it sources cluster.sh and tap.sh), then call
 # suite_cluster_setup; it only defines functions and variables.
 #
 # Every session pins search_path = pg_catalog: nothing a database holds (an
 # operator in public, an ALTER DATABASE ... SET search_path) can stand in for
 # what a suite's SQL calls, so it names vox's objects in full.
+
+# shellcheck source=scripts/cluster.sh
+source "$(dirname "${BASH_SOURCE[0]}")/cluster.sh"
+# shellcheck source=scripts/tap.sh
+source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 
 SUITE_DIR=""  # the cluster's directory
 SUITE_PORT="" # its port

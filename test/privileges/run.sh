@@ -19,10 +19,6 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-# shellcheck source=scripts/cluster.sh
-source "$ROOT/scripts/cluster.sh"
-# shellcheck source=scripts/tap.sh
-source "$ROOT/scripts/tap.sh"
 # shellcheck source=scripts/suite_cluster.sh
 source "$ROOT/scripts/suite_cluster.sh"
 

@@ -78,7 +78,7 @@ plant_round_work() {
   q "INSERT INTO vox.call_tracking (org_id, vapi_call_id) VALUES ('$ORG', 'call-$tag-parked')" >/dev/null
 }
 
-# rounds_ran TAG SINCE_ID OFFSET: the work of plant_round_work TAG is done
+# rounds_ran_safely TAG SINCE_ID OFFSET: the work of plant_round_work TAG is done
 # by rounds recorded after SINCE_ID without error, appowner is no superuser,
 # and no planted function ran (server log after byte OFFSET).
 rounds_ran_safely() {
@@ -106,7 +106,8 @@ rounds_ran_safely() {
   fi
   log=$(log_since "$offset")
   if grep -q "$MARKER" <<<"$log"; then
-    DIAG+=("planted functions ran (times, which, as whom):" "$(grep "$MARKER" <<<"$log" | sed "s/.*vox-evil-marker: //" | sort | uniq -c | head -n 20)")
+    DIAG+=("planted functions ran (times, which, as whom):"
+      "$(grep "$MARKER" <<<"$log" | sed "s/.*vox-evil-marker: //" | sort | uniq -c | head -n 20)")
     ok=1
   fi
   if grep -Eq "$CRASH_LOG" <<<"$log"; then

@@ -125,7 +125,11 @@ check_dump_restore() {
     return 1
   fi
   q_as postgres postgres "CREATE DATABASE $COPY" >/dev/null || return 1
-  # README's procedure: a superuser, vox's triggers off for restored rows.
+  # The restore procedure: a superuser, vox's triggers off for restored rows
+  # (with them, the audit trigger's rows for the restored routing tables
+  # collide with the restored audit_log), into a database no maintenance
+  # worker works in (a round would record itself in maintenance_runs, and
+  # collide with its restored rows).
   if ! out=$(vox_as_server env PGOPTIONS="-c session_replication_role=replica" "$VOX_PG_BIN/pg_restore" \
     --exit-on-error -h "$DIR" -p "$SUITE_PORT" -U postgres -d "$COPY" "$DUMP" 2>&1) || [[ -n $out ]]; then
     DIAG+=("pg_restore with session_replication_role = replica:" "$out")

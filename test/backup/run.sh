@@ -117,13 +117,27 @@ check_source_populated() {
   fi
 }
 
-check_dump_restore() {
-  local out
+# The archive's table of contents names the data of every table of vox and
+# the value of every sequence.
+check_dump() {
+  local out tables sequences
   rm -f -- "$DUMP"
-  if ! out=$(vox_as_server "$VOX_PG_BIN/pg_dump" -Fc -h "$DIR" -p "$SUITE_PORT" -U postgres -d "$SRC" -f "$DUMP" 2>&1); then
-    DIAG+=("pg_dump failed:" "$out")
+  if ! out=$(vox_as_server "$VOX_PG_BIN/pg_dump" -Fc -h "$DIR" -p "$SUITE_PORT" -U postgres -d "$SRC" -f "$DUMP" 2>&1) ||
+    ! out=$(vox_as_server "$VOX_PG_BIN/pg_restore" -l "$DUMP" 2>&1); then
+    DIAG+=("pg_dump -Fc or pg_restore -l failed:" "$out")
     return 1
   fi
+  tables=$(grep -c ' TABLE DATA vox ' <<<"$out" || true)
+  sequences=$(grep -c ' SEQUENCE SET vox ' <<<"$out" || true)
+  if ((tables != $(wc -l <<<"$SOURCE_DIGESTS") || sequences != $(wc -l <<<"$SOURCE_SEQUENCES"))); then
+    DIAG+=("the archive holds the data of $tables tables and $sequences sequences of vox;"
+      "$SRC has $(wc -l <<<"$SOURCE_DIGESTS") tables and $(wc -l <<<"$SOURCE_SEQUENCES") sequences")
+    return 1
+  fi
+}
+
+check_restore() {
+  local out
   q_as postgres postgres "CREATE DATABASE $COPY" >/dev/null || return 1
   # The restore procedure: a superuser, vox's triggers off for restored rows
   # (with them, the audit trigger's rows for the restored routing tables
@@ -274,8 +288,8 @@ populate || bail "could not populate $SRC: ${DIAG[*]}"
 
 # -------------------------------------------------------------- tests ----
 check "the source has rows in every vox table ($((CALLS * 4)) events over $CALLS calls, and the rest)" check_source_populated
-check "pg_dump -Fc, then pg_restore into a new database with session_replication_role = replica, without a message" \
-  check_dump_restore
+check "pg_dump -Fc archives the rows of every vox table and the value of every sequence" check_dump
+check "pg_restore into a new database with session_replication_role = replica, without a message" check_restore
 check "every row of every vox table comes back" check_rows_restored
 check "every identity sequence of vox comes back at its value" check_sequences_restored
 check "vox.webhook_secrets_for() gives the shim's role each org's secrets" check_secrets

@@ -316,6 +316,13 @@ suite_tap build bash "$ROOT/test/build/run.sh"
 # The maintenance background worker needs vox in shared_preload_libraries,
 # which the test cluster lacks: test/worker/run.sh makes a cluster of its own.
 suite_tap worker bash "$ROOT/test/worker/run.sh"
+# Escalation routes tried by roles that are not superusers (the maintenance
+# worker in a database they own, vox's trigger functions, settings read
+# without the preload), on a cluster of its own.
+suite_tap privileges bash "$ROOT/test/privileges/run.sh"
+# pg_dump and pg_restore of a populated vox database: every row comes back,
+# and vox works on the copy (cluster of its own).
+suite_tap backup bash "$ROOT/test/backup/run.sh"
 # Convergence under permutations and redeliveries, and storms of concurrent
 # deliveries (DESIGN §2), on a cluster of its own.
 suite_tap reliability bash "$ROOT/test/reliability/run.sh"

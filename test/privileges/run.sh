@@ -144,17 +144,17 @@ check_definer_functions() {
 
 # The worker's role can log in as nobody, bypasses nothing, and may execute
 # only the three maintenance functions among vox's.
-check_worker_role() {
+check_maintenance_role() {
   q "SELECT coalesce((SELECT r.rolcanlogin || ' ' || r.rolsuper || ' ' || r.rolbypassrls || ' ' ||
                              coalesce((SELECT string_agg(p.proname, ',' ORDER BY p.proname) FROM pg_catalog.pg_proc p
                                         WHERE p.pronamespace = 'vox'::regnamespace
                                           AND pg_catalog.has_function_privilege(r.oid, p.oid, 'EXECUTE')
                                           AND NOT pg_catalog.has_function_privilege('public', p.oid, 'EXECUTE')),
                                       'none')
-                        FROM pg_catalog.pg_roles r WHERE r.rolname = 'vox_worker'), 'no role vox_worker')" \
+                        FROM pg_catalog.pg_roles r WHERE r.rolname = 'vox_maintenance'), 'no role vox_maintenance')" \
     >/dev/null || return 1
   if [[ $GOT != "false false false record_maintenance_run,remove_expired,replay_parked_batch" ]]; then
-    DIAG+=("vox_worker: can log in, superuser, bypasses RLS, vox functions it alone may execute: '$GOT'"
+    DIAG+=("vox_maintenance: can log in, superuser, bypasses RLS, vox functions it alone may execute: '$GOT'"
       "want 'false false false record_maintenance_run,remove_expired,replay_parked_batch'")
     return 1
   fi
@@ -342,8 +342,8 @@ q "\\i $ROOT/test/fixtures/vapi.sql" \
 
 # -------------------------------------------------------------- tests ----
 check "every SECURITY DEFINER function of vox pins search_path and is not executable by PUBLIC" check_definer_functions
-check "vox_worker cannot log in, is no superuser, bypasses no RLS, and alone may execute only the maintenance functions" \
-  check_worker_role
+check "vox_maintenance cannot log in, is no superuser, bypasses no RLS, and alone may execute only the maintenance functions" \
+  check_maintenance_role
 check "the dashboard role cannot attach vox.audit_trigger() to a temp table and forge an audit row" check_audit_forgery
 check "no role but a superuser can attach vox's trigger functions to a table of its own" check_triggers_not_attachable
 check "granted EXECUTE, a role still cannot make vox's trigger functions act for its own tables" \

@@ -161,6 +161,11 @@ bool become_worker_role() {
         return;
       }
       SetSessionAuthorization(role_id, false);
+      // pg_stat_activity shows the role a session started as, here the
+      // bootstrap superuser: a DBA must see the role the round runs as.
+      PGSTAT_BEGIN_WRITE_ACTIVITY(MyBEEntry);
+      MyBEEntry->st_userid = role_id;
+      PGSTAT_END_WRITE_ACTIVITY(MyBEEntry);
       ready = true;
     });
   });

@@ -13,12 +13,15 @@ extern "C" {
 #include "access/xact.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_database.h"
+#include "catalog/pg_extension.h"
+#include "commands/extension.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/lmgr.h"
 #include "tcop/tcopprot.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
@@ -174,6 +177,25 @@ bool become_worker_role() {
   return ready;
 }
 
+bool vox_dropped = false;  // during this round, which then ends quietly
+
+// One step of a round on vox's objects, with vox's extension locked against
+// DROP EXTENSION until the step commits: a DROP waits for the step, and the
+// steps after it are skipped, instead of failing on vox's vanished objects.
+template <typename Fn>
+void vox_step(const char* activity, Fn&& step) {
+  in_transaction(activity, [&]() {
+    if (!vox_dropped)
+      vox_dropped = !pg_call([]() {
+        const Oid extension = get_extension_oid("vox", true);
+        if (!OidIsValid(extension)) return false;
+        LockDatabaseObject(ExtensionRelationId, extension, 0, AccessShareLock);
+        return get_extension_oid("vox", true) == extension;  // not dropped while this waited
+      });
+    if (!vox_dropped) step();
+  });
+}
+
 void run_round() {
   bool ready = false;
   if (!attempt([&]() { ready = become_worker_role(); }).empty() || !ready) return;
@@ -181,8 +203,8 @@ void run_round() {
   Removed removed;
   int64_t replayed = 0;
   std::string error = attempt([&]() {
-    for (bool more = true; more && !got_sigterm;) {
-      in_transaction("vox maintenance: removing expired rows", [&]() {
+    for (bool more = true; more && !got_sigterm && !vox_dropped;) {
+      vox_step("vox maintenance: removing expired rows", [&]() {
         Params params;
         params.int8(kCleanupBatch);
         Rows rows = execute(worker_remove_expired, params);
@@ -194,9 +216,9 @@ void run_round() {
   });
   // Each batch tries events not tried since the round started, so the round
   // ends however many stay unresolvable.
-  for (bool more = error.empty(); more && !got_sigterm;) {
+  for (bool more = error.empty(); more && !got_sigterm && !vox_dropped;) {
     error = attempt([&]() {
-      in_transaction("vox maintenance: replaying parked events", [&]() {
+      vox_step("vox maintenance: replaying parked events", [&]() {
         Params params;
         params.int8(kReplayBatch).timestamp(Timestamp(started_at));
         Rows rows = execute(worker_replay, params);
@@ -208,7 +230,7 @@ void run_round() {
   }
   if (got_sigterm) return;
   attempt([&]() {
-    in_transaction("vox maintenance: recording the round", [&]() {
+    vox_step("vox maintenance: recording the round", [&]() {
       Params params;
       params.timestamp(Timestamp(started_at))
           .int8(removed.idempotency)

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # End-to-end tests of the vox maintenance background worker
-# (extension/src/maintenance.cpp), which exists only when vox is in
+# (extension/src/maintenance.cpp): a launcher that holds no database, and a
+# short-lived worker per round in vox.database. It exists only when vox is in
 # shared_preload_libraries, so it needs a cluster of its own: a fresh one in
 # $VOX_WORKER_TEST_DIR (default .run/worker-pg) on the first free port from
-# 56432, with vox preloaded, vox.database = 'vox_worker', a 1 s interval and a
-# 2 s retention. A hot standby of it ($VOX_WORKER_TEST_DIR-standby, next free
-# port) checks the recovery case. Both are stopped and removed on exit
-# (VOX_WORKER_TEST_KEEP=1 keeps them, stopped, for a post-mortem).
+# $VOX_WORKER_TEST_PORT (default 56432), with vox preloaded, vox.database =
+# 'vox_worker', a 1 s interval and a 2 s retention. A hot standby of it
+# ($VOX_WORKER_TEST_DIR-standby, next free port) checks the recovery case;
+# the last check restarts the primary without the preload. Both are stopped
+# and removed on exit (VOX_WORKER_TEST_KEEP=1 keeps them, stopped, for a
+# post-mortem).
 #
 # Prints TAP: one `ok N - ...` / `not ok N - ...` line per check, `# ...`
 # diagnostics after a failure, then `# pass P` and `# fail F`. Exit status 0
@@ -679,10 +682,28 @@ check_database_moves() {
 }
 
 check_not_installed() {
-  local pid offset log after since
+  local pid offset log after since dropper
   pid=$(launcher_pid) || return 1
   offset=$(log_size "$DIR")
-  q "SET client_min_messages = warning" "DROP EXTENSION vox CASCADE" >/dev/null || return 1
+  # Dropped in the middle of a round (expired rows removed, parked events
+  # next, behind a lock): the round ends with neither an error nor a record.
+  start_locker vox.parked_events || return 1
+  if ! poll 10 Lock "SELECT string_agg(coalesce(wait_event_type, '-'), ' ') FROM pg_stat_activity
+                      WHERE backend_type = '$ROUND'"; then
+    DIAG+=("no round waiting on the lock after 10 s (wait_event_type: $GOT)")
+    stop_locker
+    return 1
+  fi
+  psql_to "$DIR" "$PORT" "SET client_min_messages = warning" "DROP EXTENSION vox CASCADE" >/dev/null 2>&1 &
+  dropper=$!
+  if ! poll 10 1 "SELECT count(*) FROM pg_stat_activity WHERE query = 'DROP EXTENSION vox CASCADE' AND wait_event_type = 'Lock'"; then
+    DIAG+=("DROP EXTENSION is not waiting on a lock after 10 s: $GOT")
+  fi
+  stop_locker
+  if ! wait "$dropper"; then
+    DIAG+=("DROP EXTENSION failed:" "$(log_since "$DIR" "$offset" | tail -n 10)")
+    return 1
+  fi
   sleep 3
   after=$(launcher_pid) || return 1
   log=$(log_since "$DIR" "$offset")

@@ -78,14 +78,20 @@ Statement worker_functions_installed(
 constexpr int kReplayBatch = 100;  // parked events per transaction of a round
 
 volatile sig_atomic_t got_sigterm = false;
+// Set once a round is connected: a cancel raised while it connects would
+// escape the round's error handling, end it with an ERROR in the log and
+// exit code 1.
+volatile sig_atomic_t cancel_on_sigterm = false;
 
 // In a round, also cancels what it is doing, a lock wait included, so the
 // round leaves at once.
 void handle_round_sigterm(SIGNAL_ARGS) {
   const int saved_errno = errno;
   got_sigterm = true;
-  QueryCancelPending = true;
-  InterruptPending = true;
+  if (cancel_on_sigterm) {
+    QueryCancelPending = true;
+    InterruptPending = true;
+  }
   SetLatch(MyLatch);
   errno = saved_errno;
 }
@@ -386,7 +392,8 @@ extern "C" void vox_maintenance_round_main(Datum database) {
   BackgroundWorkerUnblockSignals();
   BackgroundWorkerInitializeConnectionByOid(DatumGetObjectId(database), InvalidOid, 0);
   SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
-  run_round();
+  cancel_on_sigterm = true;
+  if (!got_sigterm) run_round();
   QueryCancelPending = false;  // the SIGTERM's cancel, if nothing consumed it
   proc_exit(0);
 }

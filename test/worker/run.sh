@@ -355,8 +355,8 @@ parked_bounded() {
   local probe="SELECT txid_current() || ' ' || (SELECT max(id) FROM vox_test.seen_runs) || ' ' ||
                       (SELECT sum(attempts) FROM vox.parked_events)"
   before=$(q "$probe") || return 1
-  if ! wait_rounds 30 3; then
-    DIAG+=("fewer than 3 rounds over $PARKED parked events within 30 s")
+  if ! wait_rounds 30 2; then
+    DIAG+=("fewer than 2 rounds over $PARKED parked events within 30 s")
     return 1
   fi
   after=$(q "$probe") || return 1
@@ -367,8 +367,8 @@ parked_bounded() {
   xids=$((a[0] - b[0] - 1))
   attempts=$((a[2] - b[2]))
   DIAG+=("$xids transaction ids over $rounds rounds, $attempts replays ($PARKED + 1 events parked)")
-  # The first round may have started before the first probe, the others
-  # tried every event.
+  # Between the probes: the rounds counted (the first of them possibly begun
+  # before), each over every event, and at most part of the next one.
   if ((attempts < (rounds - 1) * PARKED)); then
     DIAG+=("fewer replays than $((rounds - 1)) whole rounds over the parked events")
     return 1
@@ -384,10 +384,10 @@ parked_bounded() {
     return 1
   fi
   before=$(q "SELECT sum(attempts) FROM vox.parked_events") || return 1
-  wait_rounds 10 2 || { DIAG+=("fewer than 2 rounds within 10 s"); return 1; }
+  wait_rounds 10 1 || { DIAG+=("no round within 10 s"); return 1; }
   after=$(q "SELECT sum(attempts) FROM vox.parked_events") || return 1
   if [[ $after != "$before" ]]; then
-    DIAG+=("replays of dead events: $before before two rounds, $after after")
+    DIAG+=("replays of dead events: $before before a round, $after after")
     return 1
   fi
   q "INSERT INTO vox.agents (org_id, vapi_assistant_id, name, role) VALUES ('$ORG', 'asst-w6-late', 'Late agent', 'w6')" \

@@ -13,12 +13,15 @@ extern "C" {
 #include "access/xact.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_database.h"
+#include "catalog/pg_extension.h"
+#include "commands/extension.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/lmgr.h"
 #include "tcop/tcopprot.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
@@ -75,14 +78,20 @@ Statement worker_functions_installed(
 constexpr int kReplayBatch = 100;  // parked events per transaction of a round
 
 volatile sig_atomic_t got_sigterm = false;
+// Set once a round is connected: a cancel raised while it connects would
+// escape the round's error handling, end it with an ERROR in the log and
+// exit code 1.
+volatile sig_atomic_t cancel_on_sigterm = false;
 
 // In a round, also cancels what it is doing, a lock wait included, so the
 // round leaves at once.
 void handle_round_sigterm(SIGNAL_ARGS) {
   const int saved_errno = errno;
   got_sigterm = true;
-  QueryCancelPending = true;
-  InterruptPending = true;
+  if (cancel_on_sigterm) {
+    QueryCancelPending = true;
+    InterruptPending = true;
+  }
   SetLatch(MyLatch);
   errno = saved_errno;
 }
@@ -161,12 +170,36 @@ bool become_maintenance_role() {
         return;
       }
       SetSessionAuthorization(role_id, false);
+      // pg_stat_activity shows the role a session started as, here the
+      // bootstrap superuser: a DBA must see the role the round runs as.
+      PGSTAT_BEGIN_WRITE_ACTIVITY(MyBEEntry);
+      MyBEEntry->st_userid = role_id;
+      PGSTAT_END_WRITE_ACTIVITY(MyBEEntry);
       ready = true;
     });
   });
   if (!refusal.empty())
     pg_call([&]() { ereport(LOG, errmsg("vox maintenance: no round: %s", refusal.c_str())); });
   return ready;
+}
+
+bool vox_dropped = false;  // during this round, which then ends quietly
+
+// One step of a round on vox's objects, with vox's extension locked against
+// DROP EXTENSION until the step commits: a DROP waits for the step, and the
+// steps after it are skipped, instead of failing on vox's vanished objects.
+template <typename Fn>
+void vox_step(const char* activity, Fn&& step) {
+  in_transaction(activity, [&]() {
+    if (!vox_dropped)
+      vox_dropped = !pg_call([]() {
+        const Oid extension = get_extension_oid("vox", true);
+        if (!OidIsValid(extension)) return false;
+        LockDatabaseObject(ExtensionRelationId, extension, 0, AccessShareLock);
+        return get_extension_oid("vox", true) == extension;  // not dropped while this waited
+      });
+    if (!vox_dropped) step();
+  });
 }
 
 void run_round() {
@@ -176,8 +209,8 @@ void run_round() {
   Removed removed;
   int64_t replayed = 0;
   std::string error = attempt([&]() {
-    for (bool more = true; more && !got_sigterm;) {
-      in_transaction("vox maintenance: removing expired rows", [&]() {
+    for (bool more = true; more && !got_sigterm && !vox_dropped;) {
+      vox_step("vox maintenance: removing expired rows", [&]() {
         Params params;
         params.int8(kCleanupBatch);
         Rows rows = execute(worker_remove_expired, params);
@@ -189,9 +222,9 @@ void run_round() {
   });
   // Each batch tries events not tried since the round started, so the round
   // ends however many stay unresolvable.
-  for (bool more = error.empty(); more && !got_sigterm;) {
+  for (bool more = error.empty(); more && !got_sigterm && !vox_dropped;) {
     error = attempt([&]() {
-      in_transaction("vox maintenance: replaying parked events", [&]() {
+      vox_step("vox maintenance: replaying parked events", [&]() {
         Params params;
         params.int8(kReplayBatch).timestamp(Timestamp(started_at));
         Rows rows = execute(worker_replay, params);
@@ -203,7 +236,7 @@ void run_round() {
   }
   if (got_sigterm) return;
   attempt([&]() {
-    in_transaction("vox maintenance: recording the round", [&]() {
+    vox_step("vox maintenance: recording the round", [&]() {
       Params params;
       params.timestamp(Timestamp(started_at))
           .int8(removed.idempotency)
@@ -359,7 +392,8 @@ extern "C" void vox_maintenance_round_main(Datum database) {
   BackgroundWorkerUnblockSignals();
   BackgroundWorkerInitializeConnectionByOid(DatumGetObjectId(database), InvalidOid, 0);
   SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
-  run_round();
+  cancel_on_sigterm = true;
+  if (!got_sigterm) run_round();
   QueryCancelPending = false;  // the SIGTERM's cancel, if nothing consumed it
   proc_exit(0);
 }

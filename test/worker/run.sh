@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # End-to-end tests of the vox maintenance background worker
-# (extension/src/maintenance.cpp), which exists only when vox is in
+# (extension/src/maintenance.cpp): a launcher that holds no database, and a
+# short-lived worker per round in vox.database. It exists only when vox is in
 # shared_preload_libraries, so it needs a cluster of its own: a fresh one in
 # $VOX_WORKER_TEST_DIR (default .run/worker-pg) on the first free port from
-# 56432, with vox preloaded, vox.database = 'vox_worker', a 1 s interval and a
-# 2 s retention. A hot standby of it ($VOX_WORKER_TEST_DIR-standby, next free
-# port) checks the recovery case. Both are stopped and removed on exit
-# (VOX_WORKER_TEST_KEEP=1 keeps them, stopped, for a post-mortem).
+# $VOX_WORKER_TEST_PORT (default 56432), with vox preloaded, vox.database =
+# 'vox_worker_test', a 1 s interval and a 2 s retention. A hot standby of it
+# ($VOX_WORKER_TEST_DIR-standby, next free port) checks the recovery case;
+# the last check restarts the primary without the preload. Both are stopped
+# and removed on exit (VOX_WORKER_TEST_KEEP=1 keeps them, stopped, for a
+# post-mortem).
 #
 # Prints TAP: one `ok N - ...` / `not ok N - ...` line per check, `# ...`
 # diagnostics after a failure, then `# pass P` and `# fail F`. Exit status 0
@@ -35,11 +38,13 @@ if [[ -z $DIR ]]; then
   DIR=$RUN_DIR/worker-pg
 fi
 SDIR=$DIR-standby
+BASE_PORT=${VOX_WORKER_TEST_PORT:-56432}
 PORT=""
 SPORT=""
-DB=vox_worker
+DB=vox_worker_test
 ORG=00000000-0000-4000-8000-00000000000a
-WORKER="vox maintenance worker"
+LAUNCHER="vox maintenance worker" # backend_type of the launcher (no database)
+ROUND="vox maintenance round"      # and of a round's worker (in $DB)
 
 GOT=""    # last output of q/poll
 LOCKER="" # pid of a background psql holding a lock, while there is one
@@ -65,14 +70,15 @@ now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 # psql_to DIR PORT SQL...: each SQL a separate -c (so ALTER SYSTEM is not
 # wrapped in a transaction block); unaligned, tuples only, stops at an error.
+# In $DB, or in $QDB if set (QDB=postgres q ...: while $DB is away).
 psql_to() {
   local dir=$1 port=$2 arg args=()
   shift 2
   for arg in "$@"; do args+=(-c "$arg"); done
   env -u PGHOSTADDR -u PGSERVICE -u PGSERVICEFILE -u PGDATABASE -u PGOPTIONS \
-    "$VOX_PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$dir" -p "$port" -U postgres -d "$DB" "${args[@]}"
+    "$VOX_PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$dir" -p "$port" -U postgres -d "${QDB:-$DB}" "${args[@]}"
 }
-# q SQL...: on the primary's vox_worker; stdout only (also in GOT). On
+# q SQL...: on the primary's $DB; stdout only (also in GOT). On
 # failure, the query and psql's error join the diagnostics.
 q() {
   if GOT=$(psql_to "$DIR" "$PORT" "$@" 2>"$ERR_FILE"); then
@@ -119,10 +125,45 @@ log_since() { tail -c +$(($2 + 1)) "$1/server.log"; }
 # BAD_LOG adds any ERROR or FATAL (none is expected on the primary).
 CRASH_LOG='terminated by signal|was terminated|PANIC|TRAP:|terminating any other active|all server processes terminated|reinitializing|vox maintenance: '
 BAD_LOG="$CRASH_LOG|ERROR:|FATAL:"
+# What the worker says by design, not a failed step: a round refusing
+# vox.maintenance_role, the launcher waiting for vox.database (the checks that
+# cause them look for them).
+EXPECTED_LOG='vox maintenance: no round: role |vox maintenance: database ".*" \(vox.database\) does not exist'
+# bad_lines PATTERN: the lines of stdin that match PATTERN and are not expected.
+bad_lines() { grep -E "$1" | grep -Ev "$EXPECTED_LOG" || true; }
 
-worker_pid() { # on the primary; empty if none
-  q "SELECT string_agg(pid::text, ' ') FROM pg_stat_activity
-      WHERE backend_type = '$WORKER' AND datname = '$DB'"
+launcher_pid() { # on the primary; empty if none
+  q "SELECT string_agg(pid::text, ' ') FROM pg_stat_activity WHERE backend_type = '$LAUNCHER'"
+}
+
+# start_locker TABLE: a background session holds TABLE in ACCESS EXCLUSIVE
+# mode until a row in vox_test.lock_release tells it to commit (30 s at
+# most), so that the next round waits on it. stop_locker releases it.
+start_locker() {
+  q "DELETE FROM vox_test.lock_release" >/dev/null || return 1
+  PGAPPNAME=vox_worker_test_locker psql_to "$DIR" "$PORT" "BEGIN" \
+    "LOCK TABLE $1 IN ACCESS EXCLUSIVE MODE" \
+    "DO \$\$ BEGIN
+       FOR i IN 1..600 LOOP
+         EXIT WHEN EXISTS (SELECT FROM vox_test.lock_release);
+         PERFORM pg_sleep(0.05);
+       END LOOP;
+     END \$\$" \
+    "COMMIT" >/dev/null 2>&1 &
+  LOCKER=$!
+}
+stop_locker() {
+  q "INSERT INTO vox_test.lock_release VALUES (true)" >/dev/null || true
+  wait "$LOCKER" 2>/dev/null || true
+  LOCKER=""
+}
+
+# wait_rounds SECONDS COUNT: polls until COUNT rounds started after now have
+# been recorded.
+wait_rounds() {
+  local since
+  since=$(q "SELECT clock_timestamp()") || return 1
+  poll "$1" t "SELECT count(*) >= $2 FROM vox_test.seen_runs WHERE started_at > '$since'"
 }
 
 bail() { # setup failed: one failing check, then the summary
@@ -135,19 +176,45 @@ bail() { # setup failed: one failing check, then the summary
 
 # Seen worker rounds: vox.maintenance_runs forgets rows after the retention
 # (2 s here), so a trigger copies each round into vox_test.seen_runs, which
-# polls can read whenever they come round.
+# polls can read whenever they come round, with the session's role (ran_as).
 SEEN_TRIGGER="CREATE TRIGGER copy_run AFTER INSERT ON vox.maintenance_runs
     FOR EACH ROW EXECUTE FUNCTION vox_test.copy_run()"
 
 # ------------------------------------------------------------- checks ----
 
+# One launcher, connected to no database (so that $DB can be dropped), and
+# rounds recorded in $DB by sessions of vox_maintenance.
 check_running() {
-  if poll 10 1 "SELECT count(*) FROM pg_stat_activity WHERE backend_type = '$WORKER' AND datname = '$DB'"; then
-    return 0
+  if ! poll 10 "1 -" "SELECT count(*) || ' ' || coalesce(string_agg(datname, ' '), '-') FROM pg_stat_activity
+                       WHERE backend_type = '$LAUNCHER'"; then
+    DIAG+=("launchers / their databases after 10 s: $GOT (want one, in no database)"
+      "$(q "SELECT backend_type || ' in ' || coalesce(datname, '-') FROM pg_stat_activity" || true)")
+    return 1
   fi
-  DIAG+=("workers in $DB after 10 s: $GOT")
-  DIAG+=("$(q "SELECT backend_type || ' in ' || coalesce(datname, '-') FROM pg_stat_activity" || true)")
-  return 1
+  if ! wait_rounds 10 2; then
+    DIAG+=("fewer than 2 rounds recorded within 10 s")
+    return 1
+  fi
+  q "SELECT string_agg(DISTINCT ran_as, ' ') FROM vox_test.seen_runs" >/dev/null || return 1
+  if [[ $GOT != vox_maintenance ]]; then
+    DIAG+=("rounds recorded by sessions of '$GOT', want vox_maintenance")
+    return 1
+  fi
+}
+
+# The round's own identity, as a DBA sees it: caught while it waits on a
+# lock, it is in $DB as vox_maintenance.
+check_round_role() {
+  local ok=0
+  start_locker vox.processed_webhook_events || return 1
+  if ! poll 10 "Lock $DB vox_maintenance" "SELECT string_agg(coalesce(wait_event_type, '-') || ' ' || coalesce(datname, '-') || ' ' ||
+                                                 coalesce(usename, '-'), ', ')
+                                        FROM pg_stat_activity WHERE backend_type = '$ROUND'"; then
+    DIAG+=("rounds within 10 s as wait event type, database, role: '$GOT', want 'Lock $DB vox_maintenance'")
+    ok=1
+  fi
+  stop_locker
+  return "$ok"
 }
 
 check_expiry() {
@@ -193,6 +260,29 @@ check_expiry() {
   fi
 }
 
+# Autovacuum sees the rounds' deletes while the launcher runs on: the
+# statistics count at least what the recorded rounds removed (check_expiry's
+# rows among them; nothing else deletes from these tables).
+check_stats_reported() {
+  local pid after
+  pid=$(launcher_pid) || return 1
+  if ! poll 10 "t t" "SELECT (SELECT n_tup_del >= (SELECT sum(removed_idempotency) FROM vox_test.seen_runs) AND n_tup_del > 0
+                                FROM pg_stat_user_tables WHERE relid = 'vox.processed_webhook_events'::regclass)::char || ' ' ||
+                             (SELECT n_tup_del >= (SELECT sum(removed_outbox) FROM vox_test.seen_runs) AND n_tup_del > 0
+                                FROM pg_stat_user_tables WHERE relid = 'vox.outbox'::regclass)::char"; then
+    DIAG+=("pg_stat_user_tables.n_tup_del of processed_webhook_events, outbox >= rows the rounds removed, and > 0: $GOT (want t t)"
+      "$(q "SELECT relname || ' n_tup_del ' || n_tup_del FROM pg_stat_user_tables
+             WHERE relid IN ('vox.processed_webhook_events'::regclass, 'vox.outbox'::regclass)" || true)"
+      "$(q "SELECT 'rounds removed ' || sum(removed_idempotency) || ' ' || sum(removed_outbox) FROM vox_test.seen_runs" || true)")
+    return 1
+  fi
+  after=$(launcher_pid) || return 1
+  if [[ -z $pid || $after != "$pid" ]]; then
+    DIAG+=("launcher pid '$pid' before, '$after' after: the statistics came with a restart")
+    return 1
+  fi
+}
+
 check_replay() {
   local reason since
   reason=$(q "SELECT vox.handle_event(vox_test.status_update(vox_test.call('call-w3', NULL),
@@ -226,6 +316,87 @@ check_replay() {
                                  WHERE ran_by = 'worker' AND replayed > 0 AND started_at > '$since')"; then
     DIAG+=("no worker round with replayed > 0 in vox.maintenance_runs:"
       "$(q "SELECT started_at, replayed, error FROM vox_test.seen_runs WHERE started_at > '$since'" || true)")
+    return 1
+  fi
+}
+
+# Events no round can apply (their assistant is unknown): each round tries
+# each of them once, in batches of a transaction id each, not one per event;
+# after vox.parked_max_attempts they are dead (vox.stats) and sweeps pass over
+# them, while registering the agent still applies one.
+PARKED=5000
+check_parked_bounded() {
+  local ok=0
+  parked_bounded || ok=1
+  # Gone whatever happened, or every later round would replay them.
+  q "DELETE FROM vox.parked_events WHERE vapi_assistant_id = 'asst-w6-none'" \
+    "ALTER SYSTEM RESET vox.parked_max_attempts" "SELECT pg_reload_conf()" >/dev/null || ok=1
+  return "$ok"
+}
+parked_bounded() {
+  local before after rounds xids attempts
+  q "SELECT count(vox.handle_event(vox_test.status_update(vox_test.call('call-w6-' || g, 'asst-w6-none'),
+                                                         'ringing', 1763740800000)))
+       FROM generate_series(1, $PARKED) g" \
+    "SELECT vox.handle_event(vox_test.status_update(vox_test.call('call-w6-late', 'asst-w6-late'),
+                                                   'ringing', 1763740800000))" >/dev/null || return 1
+  q "SELECT count(*) FROM vox.parked_events WHERE vapi_assistant_id IN ('asst-w6-none', 'asst-w6-late')" \
+    >/dev/null || return 1
+  if [[ $GOT != $((PARKED + 1)) ]]; then
+    DIAG+=("$GOT parked events, want $((PARKED + 1))")
+    return 1
+  fi
+  # From the end of a round that tried them all: transaction ids (one taken
+  # by this probe), rounds so far, replays so far.
+  if ! wait_rounds 30 1; then
+    DIAG+=("no round over the parked events within 30 s")
+    return 1
+  fi
+  local probe="SELECT txid_current() || ' ' || (SELECT max(id) FROM vox_test.seen_runs) || ' ' ||
+                      (SELECT sum(attempts) FROM vox.parked_events)"
+  before=$(q "$probe") || return 1
+  if ! wait_rounds 30 2; then
+    DIAG+=("fewer than 2 rounds over $PARKED parked events within 30 s")
+    return 1
+  fi
+  after=$(q "$probe") || return 1
+  local -a b a
+  read -ra b <<<"$before"
+  read -ra a <<<"$after"
+  rounds=$(q "SELECT count(*) FROM vox_test.seen_runs WHERE id > ${b[1]} AND id <= ${a[1]}") || return 1
+  xids=$((a[0] - b[0] - 1))
+  attempts=$((a[2] - b[2]))
+  DIAG+=("$xids transaction ids over $rounds rounds, $attempts replays ($PARKED + 1 events parked)")
+  # Between the probes: the rounds counted (the first of them possibly begun
+  # before), each over every event, and at most part of the next one.
+  if ((attempts < (rounds - 1) * PARKED)); then
+    DIAG+=("fewer replays than $((rounds - 1)) whole rounds over the parked events")
+    return 1
+  fi
+  if ((xids >= 100 * rounds)); then
+    DIAG+=("want fewer than 100 transaction ids per round")
+    return 1
+  fi
+  q "ALTER SYSTEM SET vox.parked_max_attempts = 2" "SELECT pg_reload_conf()" >/dev/null || return 1
+  if ! poll 30 "$((PARKED + 1)) 0" "SELECT (SELECT value FROM vox.stats WHERE section = 'parked' AND name = 'dead') || ' ' ||
+                                           (SELECT value FROM vox.stats WHERE section = 'parked' AND name = 'waiting')"; then
+    DIAG+=("vox.stats parked dead / waiting 30 s after vox.parked_max_attempts = 2: $GOT, want $((PARKED + 1)) 0")
+    return 1
+  fi
+  before=$(q "SELECT sum(attempts) FROM vox.parked_events") || return 1
+  wait_rounds 10 1 || { DIAG+=("no round within 10 s"); return 1; }
+  after=$(q "SELECT sum(attempts) FROM vox.parked_events") || return 1
+  if [[ $after != "$before" ]]; then
+    DIAG+=("replays of dead events: $before before a round, $after after")
+    return 1
+  fi
+  q "INSERT INTO vox.agents (org_id, vapi_assistant_id, name, role) VALUES ('$ORG', 'asst-w6-late', 'Late agent', 'w6')" \
+    >/dev/null || return 1
+  q "SELECT (SELECT count(*) FROM vox.parked_events WHERE vapi_call_id = 'call-w6-late') || ' ' ||
+            coalesce((SELECT status FROM vox.call_logs WHERE org_id = '$ORG' AND vapi_call_id = 'call-w6-late'), '-')" \
+    >/dev/null || return 1
+  if [[ $GOT != "0 ringing" ]]; then
+    DIAG+=("a dead event once its agent is registered: parked / call_logs status '$GOT', want '0 ringing'")
     return 1
   fi
 }
@@ -317,73 +488,56 @@ check_sighup() {
 }
 
 check_sigterm() {
-  local old new offset since log ok=0
-  old=$(worker_pid) || return 1
-  if [[ -z $old || $old == *" "* ]]; then
-    DIAG+=("worker pids before SIGTERM: '$old' (want exactly one)")
+  local old new offset log ok=0
+  old=$(launcher_pid) || return 1
+  if [[ ! $old =~ ^[0-9]+$ ]]; then
+    DIAG+=("launcher pids before SIGTERM: '$old' (want exactly one)")
     return 1
   fi
   offset=$(log_size "$DIR")
   kill -TERM "$old"
-  # A new worker: new pid (after bgw_restart_time, 5 s).
-  if ! poll 12 t "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE backend_type = '$WORKER'
-                                    AND datname = '$DB' AND pid <> $old)"; then
-    DIAG+=("no new worker within 12 s of SIGTERM to $old")
+  # A new launcher: new pid (after bgw_restart_time, 5 s).
+  if ! poll 12 t "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE backend_type = '$LAUNCHER' AND pid <> $old)"; then
+    DIAG+=("no new launcher within 12 s of SIGTERM to $old")
     ok=1
   fi
-  new=$(worker_pid) || return 1
-  since=$(q "SELECT clock_timestamp()") || return 1
-  if ((ok == 0)) && ! poll 5 t "SELECT EXISTS (SELECT FROM vox_test.seen_runs WHERE started_at > '$since')"; then
-    DIAG+=("the new worker ($new) recorded no round within 5 s")
+  new=$(launcher_pid) || return 1
+  if ((ok == 0)) && ! wait_rounds 5 1; then
+    DIAG+=("the new launcher ($new) started no recorded round within 5 s")
     ok=1
   fi
   log=$(log_since "$DIR" "$offset")
   if ! grep -q "vox maintenance worker stopping" <<<"$log"; then
-    DIAG+=("the log does not say the worker stopped")
+    DIAG+=("the log does not say the launcher stopped")
     ok=1
   fi
-  if ! grep -q "vox maintenance worker started in database \"$DB\"" <<<"$log"; then
-    DIAG+=("the log does not say a new worker started")
+  if ! grep -q "vox maintenance worker started for database \"$DB\"" <<<"$log"; then
+    DIAG+=("the log does not say a new launcher started")
     ok=1
   fi
-  if grep -Eq "$BAD_LOG" <<<"$log"; then
-    DIAG+=("the log after SIGTERM shows:" "$(grep -E "$BAD_LOG" <<<"$log" | head -n 10)")
+  if [[ -n $(bad_lines "$BAD_LOG" <<<"$log") ]]; then
+    DIAG+=("the log after SIGTERM shows:" "$(bad_lines "$BAD_LOG" <<<"$log" | head -n 10)")
     ok=1
   fi
   if ((ok != 0)); then DIAG+=("server log since SIGTERM:" "$(printf '%s\n' "$log" | tail -n 20)"); fi
   return "$ok"
 }
 
-# A SIGTERM that arrives while a round waits on a lock ends the worker at
-# once, lock still held: it neither waits for the lock nor sleeps through
-# vox.maintenance_interval (3600 s here, so that a worker that lost the
-# signal is unmistakable; at shutdown, the postmaster would wait for it as
-# long).
+# A SIGTERM that arrives while a round waits on a lock ends the round at
+# once, lock still held; the launcher carries on, and its next rounds work
+# once the lock is gone.
 check_sigterm_in_lock_wait() {
-  local old state ok=0 offset log
-  q "ALTER SYSTEM SET vox.maintenance_interval = '3600'" "SELECT pg_reload_conf()" >/dev/null || return 1
-  # The locker holds the lock until a row in vox_test.lock_release tells it
-  # to commit (30 s at most); its own reload wakes the worker for a round
-  # that must wait on it.
-  PGAPPNAME=vox_worker_test_locker psql_to "$DIR" "$PORT" "BEGIN" \
-    "LOCK TABLE vox.processed_webhook_events IN ACCESS EXCLUSIVE MODE" \
-    "SELECT pg_reload_conf()" \
-    "DO \$\$ BEGIN
-       FOR i IN 1..600 LOOP
-         EXIT WHEN EXISTS (SELECT FROM vox_test.lock_release);
-         PERFORM pg_sleep(0.05);
-       END LOOP;
-     END \$\$" \
-    "COMMIT" >/dev/null 2>&1 &
-  LOCKER=$!
+  local launcher old after state ok=0 offset log
+  launcher=$(launcher_pid) || return 1
+  start_locker vox.processed_webhook_events || return 1
   if ! poll 10 Lock "SELECT string_agg(coalesce(wait_event_type, '-'), ' ') FROM pg_stat_activity
-                      WHERE backend_type = '$WORKER' AND datname = '$DB'"; then
-    DIAG+=("the worker is not waiting on the lock after 10 s (wait_event_type: $GOT)")
+                      WHERE backend_type = '$ROUND'"; then
+    DIAG+=("no round waiting on the lock after 10 s (wait_event_type: $GOT)")
     ok=1
   fi
-  old=$(worker_pid) || ok=1
+  old=$(q "SELECT string_agg(pid::text, ' ') FROM pg_stat_activity WHERE backend_type = '$ROUND'") || ok=1
   if ((ok == 0)) && [[ ! $old =~ ^[0-9]+$ ]]; then
-    DIAG+=("worker pids: '$old' (want exactly one)")
+    DIAG+=("round pids: '$old' (want exactly one)")
     ok=1
   fi
   offset=$(log_size "$DIR")
@@ -393,40 +547,168 @@ check_sigterm_in_lock_wait() {
       state=$(q "SELECT coalesce(wait_event_type, '-') || '/' || coalesce(wait_event, '-') || ', ' || state
                    FROM pg_stat_activity WHERE pid = $old" || true)
       log=$(log_since "$DIR" "$offset")
-      DIAG+=("worker $old still runs 5 s after SIGTERM, the lock still held (wait event, state: $state)"
+      DIAG+=("round $old still runs 5 s after SIGTERM, the lock still held (wait event, state: $state)"
         "server log since SIGTERM: ${log:-(nothing)}")
       ok=1
     fi
   fi
-  q "INSERT INTO vox_test.lock_release VALUES (true)" >/dev/null || ok=1
-  wait "$LOCKER" 2>/dev/null || true
-  LOCKER=""
-  # Back to 1 s (the reload also ends a worker that still holds the SIGTERM),
-  # and a worker running again for the checks that follow.
-  q "ALTER SYSTEM RESET vox.maintenance_interval" "SELECT pg_reload_conf()" >/dev/null || return 1
-  if ! poll 12 t "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE backend_type = '$WORKER'
-                                    AND datname = '$DB' AND pid <> ${old:-0})"; then
-    DIAG+=("no new worker within 12 s")
+  stop_locker
+  if ! wait_rounds 10 1; then
+    DIAG+=("no round recorded within 10 s of the lock's release")
+    ok=1
+  fi
+  after=$(launcher_pid) || return 1
+  if [[ $after != "$launcher" ]]; then
+    DIAG+=("launcher pid '$launcher' before, '$after' after")
     ok=1
   fi
   log=$(log_since "$DIR" "$offset")
-  if grep -Eq "$BAD_LOG" <<<"$log"; then
-    DIAG+=("the log shows:" "$(grep -E "$BAD_LOG" <<<"$log" | head -n 10)")
+  if [[ -n $(bad_lines "$BAD_LOG" <<<"$log") ]]; then
+    DIAG+=("the log shows:" "$(bad_lines "$BAD_LOG" <<<"$log" | head -n 10)")
+    ok=1
+  fi
+  return "$ok"
+}
+
+# pg_cancel_backend() on the launcher, idle between rounds (an hour apart
+# until the cancel is in), cancels nothing: same pid, rounds go on.
+check_cancel() {
+  local pid after
+  q "ALTER SYSTEM SET vox.maintenance_interval = '3600'" "SELECT pg_reload_conf()" >/dev/null || return 1
+  if ! poll 10 0 "SELECT count(*) FROM pg_stat_activity WHERE backend_type = '$ROUND'"; then
+    DIAG+=("a round still runs 10 s after the reload to an hour's interval")
+    return 1
+  fi
+  pid=$(launcher_pid) || return 1
+  q "SELECT pg_cancel_backend($pid)" >/dev/null || return 1
+  if [[ $GOT != t ]]; then
+    DIAG+=("pg_cancel_backend($pid) returned '$GOT'")
+    return 1
+  fi
+  sleep 1
+  q "ALTER SYSTEM RESET vox.maintenance_interval" "SELECT pg_reload_conf()" >/dev/null || return 1
+  if ! wait_rounds 10 2; then
+    DIAG+=("fewer than 2 rounds within 10 s of the cancel")
+    return 1
+  fi
+  after=$(launcher_pid) || return 1
+  if [[ $after != "$pid" ]]; then
+    DIAG+=("launcher pid $pid before pg_cancel_backend, '$after' after")
+    return 1
+  fi
+}
+
+# refused_round AWAY BACK WHY: after the statement AWAY, rounds refuse to
+# run as vox_maintenance: no round is recorded in 3 s, and the log says WHY in
+# one LOG line a round; after BACK, rounds resume.
+refused_round() {
+  local away=$1 back=$2 why=$3 offset since rounds log ok=0
+  offset=$(log_size "$DIR")
+  q "$away" >/dev/null || return 1
+  since=$(q "SELECT clock_timestamp()") || ok=1
+  sleep 3
+  rounds=$(q "SELECT count(*) FROM vox_test.seen_runs WHERE started_at > '${since:-infinity}'") || ok=1
+  log=$(log_since "$DIR" "$offset")
+  q "$back" >/dev/null || return 1
+  if [[ $rounds != 0 ]]; then
+    DIAG+=("$rounds rounds recorded in 3 s after $away")
+    ok=1
+  fi
+  if ! grep -q "LOG:  vox maintenance: no round: role \"vox_maintenance\" (vox.maintenance_role) $why\$" <<<"$log"; then
+    DIAG+=("after $away, no LOG line 'vox maintenance: no round: role \"vox_maintenance\" (vox.maintenance_role) $why'"
+      "log:" "$(tail -n 10 <<<"$log")")
+    ok=1
+  fi
+  if [[ -n $(bad_lines "$BAD_LOG" <<<"$log") ]]; then
+    DIAG+=("after $away, the log shows:" "$(bad_lines "$BAD_LOG" <<<"$log" | head -n 5)")
+    ok=1
+  fi
+  if ! wait_rounds 10 1; then
+    DIAG+=("no round within 10 s of $back")
+    ok=1
+  fi
+  return "$ok"
+}
+
+# vox.maintenance_role naming a role that is gone, or a superuser (the setting
+# needs a restart: the role itself changes instead).
+check_role_refused() {
+  local ok=0
+  refused_round "ALTER ROLE vox_maintenance RENAME TO vox_maintenance_away" "ALTER ROLE vox_maintenance_away RENAME TO vox_maintenance" \
+    "does not exist" || ok=1
+  refused_round "ALTER ROLE vox_maintenance SUPERUSER" "ALTER ROLE vox_maintenance NOSUPERUSER" \
+    "is a superuser or bypasses row-level security" || ok=1
+  return "$ok"
+}
+
+# $DB is vox.database, and neither the launcher nor (between rounds) any
+# round holds it: it can be used as a template, dropped, and a copy renamed
+# into its place, all without FORCE; the launcher waits quietly while it is
+# gone and its rounds resume in the new $DB.
+check_database_moves() {
+  local pid after offset log ok=0 stmt
+  pid=$(launcher_pid) || return 1
+  offset=$(log_size "$DIR")
+  for stmt in "CREATE DATABASE ${DB}_copy TEMPLATE $DB" "DROP DATABASE $DB"; do
+    if ! QDB=postgres q "$stmt" >/dev/null; then
+      DIAG+=("$stmt failed while the launcher runs")
+      ok=1
+      break
+    fi
+  done
+  if ((ok == 0)); then
+    sleep 2
+    QDB=postgres q "ALTER DATABASE ${DB}_copy RENAME TO $DB" >/dev/null || ok=1
+  fi
+  if ((ok == 0)) && ! wait_rounds 10 1; then
+    DIAG+=("no round recorded in the renamed copy within 10 s")
+    ok=1
+  fi
+  log=$(log_since "$DIR" "$offset")
+  if ((ok == 0)) && ! grep -q "vox maintenance: database \"$DB\" (vox.database) does not exist" <<<"$log"; then
+    DIAG+=("the launcher did not say $DB was gone")
+    ok=1
+  fi
+  if [[ -n $(bad_lines "$BAD_LOG" <<<"$log") ]]; then
+    DIAG+=("the log shows:" "$(bad_lines "$BAD_LOG" <<<"$log" | head -n 10)")
+    ok=1
+  fi
+  after=$(QDB=postgres launcher_pid) || return 1
+  if [[ $after != "$pid" ]]; then
+    DIAG+=("launcher pid $pid before, '$after' after")
     ok=1
   fi
   return "$ok"
 }
 
 check_not_installed() {
-  local pid offset log after since
-  pid=$(worker_pid) || return 1
+  local pid offset log after since dropper
+  pid=$(launcher_pid) || return 1
   offset=$(log_size "$DIR")
-  q "SET client_min_messages = warning" "DROP EXTENSION vox CASCADE" >/dev/null || return 1
+  # Dropped in the middle of a round (expired rows removed, parked events
+  # next, behind a lock): the round ends with neither an error nor a record.
+  start_locker vox.parked_events || return 1
+  if ! poll 10 Lock "SELECT string_agg(coalesce(wait_event_type, '-'), ' ') FROM pg_stat_activity
+                      WHERE backend_type = '$ROUND'"; then
+    DIAG+=("no round waiting on the lock after 10 s (wait_event_type: $GOT)")
+    stop_locker
+    return 1
+  fi
+  psql_to "$DIR" "$PORT" "SET client_min_messages = warning" "DROP EXTENSION vox CASCADE" >/dev/null 2>&1 &
+  dropper=$!
+  if ! poll 10 1 "SELECT count(*) FROM pg_stat_activity WHERE query = 'DROP EXTENSION vox CASCADE' AND wait_event_type = 'Lock'"; then
+    DIAG+=("DROP EXTENSION is not waiting on a lock after 10 s: $GOT")
+  fi
+  stop_locker
+  if ! wait "$dropper"; then
+    DIAG+=("DROP EXTENSION failed:" "$(log_since "$DIR" "$offset" | tail -n 10)")
+    return 1
+  fi
   sleep 3
-  after=$(worker_pid) || return 1
+  after=$(launcher_pid) || return 1
   log=$(log_since "$DIR" "$offset")
   if [[ $after != "$pid" ]]; then
-    DIAG+=("worker pid $pid before DROP EXTENSION, '$after' 3 s later" "server log since:" "$(tail -n 20 <<<"$log")")
+    DIAG+=("launcher pid $pid before DROP EXTENSION, '$after' 3 s later" "server log since:" "$(tail -n 20 <<<"$log")")
     return 1
   fi
   if grep -Eq "vox maintenance|$BAD_LOG" <<<"$log"; then
@@ -451,10 +733,10 @@ check_not_installed() {
              WHERE started_at > '$since' ORDER BY id" || true)")
     return 1
   fi
-  after=$(worker_pid) || return 1
+  after=$(launcher_pid) || return 1
   log=$(log_since "$DIR" "$offset")
   if [[ $after != "$pid" ]] || grep -Eq "$BAD_LOG" <<<"$log"; then
-    DIAG+=("worker pid $pid before, '$after' after; server log since DROP EXTENSION:" "$(tail -n 20 <<<"$log")")
+    DIAG+=("launcher pid $pid before, '$after' after; server log since DROP EXTENSION:" "$(tail -n 20 <<<"$log")")
     return 1
   fi
   q "SELECT count(*) FROM vox_test.seen_runs WHERE started_at > '$since' AND error IS NOT NULL" >/dev/null || return 1
@@ -486,12 +768,12 @@ check_recovery() {
     DIAG+=("the standby is not in recovery: $GOT")
     return 1
   fi
-  # In recovery: no worker, nothing logged by it (one that started now would
-  # show within this window).
+  # In recovery: no launcher nor round, nothing logged by them (one that
+  # started now would show within this window).
   sleep 2
-  qs "SELECT count(*) FROM pg_stat_activity WHERE backend_type = '$WORKER'" >/dev/null || return 1
+  qs "SELECT count(*) FROM pg_stat_activity WHERE backend_type IN ('$LAUNCHER', '$ROUND')" >/dev/null || return 1
   if [[ $GOT != 0 ]]; then
-    DIAG+=("$GOT maintenance workers on the standby while in recovery")
+    DIAG+=("$GOT maintenance launchers or rounds on the standby while in recovery")
     return 1
   fi
   if grep -Eq "vox maintenance|$BAD_LOG" "$SDIR/server.log"; then
@@ -524,9 +806,27 @@ check_recovery() {
 # failed step, and a clean exit of the worker at shutdown.
 check_whole_log() {
   local bad
-  bad=$(grep -E "$BAD_LOG" "$DIR/server.log" || true)
+  bad=$(bad_lines "$BAD_LOG" <"$DIR/server.log")
   if [[ -n $bad ]]; then
     DIAG+=("the primary's log shows:" "$(head -n 20 <<<"$bad")")
+    return 1
+  fi
+}
+
+# The primary again, without the preload but with vox.database and
+# vox.maintenance_role still in postgresql.conf: a session that loads vox gets
+# no warning about them, and sees their values.
+check_no_preload() {
+  local out err
+  if ! out=$(vox_cluster_start "$DIR" "$PORT" "" 2>&1); then
+    DIAG+=("the primary did not start without the preload:" "$out")
+    return 1
+  fi
+  q "SELECT count(*) >= 0 FROM vox.event_counts()" "SHOW vox.database" "SHOW vox.maintenance_role" >/dev/null || return 1
+  err=$(cat "$ERR_FILE")
+  if [[ $GOT != $'t\n'"$DB"$'\nvox_maintenance' || -n $err ]]; then
+    DIAG+=("vox loaded, SHOW vox.database, SHOW vox.maintenance_role: '${GOT//$'\n'/ }', want 't $DB vox_maintenance'"
+      "psql's stderr: ${err:-(nothing)}")
     return 1
   fi
 }
@@ -535,7 +835,7 @@ check_whole_log() {
 # First without the preload, to create the database the worker connects to
 # (a worker started before it exists would fail and be restarted 5 s later);
 # then restarted with vox preloaded and the worker's settings.
-PORT=$(vox_free_port 56432) || bail "no free port from 56432"
+PORT=$(vox_free_port "$BASE_PORT") || bail "no free port from $BASE_PORT"
 if [[ -e $SDIR ]]; then # a standby kept by an earlier run
   [[ -f $SDIR/.vox-cluster ]] || bail "refusing to wipe $SDIR: not created by scripts/cluster.sh"
   vox_cluster_stop "$SDIR" >/dev/null 2>&1 || bail "could not stop the old standby in $SDIR"
@@ -549,6 +849,7 @@ out=$(env -u PGHOSTADDR -u PGSERVICE -u PGSERVICEFILE -u PGDATABASE -u PGOPTIONS
 out=$(psql_to "$DIR" "$PORT" "\\i $ROOT/test/fixtures/vapi.sql" \
   "SELECT vox_test.tenant('$ORG', 'Demo Clinic', 'asst-demo', 'pn-demo', '+14155550100')" \
   "CREATE TABLE vox_test.seen_runs AS SELECT * FROM vox.maintenance_runs WITH NO DATA" \
+  "ALTER TABLE vox_test.seen_runs ADD COLUMN ran_as name DEFAULT session_user" \
   "CREATE FUNCTION vox_test.copy_run() RETURNS trigger LANGUAGE plpgsql AS
      \$\$ BEGIN INSERT INTO vox_test.seen_runs SELECT NEW.*; RETURN NULL; END \$\$" \
   "$SEEN_TRIGGER" \
@@ -556,20 +857,28 @@ out=$(psql_to "$DIR" "$PORT" "\\i $ROOT/test/fixtures/vapi.sql" \
 vox_as_server tee -a "$DIR/data/postgresql.conf" >/dev/null <<EOF || bail "could not write postgresql.conf"
 # vox maintenance worker test (test/worker/run.sh)
 vox.database = '$DB'
+vox.maintenance_role = 'vox_maintenance'
 vox.maintenance_interval = 1
 vox.retention = 2
 EOF
 out=$(vox_cluster_start "$DIR" "$PORT" vox 2>&1) || bail "could not restart with vox preloaded: $out"
 
 # -------------------------------------------------------------- tests ----
-check "the worker is running in $DB (pg_stat_activity)" check_running
+check "one launcher runs in no database; rounds run in $DB as vox_maintenance" check_running
+check "a round waiting on a lock shows in pg_stat_activity in $DB as vox_maintenance" check_round_role
 check "expired idempotency records and delivered outbox rows disappear without any call; an undelivered row stays" check_expiry
+check "the rounds' deletes show in pg_stat_user_tables.n_tup_del while the launcher runs on" check_stats_reported
 check "a parked event whose call becomes known is applied by a round (maintenance_runs.replayed > 0)" check_replay
 check "vox.event_counts() counts processed, duplicate and invalid events; vox.stats shows the last run" check_stats
+check "$PARKED unresolvable parked events: each round takes < 100 transaction ids; after vox.parked_max_attempts they are dead in vox.stats, sweeps pass over them, and their agent's registration still applies one" check_parked_bounded
 check "SIGHUP reloads vox.maintenance_interval (3600 s: rounds stop; back to 1 s: they resume)" check_sighup
-check "SIGTERM: the worker logs it stops, the postmaster starts a new one, nothing crashes" check_sigterm
-check "SIGTERM while a round waits on a lock: the worker exits at once" check_sigterm_in_lock_wait
-check "without vox installed the worker idles quietly; CREATE EXTENSION resumes its rounds" check_not_installed
-check "in recovery no worker runs; after promotion it starts and records rounds" check_recovery
+check "SIGTERM: the launcher logs it stops, the postmaster starts a new one, nothing crashes" check_sigterm
+check "SIGTERM while a round waits on a lock: the round exits at once, the launcher carries on" check_sigterm_in_lock_wait
+check "pg_cancel_backend() on the launcher: same pid, rounds go on" check_cancel
+check "vox_maintenance renamed away or made superuser: rounds refuse with one LOG line each and record nothing; then resume" check_role_refused
+check "$DB copied as a template, dropped, and a copy renamed in its place, without FORCE, while the launcher runs; rounds resume" check_database_moves
+check "without vox installed the launcher and rounds idle quietly; CREATE EXTENSION resumes the rounds" check_not_installed
+check "in recovery no launcher runs; after promotion it starts and records rounds" check_recovery
 check "the primary's server log shows no crash and no failed round over the whole run" check_whole_log
+check "without the preload, vox.database and vox.maintenance_role in postgresql.conf draw no warning" check_no_preload
 finish

@@ -311,6 +311,8 @@ else
 fi
 
 suite_installcheck
+# README and docs/ name nothing outside the repository (a clone has only it).
+suite_tap docs bash "$ROOT/test/docs/run.sh"
 # The maintenance background worker needs vox in shared_preload_libraries,
 # which the test cluster lacks: test/worker/run.sh makes a cluster of its own.
 suite_tap worker bash "$ROOT/test/worker/run.sh"

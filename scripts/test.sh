@@ -330,6 +330,10 @@ suite_tap fuzz env VOX_FUZZ_BUILD_DIR="$RUN_DIR/fuzz-build" VOX_FUZZ_PG_DIR="$RU
 
 if vox_build_shim "$ROOT"; then
   suite_shim_units
+  # README command 1 in a scratch directory on ports of its own: quiet, its
+  # build output in the log, its printed curl answered, taken ports refused
+  # before anything starts, and `up.sh stop`.
+  suite_tap up bash "$ROOT/test/up/run.sh"
   suite_shim_e2e shim-e2e "$ROOT/build/vox-shim"
   # The shim and its units under AddressSanitizer and UBSan, then the
   # end-to-end tests again against that binary.

@@ -92,9 +92,9 @@ UPDATE vox.webhook_secrets SET expires_at = now() + interval '1 day'
 COMMIT;
 
 -- Revocation ----------------------------------------------------------------
--- A secret that leaked is switched off at once (the row stays, for the audit
--- log). vox-shim caches an org's secrets for --secret-cache-s (60 s): within
--- that time a request signed with it may still be accepted.
+-- A secret that leaked is switched off (the row stays, for the audit log).
+-- vox-shim hears of the commit (NOTIFY vox_webhook_secrets) and refuses the
+-- secret within a second.
 UPDATE vox.webhook_secrets SET active = false WHERE org_id = :'org_id' AND scheme = 'shared';
 
 -- What the org's URL now accepts: the two hmac secrets (the old one until it

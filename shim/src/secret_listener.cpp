@@ -49,6 +49,10 @@ void SecretListener::listen_until_disconnected() {
   const char* values[] = {conninfo_.c_str(), "vox-shim-secret-listener", timeout.c_str(), "1", "15", "5", "3",
                           nullptr};
   PGconn* conn = PQconnectdbParams(keywords, values, 1);
+  // libpq would print the server's notices to stderr as plain text, amid the
+  // JSON log; on this connection they are only shutdown warnings, which the
+  // pool's connections already log.
+  PQsetNoticeReceiver(conn, [](void*, const PGresult*) {}, nullptr);
   PGresult* listen = nullptr;
   if (PQstatus(conn) == CONNECTION_OK) listen = PQexec(conn, (std::string("LISTEN ") + kChannel).c_str());
   if (!listen || PQresultStatus(listen) != PGRES_COMMAND_OK) {

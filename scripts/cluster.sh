@@ -76,13 +76,15 @@ vox_private_pg() {
   echo "$dir/usr/lib/postgresql/15/bin"
 }
 
-# Build the shim and its unit tests into ROOT/build (CMake).
+# Build the shim and its unit tests into ROOT/build (CMake), or only TARGET
+# (up.sh builds just vox-shim: running needs no unit tests).
+# Usage: vox_build_shim ROOT [TARGET]
 vox_build_shim() {
-  local root=$1 jobs
+  local root=$1 target=${2:-all} jobs
   jobs=$(nproc 2>/dev/null || echo 2)
-  vox_log "building vox-shim (cmake, -j$jobs)"
+  vox_log "building vox-shim (cmake, -j$jobs, target $target)"
   cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null || return 1
-  cmake --build "$root/build" -j"$jobs" || return 1
+  cmake --build "$root/build" -j"$jobs" --target "$target" || return 1
 }
 
 # Print the directory that holds this project's clusters: PROJECT/.run,

@@ -313,6 +313,8 @@ fi
 suite_installcheck
 # The extension's incremental build recompiles what includes a changed header.
 suite_tap build bash "$ROOT/test/build/run.sh"
+# README and docs/ name nothing outside the repository (a clone has only it).
+suite_tap docs bash "$ROOT/test/docs/run.sh"
 # The maintenance background worker needs vox in shared_preload_libraries,
 # which the test cluster lacks: test/worker/run.sh makes a cluster of its own.
 suite_tap worker bash "$ROOT/test/worker/run.sh"
@@ -337,6 +339,10 @@ suite_tap fuzz env VOX_FUZZ_BUILD_DIR="$RUN_DIR/fuzz-build" VOX_FUZZ_PG_DIR="$RU
 
 if vox_build_shim "$ROOT"; then
   suite_shim_units
+  # README command 1 in a scratch directory on ports of its own: quiet, its
+  # build output in the log, its printed curl answered, taken ports refused
+  # before anything starts, and `up.sh stop`.
+  suite_tap up bash "$ROOT/test/up/run.sh"
   suite_shim_e2e shim-e2e "$ROOT/build/vox-shim"
   # The shim and its units under AddressSanitizer and UBSan, then the
   # end-to-end tests again against that binary.

@@ -6,8 +6,11 @@
 # persistent PostgreSQL 15 cluster in .run/pg on 127.0.0.1:${VOX_PORT:-5433}
 # with vox in shared_preload_libraries. Creates database `vox` with the
 # extension, a demo organization/agent/phone number with an HMAC webhook
-# secret, and the role the shim logs in as; builds vox-shim and runs it on
-# 127.0.0.1:${VOX_SHIM_PORT:-8080}; then prints a signed curl to paste.
+# secret, and the role the shim logs in as; builds vox-shim (the binary only)
+# and runs it on 127.0.0.1:${VOX_SHIM_PORT:-8080}; then prints a signed curl
+# to paste. Each step prints one line; its output goes to .run/up.log, whose
+# end is shown when a step fails. Both ports are checked before anything is
+# built or started, and a failure stops what the run had started.
 # Safe to re-run: the cluster and its data are kept; a running server and
 # shim are restarted so they run the freshly built code.
 set -euo pipefail
@@ -18,11 +21,45 @@ source "$ROOT/scripts/cluster.sh"
 
 PORT=${VOX_PORT:-5433}
 SHIM_PORT=${VOX_SHIM_PORT:-8080}
-RUN_DIR=$(vox_run_dir "$ROOT")
-DIR=$RUN_DIR/pg
-SHIM_PID=$RUN_DIR/shim.pid
-SHIM_LOG=$RUN_DIR/shim.log
 DEMO_ORG=00000000-0000-4000-8000-000000000001
+# Build and setup output goes to LOG; the terminal gets one line per step.
+# VOX_RUN_DIR puts the cluster, the shim's files and the log elsewhere (the
+# up.sh test runs in a scratch directory that way).
+LOG_DIR=${VOX_RUN_DIR:-$ROOT/.run}
+mkdir -p "$LOG_DIR"
+LOG=$LOG_DIR/up.log
+
+# step DESCRIPTION COMMAND [ARG...]: runs the command with its output in LOG;
+# when it fails, says so with the log's tail and exits.
+step() {
+  local what=$1
+  shift
+  vox_log "$what"
+  printf '\n==== %s (%s)\n' "$what" "$(date '+%F %T')" >>"$LOG"
+  if ! "$@" >>"$LOG" 2>&1; then
+    vox_log "ERROR: $what failed; the end of $LOG:"
+    tail -n 30 "$LOG" >&2
+    exit 1
+  fi
+}
+
+# The run directory, once the server user exists (deps.sh installs it).
+set_run_dir() {
+  if [[ -n ${VOX_RUN_DIR:-} ]]; then
+    RUN_DIR=$VOX_RUN_DIR
+    if ((EUID == 0)); then chown "$(vox_server_user):" "$RUN_DIR"; fi
+  else
+    RUN_DIR=$(vox_run_dir "$ROOT")
+  fi
+  DIR=$RUN_DIR/pg
+  SHIM_PID=$RUN_DIR/shim.pid
+  SHIM_PORT_FILE=$RUN_DIR/shim.port
+  SHIM_LOG=$RUN_DIR/shim.log
+}
+
+shim_running() {
+  [[ -f $SHIM_PID ]] && kill -0 "$(cat "$SHIM_PID")" 2>/dev/null
+}
 
 # SIGTERM lets requests in flight finish; the shim then exits.
 stop_shim() {
@@ -34,12 +71,13 @@ stop_shim() {
     for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     vox_log "stopped vox-shim (pid $pid)"
   fi
-  rm -f "$SHIM_PID"
+  rm -f "$SHIM_PID" "$SHIM_PORT_FILE"
 }
 
 case ${1:-up} in
   up) ;;
   stop)
+    set_run_dir
     stop_shim
     if vox_cluster_running "$DIR"; then
       vox_cluster_stop "$DIR"
@@ -55,15 +93,44 @@ case ${1:-up} in
     ;;
 esac
 
-bash "$ROOT/scripts/deps.sh"
-vox_build_install "$ROOT"
-vox_build_shim "$ROOT" || vox_die "could not build vox-shim"
+: >"$LOG"
+vox_log "output of each step: $LOG"
+step "checking packages (scripts/deps.sh installs what is missing)" bash "$ROOT/scripts/deps.sh"
+set_run_dir
+
+# Every port is checked before anything is built or started. A port this
+# cluster or this shim already listens on is fine: they are restarted.
+((PORT != SHIM_PORT)) || vox_die "VOX_PORT and VOX_SHIM_PORT are both $PORT"
+if vox_port_in_use "$PORT" &&
+  ! { vox_cluster_running "$DIR" && [[ $(sed -n 4p "$DIR/data/postmaster.pid" 2>/dev/null) == "$PORT" ]]; }; then
+  vox_die "TCP port $PORT is in use by another program; choose another: VOX_PORT=NNNN bash scripts/up.sh"
+fi
+if vox_port_in_use "$SHIM_PORT" &&
+  ! { shim_running && [[ $(cat "$SHIM_PORT_FILE" 2>/dev/null) == "$SHIM_PORT" ]]; }; then
+  vox_die "TCP port $SHIM_PORT is in use by another program; choose another: VOX_SHIM_PORT=NNNN bash scripts/up.sh"
+fi
+
+step "building and installing the extension" vox_build_install "$ROOT"
+step "building vox-shim" vox_build_shim "$ROOT" vox-shim
 stop_shim
+
+# From here on, a failure stops what this run started: nothing is left
+# half-started.
+STARTED=""
+undo_on_failure() {
+  local rc=$?
+  ((rc != 0)) || return 0
+  [[ $STARTED == *shim* ]] && stop_shim
+  if [[ $STARTED == *cluster* ]] && vox_cluster_running "$DIR"; then
+    vox_cluster_stop "$DIR" && vox_log "stopped the cluster in $DIR again: up.sh failed"
+  fi
+}
+trap undo_on_failure EXIT
 
 # vox_cluster_start creates the cluster on first use and otherwise restarts
 # it in place (data kept), so a rebuilt vox.so is what the server loads.
-vox_cluster_start "$DIR" "$PORT" vox ||
-  vox_die "could not start the cluster in $DIR on port $PORT (another port: VOX_PORT=NNNN bash scripts/up.sh)"
+STARTED=cluster
+step "starting PostgreSQL on 127.0.0.1:$PORT (cluster in $DIR)" vox_cluster_start "$DIR" "$PORT" vox
 
 # psql over the socket as the superuser `postgres`; -X ignores ~/.psqlrc.
 psql_vox() {
@@ -71,7 +138,7 @@ psql_vox() {
 }
 
 # CREATE DATABASE has no IF NOT EXISTS; \gexec runs it only when missing.
-psql_vox -d postgres <<'SQL'
+step "creating database vox" psql_vox -d postgres <<'SQL'
 SELECT 'CREATE DATABASE vox OWNER postgres'
 WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'vox')
 \gexec
@@ -80,15 +147,21 @@ SQL
 # The maintenance worker (vox.database) works in database vox; a postmaster
 # setting, so it takes a restart the first time.
 if [[ $(psql_vox -d postgres -At -c "SHOW vox.database") != vox ]]; then
-  psql_vox -d postgres -c "ALTER SYSTEM SET vox.database = 'vox'"
-  vox_cluster_start "$DIR" "$PORT" vox || vox_die "could not restart the cluster in $DIR"
+  step "setting vox.database = 'vox' for the maintenance worker" \
+    psql_vox -d postgres -c "ALTER SYSTEM SET vox.database = 'vox'"
+  step "restarting PostgreSQL" vox_cluster_start "$DIR" "$PORT" vox
 fi
 
 # Demo tenant: every statement is idempotent, so re-runs change nothing.
-# An installed vox of an older version is brought up to date.
-psql_vox -d vox <<'SQL'
-CREATE EXTENSION IF NOT EXISTS vox;
-ALTER EXTENSION vox UPDATE;
+# The extension is created, or updated, only when that is needed: both
+# statements' IF NOT EXISTS forms would print a NOTICE on every run.
+step "creating the extension and the demo tenant" psql_vox -d vox <<'SQL'
+SELECT 'CREATE EXTENSION vox' WHERE NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'vox')
+\gexec
+SELECT 'ALTER EXTENSION vox UPDATE'
+  FROM pg_extension e JOIN pg_available_extensions a ON a.name = e.extname
+ WHERE e.extname = 'vox' AND e.extversion <> a.default_version
+\gexec
 INSERT INTO vox.organizations (id, name, default_region)
 VALUES ('00000000-0000-4000-8000-000000000001', 'Demo Clinic', 'US')
 ON CONFLICT DO NOTHING;
@@ -109,7 +182,7 @@ SQL
 
 # The demo org's HMAC secret (Vapi's default scheme: sha256, hex, x-signature
 # over "{timestamp}.{body}"), made once and kept.
-psql_vox -d vox -v secret="$(openssl rand -hex 24)" <<'SQL'
+step "making the demo org's webhook secret" psql_vox -d vox -v secret="$(openssl rand -hex 24)" <<'SQL'
 INSERT INTO vox.webhook_secrets (org_id, scheme, secret)
 SELECT '00000000-0000-4000-8000-000000000001', 'hmac', :'secret'
 WHERE NOT EXISTS (SELECT 1 FROM vox.webhook_secrets
@@ -118,19 +191,24 @@ SQL
 DEMO_SECRET=$(psql_vox -d vox -At -c "SELECT secret FROM vox.webhook_secrets
   WHERE org_id = '$DEMO_ORG' AND scheme = 'hmac' AND active ORDER BY id LIMIT 1")
 
-if vox_port_in_use "$SHIM_PORT"; then
-  vox_die "TCP port $SHIM_PORT is in use; choose another: VOX_SHIM_PORT=NNNN bash scripts/up.sh"
-fi
+# The shim gets up.sh's environment, so any VOX_SHIM_* setting given to
+# up.sh reaches it; the port and the database are up.sh's.
 # setsid: the shim outlives this script and its terminal.
-VOX_SHIM_PORT=$SHIM_PORT VOX_SHIM_DATABASE_URL="host=127.0.0.1 port=$PORT dbname=vox user=vox_shim" \
-  setsid "$ROOT/build/vox-shim" >>"$SHIM_LOG" 2>&1 </dev/null &
-echo $! >"$SHIM_PID"
-for _ in $(seq 50); do
-  curl -fsS "http://127.0.0.1:$SHIM_PORT/health" >/dev/null 2>&1 && break
-  kill -0 "$(cat "$SHIM_PID")" 2>/dev/null || vox_die "vox-shim exited; see $SHIM_LOG"
-  sleep 0.2
-done
-curl -fsS "http://127.0.0.1:$SHIM_PORT/health" >/dev/null || vox_die "vox-shim is not healthy; see $SHIM_LOG"
+start_shim() {
+  VOX_SHIM_PORT=$SHIM_PORT VOX_SHIM_DATABASE_URL="host=127.0.0.1 port=$PORT dbname=vox user=vox_shim" \
+    setsid "$ROOT/build/vox-shim" >>"$SHIM_LOG" 2>&1 </dev/null &
+  echo $! >"$SHIM_PID"
+  echo "$SHIM_PORT" >"$SHIM_PORT_FILE"
+  for _ in $(seq 50); do
+    curl -fsS "http://127.0.0.1:$SHIM_PORT/health" >/dev/null 2>&1 && return 0
+    kill -0 "$(cat "$SHIM_PID")" 2>/dev/null || { echo "vox-shim exited; see $SHIM_LOG"; return 1; }
+    sleep 0.2
+  done
+  curl -fsS "http://127.0.0.1:$SHIM_PORT/health" || { echo "vox-shim is not healthy; see $SHIM_LOG"; return 1; }
+}
+STARTED="cluster shim"
+step "starting vox-shim on 127.0.0.1:$SHIM_PORT" start_shim
+STARTED=""
 
 # Quoted heredoc: printed byte for byte (only @PORT@, @DIR@ and @ROOT@ are substituted),
 # so the commands can be pasted into a shell as they are.

@@ -313,7 +313,7 @@ BEGIN
                 'voice-request', 'call-endpointing-request', 'chat.created', 'chat.deleted',
                 'session.created', 'session.updated', 'session.deleted', 'call.deleted',
                 'call.delete.failed', 'call-artifact-upload', 'campaign-predial')
-                THEN 'unknown_message_type' END));
+                THEN 'unknown_message_type' ELSE 'message_type_not_stored' END));
     END IF;
 
     call_obj := vox_bench.object_field(msg, 'call', prefix);

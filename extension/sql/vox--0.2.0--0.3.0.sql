@@ -171,3 +171,23 @@ CREATE OR REPLACE VIEW vox.stats AS
       FROM (SELECT * FROM vox.maintenance_runs ORDER BY id DESC LIMIT 1) r;
 COMMENT ON VIEW vox.stats IS
     'What on-call reads first: events by type and outcome (value since start, last_hour), parked backlogs (waiting, failed, dead) and queue backlogs with their oldest item, dead items, the last maintenance run (value: rows removed, last_hour column: events replayed). A role reading it needs SELECT on it and EXECUTE on vox.event_counts()';
+
+-- Secret revocation within a second ---------------------------------------------
+-- Every committed change to an org's webhook secrets is announced on channel
+-- vox_webhook_secrets with the org id as payload (never a secret); vox-shim
+-- LISTENs and drops that org's cached secrets, so a deactivated secret is
+-- refused at once instead of when the cache expires.
+CREATE FUNCTION vox.webhook_secrets_notify() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM pg_notify('vox_webhook_secrets', (CASE WHEN TG_OP = 'DELETE' THEN OLD.org_id ELSE NEW.org_id END)::text);
+    RETURN NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION vox.webhook_secrets_notify() FROM PUBLIC;
+COMMENT ON FUNCTION vox.webhook_secrets_notify() IS
+    'Row trigger: NOTIFY vox_webhook_secrets with the org id, so vox-shim drops its cached secrets on commit';
+CREATE TRIGGER webhook_secrets_notify AFTER INSERT OR UPDATE OR DELETE ON vox.webhook_secrets
+    FOR EACH ROW EXECUTE FUNCTION vox.webhook_secrets_notify();

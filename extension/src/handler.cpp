@@ -247,6 +247,12 @@ SELECT assistant, org_id, route FROM (
 )SQL",
                                {TEXTOID, TEXTOID, UUIDOID});
 
+// The region a signing org reads national phone formats in.
+Statement org_region(R"SQL(
+SELECT default_region FROM vox.organizations WHERE id = $1
+)SQL",
+                     {UUIDOID});
+
 // The parked events a call just created by an org may resolve: those naming
 // no assistant or number (parked as unknown_call), or naming one of that
 // org's assistants (an inactive agent's: a call its org holds is routed to
@@ -491,12 +497,24 @@ bool insert_utterance(const Uuid& org_id, const Event& event, const std::optiona
   return inserted;
 }
 
+// The region a dialled number in national format is read in: the signer's,
+// as for callers' numbers; without a signer no region is known, so only the
+// international form ("ZZ") matches.
+std::string dialled_number_region(const std::optional<Uuid>& signer) {
+  if (!signer) return "ZZ";
+  Params params;
+  params.uuid(*signer);
+  Rows rows = execute(org_region, params, 1);
+  if (rows.count() == 0) return "ZZ";
+  return rows.string(0, 1).value_or("ZZ");
+}
+
 // The assistant answering the dialled number: by its Vapi id, else by the
 // number itself, which two orgs may both hold (then nobody is chosen).
 Outcome answer_assistant_request(const Event& event, const std::optional<Uuid>& signer) {
   Outcome outcome{"ignored", event.type};
   std::optional<std::string> number;
-  if (event.dialled_number) number = to_e164(*event.dialled_number, "ZZ");  // ZZ: international form only
+  if (event.dialled_number) number = to_e164(*event.dialled_number, dialled_number_region(signer));
   Params params;
   params.string(event.call.phone_number_id).string(number).uuid(signer);
   Rows rows = execute(assistant_for_number, params, 2);
@@ -542,7 +560,9 @@ Outcome apply_event(Jsonb* payload, const std::optional<std::string>& delivery_i
   Outcome outcome{"ignored", event.type};
   switch (event.kind) {
     case EventKind::kAcknowledged:
-      if (!kind_of_type(event.type).known) outcome.reason = "unknown_message_type";
+      // Every ignored answer says why: a type vox knows but does not store,
+      // or one it does not know (Vapi adds types; refusing would only retry).
+      outcome.reason = kind_of_type(event.type).known ? "message_type_not_stored" : "unknown_message_type";
       return outcome;
     case EventKind::kAssistantRequest:
       return answer_assistant_request(event, signer);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <fstream>
 #include <sstream>
+#include <strings.h>
 #include <stdexcept>
 
 namespace shim {
@@ -64,11 +65,31 @@ std::optional<SecretList> OrgSecretCache::refresh(const std::string& org_id, Clo
   return fetch(org_id, now);
 }
 
+void OrgSecretCache::forget(const std::string& org_id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++generation_;
+  for (auto it = entries_.begin(); it != entries_.end();)
+    it = strcasecmp(it->first.c_str(), org_id.c_str()) == 0 ? entries_.erase(it) : std::next(it);
+}
+
+void OrgSecretCache::forget_all() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++generation_;
+  entries_.clear();
+}
+
 std::optional<SecretList> OrgSecretCache::fetch(const std::string& org_id, Clock::time_point now) {
+  uint64_t generation;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    generation = generation_;
+  }
   std::optional<std::vector<Secret>> fetched = fetch_(org_id);  // outside the lock: a database round trip
   if (!fetched) return std::nullopt;
   SecretList secrets = std::make_shared<const std::vector<Secret>>(std::move(*fetched));
   std::lock_guard<std::mutex> lock(mutex_);
+  // A change committed while this lookup ran: what it read may be older.
+  if (generation != generation_) return secrets;
   if (entries_.size() >= max_orgs_ && entries_.find(org_id) == entries_.end()) {
     for (auto it = entries_.begin(); it != entries_.end();)
       it = now - it->second.fetched >= ttl_ ? entries_.erase(it) : std::next(it);

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -42,6 +43,11 @@ class OrgSecretCache {
   // Fetched again unless the cached entry is under a second old (then the
   // cached one): for a signature the cached secrets refused.
   std::optional<SecretList> refresh(const std::string& org_id, Clock::time_point now);
+  // Drops the org's cached secrets (a change to them committed; the org id in
+  // any case), or every org's: the next request looks them up again. A lookup
+  // already under way when they are dropped is not cached.
+  void forget(const std::string& org_id);
+  void forget_all();
 
  private:
   struct Entry {
@@ -55,6 +61,7 @@ class OrgSecretCache {
   size_t max_orgs_;
   std::mutex mutex_;
   std::unordered_map<std::string, Entry> entries_;
+  uint64_t generation_ = 0;  // counts forget() calls, so a lookup can tell it raced one
 };
 
 }  // namespace shim

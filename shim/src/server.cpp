@@ -93,6 +93,7 @@ Server::Server(const Config& config, std::vector<Secret> shim_secrets)
             size_t(config.db_pool_size)),
       org_secrets_([this](const std::string& org_id) { return fetch_org_secrets(org_id); },
                    std::chrono::seconds(config.secret_cache_s)),
+      secret_listener_(config.database_url, config.db_connect_timeout_s, org_secrets_),
       per_ip_({config.ip_rate, config.ip_burst}, size_t(config.rate_limit_keys)),
       per_call_({config.call_rate, config.call_burst}, size_t(config.rate_limit_keys)),
       trusted_proxies_(split_addresses(config.trusted_proxies)) {

@@ -15,6 +15,7 @@
 #include "http_server.hpp"
 #include "metrics.hpp"
 #include "rate_limit.hpp"
+#include "secret_listener.hpp"
 #include "secrets.hpp"
 
 namespace shim {
@@ -50,6 +51,7 @@ class Server {
   Metrics metrics_;
   DbPool pool_;
   OrgSecretCache org_secrets_;
+  SecretListener secret_listener_;  // after org_secrets_: it drops that cache's entries
   RateLimiter per_ip_, per_call_;
   const std::vector<std::string> trusted_proxies_;
   HttpServer http_;

@@ -87,6 +87,19 @@ SELECT vox.handle_event(:org_a, '{"message": {"type": "assistant-request", "phon
     ->> 'assistantId' AS own_number;
 SELECT vox.handle_event(:org_a, '{"message": {"type": "assistant-request", "phoneNumber": {"id": "pn-b", "number": "+14155550200"}}}'::jsonb)
     - 'event_type' AS other_orgs_number;
+-- A dialled number in national format is read in the signer's region, as
+-- callers' numbers are: 020 7123 4567 is the GB org's +44 20 7123 4567. On
+-- the shared route no region is known: only the international form matches.
+SELECT vox_test.tenant('00000000-0000-4000-8000-00000000000c', 'Clinic GB', 'asst-gb', 'pn-gb', '+442071234567', 'GB');
+SELECT vox.handle_event('00000000-0000-4000-8000-00000000000c'::uuid,
+    '{"message": {"type": "assistant-request", "phoneNumber": {"number": "020 7123 4567"}}}'::jsonb)
+    ->> 'assistantId' AS gb_national_signed;
+SELECT vox.handle_event(:org_a, '{"message": {"type": "assistant-request", "phoneNumber": {"number": "020 7123 4567"}}}'::jsonb)
+    ->> 'reason' AS gb_national_signed_by_us_org;
+SELECT vox.handle_event('{"message": {"type": "assistant-request", "phoneNumber": {"number": "020 7123 4567"}}}'::jsonb)
+    ->> 'reason' AS gb_national_unsigned;
+SELECT vox.handle_event('{"message": {"type": "assistant-request", "phoneNumber": {"number": "+44 20 7123 4567"}}}'::jsonb)
+    ->> 'assistantId' AS gb_international_unsigned;
 
 ---------------------------------------------------------------------------
 -- Webhook secrets

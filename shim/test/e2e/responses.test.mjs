@@ -102,7 +102,7 @@ describe('200 with the database answer passed through', () => {
     const c = vapiCall(world.a);
     const response = await send(speechUpdate(c));
     assert.equal(response.status, 200, response.text);
-    assert.deepEqual(response.json, { status: 'ignored', event_type: 'speech-update' });
+    assert.deepEqual(response.json, { status: 'ignored', event_type: 'speech-update', reason: 'message_type_not_stored' });
     assert.ok(noRows(await rowsOf(db, { callId: c.id })));
   });
 

@@ -47,6 +47,38 @@ TEST(OrgSecretCache, ServesFromCacheUntilTheTtl) {
   EXPECT_EQ(vox.lookups, 2);
 }
 
+TEST(OrgSecretCache, ForgetDropsOneOrgInAnyCaseAndForgetAllEveryOrg) {
+  FakeVox vox;
+  OrgSecretCache cache(vox.fetch(), 60s);
+  const Clock::time_point t0;
+  cache.get("8d1f6a3e-2b7c-4e59-9a40-5c6d7e8f90aa", t0);
+  cache.get("other", t0);
+  vox.secrets = {shared("revoked")};
+  cache.forget("8D1F6A3E-2B7C-4E59-9A40-5C6D7E8F90AA");
+  EXPECT_EQ((**cache.get("8d1f6a3e-2b7c-4e59-9a40-5c6d7e8f90aa", t0 + 1ms))[0].secret, "revoked");
+  EXPECT_EQ((**cache.get("other", t0 + 1ms))[0].secret, "first");
+  EXPECT_EQ(vox.lookups, 3);
+  cache.forget_all();
+  EXPECT_EQ((**cache.get("other", t0 + 2ms))[0].secret, "revoked");
+  EXPECT_EQ(vox.lookups, 4);
+}
+
+TEST(OrgSecretCache, ALookupThatRacedAForgetIsNotCached) {
+  int lookups = 0;
+  OrgSecretCache* cache_ptr = nullptr;
+  OrgSecretCache cache(
+      [&](const std::string& org) -> std::optional<std::vector<Secret>> {
+        if (++lookups == 1) cache_ptr->forget(org);  // the revocation commits while the old list is read
+        return std::vector<Secret>{shared("read before the change")};
+      },
+      60s);
+  cache_ptr = &cache;
+  const Clock::time_point t0;
+  cache.get("org", t0);
+  cache.get("org", t0 + 1ms);
+  EXPECT_EQ(lookups, 2);
+}
+
 TEST(OrgSecretCache, RefreshLooksUpAgainAtMostOnceASecond) {
   FakeVox vox;
   OrgSecretCache cache(vox.fetch(), 60s);

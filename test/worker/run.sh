@@ -39,6 +39,7 @@ PORT=""
 SPORT=""
 DB=vox_worker
 ORG=00000000-0000-4000-8000-00000000000a
+ORG_B=00000000-0000-4000-8000-00000000000b
 WORKER="vox maintenance worker"
 
 GOT=""    # last output of q/poll
@@ -191,6 +192,35 @@ check_expiry() {
       "$(q "SELECT started_at, removed_idempotency, removed_outbox FROM vox_test.seen_runs ORDER BY id" || true)")
     return 1
   fi
+}
+
+# Two orgs hold the same event id; only A's mark is expired (B's is dated an
+# hour ahead, so it stays younger than the retention throughout). The round
+# that removes A's mark must leave B's: its redelivery is still a duplicate.
+check_expiry_per_org() {
+  local a_event b_event
+  a_event=$(q "SELECT vox.handle_event(vox_test.status_update(vox_test.call('call-w2t', 'asst-demo'),
+                                                              'ringing', 1763740800000)) ->> 'event_id'") || return 1
+  b_event=$(q "SELECT vox.handle_event(vox_test.status_update(vox_test.call('call-w2t', 'asst-b'),
+                                                              'ringing', 1763740800000)) ->> 'event_id'") || return 1
+  if [[ -z $a_event || $a_event != "$b_event" ]]; then
+    DIAG+=("setup: event ids A '$a_event', B '$b_event' (want the same)")
+    return 1
+  fi
+  q "UPDATE vox.processed_webhook_events SET received_at = now() + interval '1 hour' WHERE org_id = '$ORG_B'" \
+    >/dev/null || return 1
+  if ! poll 10 "0 1" "SELECT count(*) FILTER (WHERE org_id = '$ORG') || ' ' || count(*) FILTER (WHERE org_id = '$ORG_B')
+                        FROM vox.processed_webhook_events WHERE event_id = '$a_event'"; then
+    DIAG+=("after 10 s, marks of A / B for $a_event: $GOT (want 0 1)")
+    return 1
+  fi
+  q "SELECT vox.handle_event(vox_test.status_update(vox_test.call('call-w2t', 'asst-b'), 'ringing', 1763740800000))
+       ->> 'status'" >/dev/null || return 1
+  if [[ $GOT != duplicate ]]; then
+    DIAG+=("B's redelivery after A's mark expired: $GOT (want duplicate)")
+    return 1
+  fi
+  q "DELETE FROM vox.processed_webhook_events WHERE org_id = '$ORG_B'" >/dev/null
 }
 
 check_replay() {
@@ -548,6 +578,7 @@ out=$(env -u PGHOSTADDR -u PGSERVICE -u PGSERVICEFILE -u PGDATABASE -u PGOPTIONS
   bail "could not create database $DB: $out"
 out=$(psql_to "$DIR" "$PORT" "\\i $ROOT/test/fixtures/vapi.sql" \
   "SELECT vox_test.tenant('$ORG', 'Demo Clinic', 'asst-demo', 'pn-demo', '+14155550100')" \
+  "SELECT vox_test.tenant('$ORG_B', 'Clinic B', 'asst-b', 'pn-b', '+14155550200')" \
   "CREATE TABLE vox_test.seen_runs AS SELECT * FROM vox.maintenance_runs WITH NO DATA" \
   "CREATE FUNCTION vox_test.copy_run() RETURNS trigger LANGUAGE plpgsql AS
      \$\$ BEGIN INSERT INTO vox_test.seen_runs SELECT NEW.*; RETURN NULL; END \$\$" \
@@ -564,6 +595,7 @@ out=$(vox_cluster_start "$DIR" "$PORT" vox 2>&1) || bail "could not restart with
 # -------------------------------------------------------------- tests ----
 check "the worker is running in $DB (pg_stat_activity)" check_running
 check "expired idempotency records and delivered outbox rows disappear without any call; an undelivered row stays" check_expiry
+check "retention is per org: one org's expired mark goes, another org's fresh mark with the same event id stays" check_expiry_per_org
 check "a parked event whose call becomes known is applied by a round (maintenance_runs.replayed > 0)" check_replay
 check "vox.event_counts() counts processed, duplicate and invalid events; vox.stats shows the last run" check_stats
 check "SIGHUP reloads vox.maintenance_interval (3600 s: rounds stop; back to 1 s: they resume)" check_sighup

@@ -1,8 +1,9 @@
 -- routing: who answers and who owns a call (DESIGN §2 invariants 3 and 5),
 -- each rule with an assertion of its own: an inactive agent answers no
--- assistant-request, by either route, and takes no new call; a signed event
--- may not name another org's phone number; the app's outbound registration
--- names the agent, whichever arrives first.
+-- assistant-request, by either route, and takes no new call, whatever
+-- another org holds; a call id two orgs hold resolves to neither; a signed
+-- event may not name another org's assistant or phone number; the app's
+-- outbound registration names the agent, whichever arrives first.
 \set ECHO none
 \i test/fixtures/vapi.sql
 \set ECHO all
@@ -48,9 +49,32 @@ SELECT vox.handle_event(vox_test.status_update(vox_test.call('call-off-2', 'asst
 SELECT org_id = :org_a AS org_a, status, agent_id = md5('asst-off')::uuid AS inactive_agent
   FROM vox.call_logs WHERE vapi_call_id = 'call-off-2';
 
+-- Another org holding a call with the same id changes nothing: B's
+-- call-off-3 does not make A's inactive agent take A's new call-off-3.
+SELECT vox.handle_event(vox_test.status_update(vox_test.call('call-off-3', 'asst-b'), 'ringing', 1763740800500))
+    ->> 'status' AS b_call;
+SELECT vox.handle_event(vox_test.status_update(vox_test.call('call-off-3', 'asst-off'), 'ringing', 1763740800500))
+    ->> 'reason' AS a_new_call;
+SELECT count(*) AS a_call_rows FROM vox.call_logs WHERE vapi_call_id = 'call-off-3' AND org_id = :org_a;
+
 ---------------------------------------------------------------------------
--- A signed event naming another org's phone number is refused
+-- A call id two orgs hold: an event naming only the call id is parked
 ---------------------------------------------------------------------------
+SELECT vox.handle_event(vox_test.status_update(vox_test.call('call-both', 'asst-a'), 'ringing', 1763740800500))
+           ->> 'status' AS a_call,
+       vox.handle_event(vox_test.status_update(vox_test.call('call-both', 'asst-b'), 'ringing', 1763740800500))
+           ->> 'status' AS b_call;
+SELECT vox.handle_event(vox_test.transcript(vox_test.call('call-both', NULL), 'user', 'Whose?', 1763740802000))
+    ->> 'reason' AS neither_named;
+SELECT count(*) AS transcripts FROM vox.call_transcripts WHERE vapi_call_id = 'call-both';
+
+---------------------------------------------------------------------------
+-- A signed event naming another org's assistant or phone number is refused
+---------------------------------------------------------------------------
+-- Signed by B, naming A's assistant: 22023, nothing written.
+SELECT vox_test.attempt(vox_test.status_update(vox_test.call('call-as', 'asst-a'), 'ringing', 1763740800500),
+                        NULL, :org_b) AS signed_by_b;
+SELECT count(*) AS call_rows FROM vox.call_tracking WHERE vapi_call_id = 'call-as';
 -- Signed by B, naming A's number (and no assistant): 22023, nothing written.
 SELECT vox_test.attempt(vox_test.status_update(vox_test.call('call-pn', NULL, '{"phoneNumberId": "pn-a"}'),
                                                'ringing', 1763740800500), NULL, :org_b) AS signed_by_b;

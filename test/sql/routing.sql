@@ -41,6 +41,12 @@ UPDATE vox.agents SET active = false WHERE vapi_assistant_id = 'asst-off';
 SELECT vox.handle_event(vox_test.status_update(vox_test.call('call-off-1', 'asst-off'), 'ringing', 1763740800500))
     ->> 'reason' AS new_call;
 SELECT count(*) AS call_rows FROM vox.call_logs WHERE vapi_call_id = 'call-off-1';
+-- B's new call with that id leaves A's parked event alone: not even an
+-- attempt is counted against it.
+SELECT vox.handle_event(vox_test.status_update(vox_test.call('call-off-1', 'asst-b'), 'ringing', 1763740800500))
+    ->> 'status' AS b_call;
+SELECT reason, attempts, last_attempt_at IS NULL AS never_attempted FROM vox.parked_events
+ WHERE vapi_call_id = 'call-off-1';
 -- A's app registers call-off-2 first: the inactive agent's events for it
 -- apply, to A.
 SELECT vox.register_outbound_call(:org_a, 'call-off-2') ->> 'status' AS registered;

@@ -129,3 +129,24 @@ SELECT section, name, value, last_hour, oldest IS NOT NULL AS has_oldest FROM vo
 -- A parked event that failed to apply shows as well.
 UPDATE vox.parked_events SET last_error = 'invalid call.assistantId';
 SELECT name, value FROM vox.stats WHERE section = 'parked';
+
+---------------------------------------------------------------------------
+-- Retention is per org: two orgs holding the same event id
+---------------------------------------------------------------------------
+-- Both orgs have a call call-twin whose "ringing" has the same event id;
+-- only A's mark is older than the retention. Cleaning up removes A's mark
+-- alone: B's redelivery is still a duplicate.
+SET vox.retention = '1d';
+\set org_b '''00000000-0000-4000-8000-00000000000b'''
+SELECT vox_test.tenant(:org_b, 'Clinic B', 'asst-b', 'pn-b', '+14155550200');
+SELECT vox.handle_event(vox_test.status_update(vox_test.call('call-twin', 'asst-a'), 'ringing', 1763740800000))
+           ->> 'event_id' AS a_event,
+       vox.handle_event(vox_test.status_update(vox_test.call('call-twin', 'asst-b'), 'ringing', 1763740800000))
+           ->> 'event_id' AS b_event;
+UPDATE vox.processed_webhook_events SET received_at = now() - interval '2 days'
+ WHERE org_id = :org_a AND vapi_call_id = 'call-twin';
+SELECT vox.cleanup() ->> 'removed_idempotency' AS removed_idempotency;
+SELECT o.name, p.event_id FROM vox.processed_webhook_events p JOIN vox.organizations o ON o.id = p.org_id
+ WHERE p.vapi_call_id = 'call-twin' ORDER BY o.name;
+SELECT vox.handle_event(vox_test.status_update(vox_test.call('call-twin', 'asst-b'), 'ringing', 1763740800000))
+    ->> 'status' AS b_redelivered;

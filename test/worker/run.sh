@@ -45,6 +45,7 @@ DB=vox_worker_test
 ORG=00000000-0000-4000-8000-00000000000a
 LAUNCHER="vox maintenance worker" # backend_type of the launcher (no database)
 ROUND="vox maintenance round"      # and of a round's worker (in $DB)
+ORG_B=00000000-0000-4000-8000-00000000000b
 
 GOT=""    # last output of q/poll
 LOCKER="" # pid of a background psql holding a lock, while there is one
@@ -281,6 +282,35 @@ check_stats_reported() {
     DIAG+=("launcher pid '$pid' before, '$after' after: the statistics came with a restart")
     return 1
   fi
+}
+
+# Two orgs hold the same event id; only A's mark is expired (B's is dated an
+# hour ahead, so it stays younger than the retention throughout). The round
+# that removes A's mark must leave B's: its redelivery is still a duplicate.
+check_expiry_per_org() {
+  local a_event b_event
+  a_event=$(q "SELECT vox.handle_event(vox_test.status_update(vox_test.call('call-w2t', 'asst-demo'),
+                                                              'ringing', 1763740800000)) ->> 'event_id'") || return 1
+  b_event=$(q "SELECT vox.handle_event(vox_test.status_update(vox_test.call('call-w2t', 'asst-b'),
+                                                              'ringing', 1763740800000)) ->> 'event_id'") || return 1
+  if [[ -z $a_event || $a_event != "$b_event" ]]; then
+    DIAG+=("setup: event ids A '$a_event', B '$b_event' (want the same)")
+    return 1
+  fi
+  q "UPDATE vox.processed_webhook_events SET received_at = now() + interval '1 hour' WHERE org_id = '$ORG_B'" \
+    >/dev/null || return 1
+  if ! poll 10 "0 1" "SELECT count(*) FILTER (WHERE org_id = '$ORG') || ' ' || count(*) FILTER (WHERE org_id = '$ORG_B')
+                        FROM vox.processed_webhook_events WHERE event_id = '$a_event'"; then
+    DIAG+=("after 10 s, marks of A / B for $a_event: $GOT (want 0 1)")
+    return 1
+  fi
+  q "SELECT vox.handle_event(vox_test.status_update(vox_test.call('call-w2t', 'asst-b'), 'ringing', 1763740800000))
+       ->> 'status'" >/dev/null || return 1
+  if [[ $GOT != duplicate ]]; then
+    DIAG+=("B's redelivery after A's mark expired: $GOT (want duplicate)")
+    return 1
+  fi
+  q "DELETE FROM vox.processed_webhook_events WHERE org_id = '$ORG_B'" >/dev/null
 }
 
 check_replay() {
@@ -848,6 +878,7 @@ out=$(env -u PGHOSTADDR -u PGSERVICE -u PGSERVICEFILE -u PGDATABASE -u PGOPTIONS
   bail "could not create database $DB: $out"
 out=$(psql_to "$DIR" "$PORT" "\\i $ROOT/test/fixtures/vapi.sql" \
   "SELECT vox_test.tenant('$ORG', 'Demo Clinic', 'asst-demo', 'pn-demo', '+14155550100')" \
+  "SELECT vox_test.tenant('$ORG_B', 'Clinic B', 'asst-b', 'pn-b', '+14155550200')" \
   "CREATE TABLE vox_test.seen_runs AS SELECT * FROM vox.maintenance_runs WITH NO DATA" \
   "ALTER TABLE vox_test.seen_runs ADD COLUMN ran_as name DEFAULT session_user" \
   "CREATE FUNCTION vox_test.copy_run() RETURNS trigger LANGUAGE plpgsql AS
@@ -868,6 +899,7 @@ check "one launcher runs in no database; rounds run in $DB as vox_maintenance" c
 check "a round waiting on a lock shows in pg_stat_activity in $DB as vox_maintenance" check_round_role
 check "expired idempotency records and delivered outbox rows disappear without any call; an undelivered row stays" check_expiry
 check "the rounds' deletes show in pg_stat_user_tables.n_tup_del while the launcher runs on" check_stats_reported
+check "retention is per org: one org's expired mark goes, another org's fresh mark with the same event id stays" check_expiry_per_org
 check "a parked event whose call becomes known is applied by a round (maintenance_runs.replayed > 0)" check_replay
 check "vox.event_counts() counts processed, duplicate and invalid events; vox.stats shows the last run" check_stats
 check "$PARKED unresolvable parked events: each round takes < 100 transaction ids; after vox.parked_max_attempts they are dead in vox.stats, sweeps pass over them, and their agent's registration still applies one" check_parked_bounded

@@ -123,7 +123,14 @@ std::string upsert_call_sql(CallSource source) {
   auto preferred_from = [source](CallSource preferred, const char* column) {
     return source == preferred ? latest_known(column) : first_known(column);
   };
-  const Merge metadata{"metadata", registration ? "t.metadata || excluded.metadata" : "excluded.metadata || t.metadata"};
+  // Top-level keys merge shallowly, except vox_notes, whose notes (one per
+  // field) accumulate across the call's events.
+  const std::string weaker = registration ? "t" : "excluded", stronger = registration ? "excluded" : "t";
+  const Merge metadata{"metadata", weaker + ".metadata || " + stronger +
+                                       ".metadata || CASE WHEN t.metadata ? 'vox_notes' AND excluded.metadata ? "
+                                       "'vox_notes' THEN jsonb_build_object('vox_notes', (" +
+                                       weaker + ".metadata -> 'vox_notes') || (" + stronger +
+                                       ".metadata -> 'vox_notes')) ELSE '{}' END"};
   const std::string tracking = merge_clause(
       {kAgentMerge, kAgentRouteMerge, preferred_from(CallSource::kRegistration, "lead_id"),
        preferred_from(CallSource::kRegistration, "channel"), kStatusMerge, first_known("registered_at"), metadata});
@@ -438,22 +445,49 @@ bool upsert_call_row(const Uuid& org_id, const std::string& vapi_call_id, const 
   return rows.boolean(0, 1);
 }
 
+// What a call's row keeps beside its columns: a caller id that is no number,
+// a SIP caller's URI, and the notes on fields vox could not use.
+Jsonb* call_metadata(const Event& event, bool caller_id_is_number) {
+  std::string metadata;
+  auto add = [&metadata](const char* key) {
+    metadata += metadata.empty() ? "{\"" : ",\"";
+    metadata += key;
+    metadata += "\":";
+  };
+  if (event.call.customer_number && !caller_id_is_number) {
+    add("caller_id_raw");
+    append_json_string(metadata, *event.call.customer_number);
+  }
+  if (event.call.customer_sip_uri) {
+    add("customer_sip_uri");
+    append_json_string(metadata, *event.call.customer_sip_uri);
+  }
+  if (!event.notes.empty()) {
+    add("vox_notes");
+    for (size_t i = 0; i < event.notes.size(); ++i) {
+      const Note& note = event.notes[i];
+      metadata += i == 0 ? "{" : ",";
+      append_json_string(metadata, note.field);
+      metadata += ":{\"problem\":";
+      append_json_string(metadata, note.problem);
+      metadata += ",\"value\":" + note.value + "}";
+    }
+    metadata += "}";
+  }
+  if (metadata.empty()) return nullptr;
+  return jsonb_from_text(metadata + "}");
+}
+
 // The caller's number in E.164; a caller id that is no number is kept aside
-// in metadata and the call is still recorded.
+// in metadata and the call is still recorded. A call type vox does not know
+// leaves the channel unknown (NULL); its note keeps the type.
 CallRow call_row_from(const Event& event, const Tenant& tenant) {
   CallRow row;
   row.source = event.kind == EventKind::kEndOfCallReport ? CallSource::kReport : CallSource::kEvent;
   row.event_type = canonical_type(event.kind);
   if (event.call.type) row.channel = channel_of_call_type(*event.call.type);
-  if (event.call.customer_number) {
-    row.customer_number = to_e164(*event.call.customer_number, tenant.region);
-    if (!row.customer_number) {
-      std::string metadata = "{\"caller_id_raw\":";
-      append_json_string(metadata, *event.call.customer_number);
-      metadata += "}";
-      row.metadata = jsonb_from_text(metadata);
-    }
-  }
+  if (event.call.customer_number) row.customer_number = to_e164(*event.call.customer_number, tenant.region);
+  row.metadata = call_metadata(event, row.customer_number.has_value());
   row.agent_id = tenant.agent_id;
   row.agent_route = tenant.agent_route;
   row.started_at = event.call.started_at;
@@ -540,6 +574,7 @@ Outcome apply_event(Jsonb* payload, const std::optional<std::string>& delivery_i
                     Unresolved unresolved) {
   const Event event = read_event(payload);
   Outcome outcome{"ignored", event.type};
+  outcome.notes = event.notes.size();
   switch (event.kind) {
     case EventKind::kAcknowledged:
       if (!kind_of_type(event.type).known) outcome.reason = "unknown_message_type";
@@ -555,7 +590,7 @@ Outcome apply_event(Jsonb* payload, const std::optional<std::string>& delivery_i
       break;
     case EventKind::kStatusUpdate:
       if (status_rank(event.status) == 0) {
-        outcome.vapi_call_id = event.call.id;
+        if (event.has_call) outcome.vapi_call_id = event.call.id;
         outcome.reason = "status_not_stored";
         return outcome;
       }

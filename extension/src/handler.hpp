@@ -20,6 +20,7 @@ struct Outcome {
   std::optional<std::string> vapi_call_id;
   std::optional<std::string> reason;        // why ignored or parked
   std::optional<std::string> assistant_id;  // the answer to an assistant-request
+  size_t notes = 0;                         // fields noted rather than used (not in to_json)
   std::string to_json() const;
 };
 

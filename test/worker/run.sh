@@ -3,7 +3,7 @@
 # (extension/src/maintenance.cpp), which exists only when vox is in
 # shared_preload_libraries, so it needs a cluster of its own: a fresh one in
 # $VOX_WORKER_TEST_DIR (default .run/worker-pg) on the first free port from
-# 56432, with vox preloaded, vox.database = 'vox_worker', a 1 s interval and a
+# $VOX_WORKER_TEST_PORT (default 56432), with vox preloaded, vox.database = 'vox_worker', a 1 s interval and a
 # 2 s retention. A hot standby of it ($VOX_WORKER_TEST_DIR-standby, next free
 # port) checks the recovery case. Both are stopped and removed on exit
 # (VOX_WORKER_TEST_KEEP=1 keeps them, stopped, for a post-mortem).
@@ -232,9 +232,11 @@ check_replay() {
 
 check_stats() {
   local counts before after stats
-  counts="SELECT string_agg(coalesce(since_start, 0)::text, ' ' ORDER BY k.t, k.o)
+  # Counted under the canonical type, whatever the spelling or validity.
+  counts="SELECT string_agg(coalesce(since_start, 0)::text, ' ' ORDER BY k.n)
             FROM (VALUES (1, 'status-update', 'processed'), (2, 'status-update', 'duplicate'),
-                         (3, 'other', 'invalid')) k (n, t, o)
+                         (3, 'status-update', 'invalid'), (4, 'status-update', 'noted'),
+                         (5, 'transcript', 'processed')) k (n, t, o)
             LEFT JOIN vox.event_counts() c ON c.event_type = k.t AND c.outcome = k.o"
   q "SELECT count(*) > 0 FROM vox.event_counts()" >/dev/null || return 1
   if [[ $GOT != t ]]; then
@@ -257,17 +259,25 @@ check_stats() {
     DIAG+=("a malformed payload was not rejected as invalid (22xxx): $GOT")
     return 1
   fi
+  # An unknown call type is noted (and the event processed); the final-only
+  # transcript type counts as a transcript.
+  q "SELECT vox.handle_event(vox_test.status_update(vox_test.call('call-w5', 'asst-demo', '{\"type\": \"vapi.sipCall\"}'), 'queued', 1763740800000)) ->> 'status'" \
+    "SELECT vox.handle_event(jsonb_set(vox_test.transcript(vox_test.call('call-w5', 'asst-demo'), 'user', 'Hi.', 1763740801000), '{message,type}', to_jsonb('transcript[transcriptType=' || chr(34) || 'final' || chr(34) || ']'))) ->> 'status'" \
+    >/dev/null || return 1
+  if [[ $GOT != $'processed\nprocessed' ]]; then
+    DIAG+=("a noted status-update, a final-only transcript: '${GOT//$'\n'/ }', want 'processed processed'")
+    return 1
+  fi
   after=$(q "$counts") || return 1
-  if [[ ! "$before|$after" =~ ^[0-9]+\ [0-9]+\ [0-9]+\|[0-9]+\ [0-9]+\ [0-9]+$ ]]; then
-    DIAG+=("counters of other/invalid, status-update/duplicate, status-update/processed: before '$before', after '$after'")
+  if [[ ! "$before|$after" =~ ^([0-9]+\ ){4}[0-9]+\|([0-9]+\ ){4}[0-9]+$ ]]; then
+    DIAG+=("counters of status-update processed/duplicate/invalid/noted, transcript processed: before '$before', after '$after'")
     return 1
   fi
   local -a b a
   read -ra b <<<"$before"
   read -ra a <<<"$after"
-  # ORDER BY k.t, k.o: other/invalid, status-update/duplicate, status-update/processed
-  if ((a[0] - b[0] != 1 || a[1] - b[1] != 1 || a[2] - b[2] != 1)); then
-    DIAG+=("since_start of other/invalid, status-update/duplicate, status-update/processed: before $before, after $after; want +1 each")
+  if ((a[0] - b[0] != 2 || a[1] - b[1] != 1 || a[2] - b[2] != 1 || a[3] - b[3] != 1 || a[4] - b[4] != 1)); then
+    DIAG+=("since_start of status-update processed/duplicate/invalid/noted, transcript processed: before $before, after $after; want +2 +1 +1 +1 +1")
     return 1
   fi
   q "SELECT count(*) FROM vox.event_counts() WHERE last_hour > since_start" >/dev/null || return 1
@@ -535,7 +545,7 @@ check_whole_log() {
 # First without the preload, to create the database the worker connects to
 # (a worker started before it exists would fail and be restarted 5 s later);
 # then restarted with vox preloaded and the worker's settings.
-PORT=$(vox_free_port 56432) || bail "no free port from 56432"
+PORT=$(vox_free_port "${VOX_WORKER_TEST_PORT:-56432}") || bail "no free port from ${VOX_WORKER_TEST_PORT:-56432}"
 if [[ -e $SDIR ]]; then # a standby kept by an earlier run
   [[ -f $SDIR/.vox-cluster ]] || bail "refusing to wipe $SDIR: not created by scripts/cluster.sh"
   vox_cluster_stop "$SDIR" >/dev/null 2>&1 || bail "could not stop the old standby in $SDIR"

@@ -301,6 +301,8 @@ DECLARE
     candidates bigint;
     agent_route smallint;
     answer text;
+    answer_reason text;      -- why an assistant-request has no active agent
+    fallback_message text;
     park_reason text;
     -- the call rows
     source text;
@@ -370,7 +372,19 @@ BEGIN
                 'voice-request', 'call.endpointing.request', 'chat.created', 'chat.deleted',
                 'session.created', 'session.updated', 'session.deleted', 'call.deleted',
                 'call.delete.failed', 'call.artifact.upload', 'campaign.predial')
-                THEN 'unknown_message_type' END));
+                THEN 'unknown_message_type' END,
+            -- vox runs no tools, transfers nowhere, holds no knowledge base:
+            -- answered in the form Vapi waits for.
+            'response', CASE msg_type
+                WHEN 'tool-calls' THEN jsonb_build_object('results', coalesce((
+                    SELECT jsonb_agg(jsonb_build_object('toolCallId', c ->> 'id', 'error', 'vox does not run tools')
+                                     ORDER BY n)
+                      FROM jsonb_array_elements(CASE WHEN jsonb_typeof(msg -> 'toolCallList') = 'array'
+                                                     THEN msg -> 'toolCallList' ELSE '[]' END) WITH ORDINALITY e(c, n)
+                     WHERE jsonb_typeof(c -> 'id') = 'string' AND octet_length(c ->> 'id') <= 128), '[]'))
+                WHEN 'transfer-destination-request'
+                    THEN '{"error": "vox does not choose transfer destinations"}'::jsonb
+                WHEN 'knowledge-base-request' THEN '{"documents": []}'::jsonb END));
     END IF;
 
     call_obj := vox_bench.object_field(msg, 'call', prefix);
@@ -591,13 +605,32 @@ BEGIN
                  WHERE p.number = vox_bench.e164(dialled_number)
                    AND a.active) r
          ORDER BY r.route LIMIT 2;
-        IF answer IS NULL THEN
-            RETURN jsonb_build_object('status', 'ignored', 'event_type', msg_type, 'reason', 'unknown_phone_number');
-        ELSIF route = 2 AND candidates > 1 THEN
-            RETURN jsonb_build_object('status', 'ignored', 'event_type', msg_type, 'reason', 'ambiguous_phone_number');
+        IF answer IS NOT NULL AND NOT (route = 2 AND candidates > 1) THEN
+            RETURN jsonb_build_object('status', 'processed', 'event_type', msg_type, 'org_id', tenant_org,
+                                      'assistantId', answer, 'response', jsonb_build_object('assistantId', answer));
         END IF;
-        RETURN jsonb_build_object('status', 'processed', 'event_type', msg_type, 'org_id', tenant_org,
-                                  'assistantId', answer);
+        -- No active agent: the one org holding the number answers with its
+        -- fallback assistant or message; otherwise vox's default message.
+        answer_reason := 'ambiguous_phone_number';
+        tenant_org := NULL;
+        IF answer IS NOT NULL THEN
+            answer := NULL;  -- two orgs' agents: nobody's is chosen
+        ELSE
+            SELECT count(DISTINCT p.org_id), min(p.org_id::text)::uuid INTO candidates, tenant_org
+              FROM vox.phone_numbers p
+             WHERE p.vapi_phone_number_id = phone_number_id OR p.number = vox_bench.e164(dialled_number);
+            answer_reason := CASE WHEN candidates > 0 THEN 'no_active_agent' ELSE 'unknown_phone_number' END;
+            IF candidates <> 1 THEN
+                tenant_org := NULL;
+            END IF;
+            SELECT o.fallback_assistant_id, o.fallback_message INTO answer, fallback_message
+              FROM vox.organizations o WHERE o.id = tenant_org;
+        END IF;
+        RETURN jsonb_strip_nulls(jsonb_build_object(
+            'status', 'ignored', 'event_type', msg_type, 'org_id', tenant_org, 'reason', answer_reason,
+            'response', CASE WHEN answer IS NOT NULL THEN jsonb_build_object('assistantId', answer)
+                             ELSE jsonb_build_object('error', coalesce(fallback_message,
+                                 'Sorry, this number cannot take your call right now. Please try again later.')) END));
     END IF;
     IF kind = 'transcript' AND transcript_type = 'partial' THEN
         RETURN jsonb_build_object('status', 'ignored', 'event_type', msg_type, 'vapi_call_id', call_id,

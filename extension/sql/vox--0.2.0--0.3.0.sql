@@ -171,3 +171,14 @@ CREATE OR REPLACE VIEW vox.stats AS
       FROM (SELECT * FROM vox.maintenance_runs ORDER BY id DESC LIMIT 1) r;
 COMMENT ON VIEW vox.stats IS
     'What on-call reads first: events by type and outcome (value since start, last_hour), parked backlogs (waiting, failed, dead) and queue backlogs with their oldest item, dead items, the last maintenance run (value: rows removed, last_hour column: events replayed). A role reading it needs SELECT on it and EXECUTE on vox.event_counts()';
+
+-- Issue 14: what an assistant-request answers when vox has no assistant -------
+-- Vapi ends a call whose assistant-request names no assistant, silently; an
+-- org may name a fallback assistant, or a message Vapi speaks instead.
+ALTER TABLE vox.organizations
+    ADD COLUMN fallback_assistant_id text CHECK (fallback_assistant_id ~ '^[!-~]{1,128}$'),
+    ADD COLUMN fallback_message text CHECK (length(fallback_message) BETWEEN 1 AND 1000);
+COMMENT ON COLUMN vox.organizations.fallback_assistant_id IS
+    'Vapi assistant that answers an assistant-request for one of the org''s numbers without an active agent (or, on the org''s signed route, an unknown number); NULL: fallback_message';
+COMMENT ON COLUMN vox.organizations.fallback_message IS
+    'What Vapi speaks (assistant-request answer {"error": …}) when no assistant answers the org''s number and fallback_assistant_id is NULL; NULL: vox''s default message';

@@ -51,6 +51,7 @@ struct Event {
   std::optional<Timestamp> timestamp;         // message.timestamp
   std::optional<std::string> dialled_number;  // message.phoneNumber.number (assistant-request)
   std::vector<Note> notes;
+  std::vector<std::string> tool_call_ids;  // tool-calls: toolCallList[].id
 
   // status-update
   std::string status;

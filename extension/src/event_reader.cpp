@@ -303,6 +303,24 @@ void read_end_of_call_report(const ObjectView& message, Event& event) {
   if (!event.recording_url) event.recording_url = message.noted_string("recordingUrl", kMaxUrlLength, notes);
 }
 
+// The ids of the tool calls a tool-calls message asks for (each is answered
+// with an error: vox runs no tools). Entries without a usable id are skipped.
+void read_tool_call_ids(const ObjectView& message, Event& event) {
+  JsonbValue list;
+  if (!message.find("toolCallList", list) || list.type != jbvBinary || !JsonContainerIsArray(list.val.binary.data))
+    return;
+  JsonbContainer* container = list.val.binary.data;
+  const uint32 count = JsonContainerSize(container);
+  for (uint32 i = 0; i < count; ++i) {
+    JsonbValue* item = pg_call([&]() { return getIthJsonbValueFromContainer(container, i); });
+    if (item->type != jbvBinary || !JsonContainerIsObject(item->val.binary.data)) continue;
+    ObjectView call(item->val.binary.data, message.field_path("toolCallList"));
+    JsonbValue id;
+    if (call.find("id", id) && id.type == jbvString && static_cast<size_t>(id.val.string.len) <= kMaxIdLength)
+      event.tool_call_ids.emplace_back(id.val.string.val, id.val.string.len);
+  }
+}
+
 }  // namespace
 
 Event read_event(Jsonb* payload) {
@@ -318,6 +336,7 @@ Event read_event(Jsonb* payload) {
   const KindOfType kind = kind_of_type(event.type);
   event.kind = kind.kind;
   event.timestamp = epoch_millis(message, "timestamp");
+  if (event.type == "tool-calls") read_tool_call_ids(message, event);
   if (event.kind == EventKind::kAcknowledged) return event;
 
   if (event.kind == EventKind::kStatusUpdate) read_status(message, kind.implied_status, event);

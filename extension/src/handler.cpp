@@ -525,6 +525,32 @@ bool insert_utterance(const Uuid& org_id, const Event& event, const std::optiona
   return inserted;
 }
 
+// Vapi's answer naming an assistant, or a message Vapi speaks before ending
+// the call (its assistant-request response's "error").
+std::string assistant_response(const char* key, const std::string& value) {
+  std::string out = std::string("{\"") + key + "\":";
+  append_json_string(out, value);
+  return out + "}";
+}
+
+constexpr const char* kDefaultFallbackMessage =
+    "Sorry, this number cannot take your call right now. Please try again later.";
+
+// An assistant-request vox has no active agent for: the org holding the
+// number (or, on its signed route, the signer) answers with its fallback
+// assistant or message; anyone else hears the default message. Columns read
+// through to_jsonb: vox.so may meet a 0.2.0 schema without them.
+Statement fallback_for_number(R"SQL(
+SELECT r.org_id, r.held, to_jsonb(o) ->> 'fallback_assistant_id', to_jsonb(o) ->> 'fallback_message'
+  FROM (SELECT DISTINCT p.org_id, true AS held FROM vox.phone_numbers p
+         WHERE (p.vapi_phone_number_id = $1 OR p.number = $2) AND ($3::uuid IS NULL OR p.org_id = $3)
+        UNION ALL
+        SELECT $3::uuid, false WHERE $3::uuid IS NOT NULL) r
+  JOIN vox.organizations o ON o.id = r.org_id
+ ORDER BY r.held DESC LIMIT 2
+)SQL",
+                              {TEXTOID, TEXTOID, UUIDOID});
+
 // The assistant answering the dialled number: by its Vapi id, else by the
 // number itself, which two orgs may both hold (then nobody is chosen).
 Outcome answer_assistant_request(const Event& event, const std::optional<Uuid>& signer) {
@@ -534,18 +560,49 @@ Outcome answer_assistant_request(const Event& event, const std::optional<Uuid>& 
   Params params;
   params.string(event.call.phone_number_id).string(number).uuid(signer);
   Rows rows = execute(assistant_for_number, params, 2);
-  if (rows.count() == 0) {
-    outcome.reason = "unknown_phone_number";
+  if (rows.count() > 0 && !(rows.int4(0, 3) == 2 && rows.count() == 2)) {
+    outcome.status = "processed";
+    outcome.assistant_id = rows.string(0, 1);
+    outcome.org_id = rows.uuid(0, 2);
+    outcome.response = assistant_response("assistantId", *outcome.assistant_id);
     return outcome;
   }
-  if (rows.int4(0, 3) == 2 && rows.count() == 2) {
+  std::optional<std::string> fallback_assistant, fallback_message;
+  if (rows.count() > 0) {
     outcome.reason = "ambiguous_phone_number";
-    return outcome;
+  } else {
+    Rows fallback = execute(fallback_for_number, params, 2);
+    // One org holds the number (two: nobody's fallback is chosen), else the signer.
+    const bool held = fallback.count() > 0 && fallback.boolean(0, 2);
+    const bool one = fallback.count() == 1 || (fallback.count() == 2 && !fallback.boolean(1, 2));
+    outcome.reason = held ? "no_active_agent" : "unknown_phone_number";
+    if (fallback.count() > 0 && (one || !held)) {
+      outcome.org_id = fallback.uuid(0, 1);
+      fallback_assistant = fallback.string(0, 3);
+      fallback_message = fallback.string(0, 4);
+    }
   }
-  outcome.status = "processed";
-  outcome.assistant_id = rows.string(0, 1);
-  outcome.org_id = rows.uuid(0, 2);
+  outcome.response = fallback_assistant ? assistant_response("assistantId", *fallback_assistant)
+                                        : assistant_response("error", fallback_message.value_or(kDefaultFallbackMessage));
   return outcome;
+}
+
+// vox runs no tools, transfers nowhere and holds no knowledge base: it says
+// so in the form Vapi waits for, so that the model is told at once.
+std::optional<std::string> answer_for_unserved_request(const Event& event) {
+  if (event.type == "tool-calls") {
+    std::string out = "{\"results\":[";
+    for (size_t i = 0; i < event.tool_call_ids.size(); ++i) {
+      out += i == 0 ? "{\"toolCallId\":" : ",{\"toolCallId\":";
+      append_json_string(out, event.tool_call_ids[i]);
+      out += ",\"error\":\"vox does not run tools\"}";
+    }
+    return out + "]}";
+  }
+  if (event.type == "transfer-destination-request")
+    return assistant_response("error", "vox does not choose transfer destinations");
+  if (event.type == "knowledge-base-request") return std::string("{\"documents\":[]}");
+  return std::nullopt;
 }
 
 }  // namespace
@@ -566,6 +623,7 @@ std::string Outcome::to_json() const {
   field("vapi_call_id", vapi_call_id);
   field("reason", reason);
   field("assistantId", assistant_id);
+  if (response) out += ",\"response\":" + *response;
   out += "}";
   return out;
 }
@@ -578,6 +636,7 @@ Outcome apply_event(Jsonb* payload, const std::optional<std::string>& delivery_i
   switch (event.kind) {
     case EventKind::kAcknowledged:
       if (!kind_of_type(event.type).known) outcome.reason = "unknown_message_type";
+      outcome.response = answer_for_unserved_request(event);
       return outcome;
     case EventKind::kAssistantRequest:
       return answer_assistant_request(event, signer);

@@ -194,3 +194,53 @@ SELECT vox.handle_event(jsonb_set(jsonb_set(report, '{message,call,id}', '"call-
   FROM base;
 SELECT field, octet_length(raw #>> '{}') AS bytes, left(raw #>> '{}', 3) AS start, right(raw #>> '{}', 3) AS ending
   FROM notes WHERE vapi_call_id = 'call-long-note';
+
+---------------------------------------------------------------------------
+-- Answers Vapi waits for
+---------------------------------------------------------------------------
+-- assistant-request: `response` is the HTTP body the shim sends, in Vapi's
+-- ServerMessageResponseAssistantRequest shape and nothing else.
+SELECT vox_test.tenant('00000000-0000-4000-8000-00000000000b', 'Quiet Clinic', 'asst-quiet', 'pn-quiet', '+14155550180');
+UPDATE vox.agents SET active = false WHERE vapi_assistant_id = 'asst-quiet';
+CREATE TEMP TABLE requests AS
+SELECT n, label, jsonb_build_object('message', jsonb_build_object(
+           'type', 'assistant-request', 'timestamp', 1763740800000,
+           'call', jsonb_build_object('id', 'call-ar-' || n, 'orgId', '6f1c2a34-5b7d-4e8f-9a0b-1c2d3e4f5a6b',
+                                      'type', 'inboundPhoneCall', 'phoneNumberId', number_id,
+                                      'customer', jsonb_build_object('number', '+14155550123')),
+           'phoneNumber', jsonb_build_object('id', number_id, 'number', number))) AS payload
+  FROM (VALUES (1, 'active agent', 'pn-demo', '+14155550100'),
+               (2, 'no active agent', 'pn-quiet', '+14155550180'),
+               (3, 'unknown number', 'pn-nobody', '+14155550999')) v(n, label, number_id, number);
+SELECT n, label, r ->> 'status' AS status, r ->> 'reason' AS reason, r -> 'response' AS response
+  FROM requests, vox.handle_event(payload) r ORDER BY n;
+-- Only keys Vapi's schema defines for that response.
+SELECT DISTINCT k AS response_key
+  FROM requests, jsonb_object_keys(vox.handle_event(payload) -> 'response') k
+ WHERE k NOT IN ('destination', 'assistantId', 'assistant', 'assistantOverrides', 'squadId', 'squad',
+                 'squadOverrides', 'workflowId', 'workflow', 'workflowOverrides', 'error');
+-- The org's message, else its fallback assistant.
+UPDATE vox.organizations SET fallback_message = 'Quiet Clinic is closed today. Please call again tomorrow.'
+ WHERE name = 'Quiet Clinic';
+SELECT vox.handle_event(payload) -> 'response' AS org_message FROM requests WHERE n = 2;
+UPDATE vox.organizations SET fallback_assistant_id = 'asst-quiet-voicemail' WHERE name = 'Quiet Clinic';
+SELECT vox.handle_event(payload) -> 'response' AS org_assistant FROM requests WHERE n = 2;
+-- On an org's signed route, a number vox does not know gets that org's answer.
+SELECT vox.handle_event('00000000-0000-4000-8000-00000000000b'::uuid, payload) - 'event_type' AS signed_unknown
+  FROM requests WHERE n = 3;
+-- ... and a number vox does not know on the unsigned route, the default message.
+SELECT vox.handle_event(payload) -> 'response' AS unsigned_unknown FROM requests WHERE n = 3;
+
+-- tool-calls: one error result per toolCallId, so that the model is told.
+SELECT vox.handle_event(jsonb_build_object('message', jsonb_build_object(
+           'type', 'tool-calls', 'timestamp', 1763740805000, 'call', vox_test.call('call-tools', 'asst-demo'),
+           'toolCallList', '[{"id": "call_9f2c", "type": "function",
+                              "function": {"name": "bookAppointment", "arguments": {"day": "Tuesday"}}},
+                             {"id": "call_a71e", "type": "function",
+                              "function": {"name": "lookupPatient", "arguments": "{\"phone\": \"+14155550123\"}"}}]'::jsonb)))
+       -> 'response' AS tool_calls;
+SELECT vox.handle_event(jsonb_build_object('message', jsonb_build_object(
+           'type', type, 'timestamp', 1763740806000, 'call', vox_test.call('call-tools', 'asst-demo')))) -> 'response'
+       AS response, type
+  FROM (VALUES ('transfer-destination-request'), ('knowledge-base-request'), ('speech-update')) v(type)
+ ORDER BY type;

@@ -3,8 +3,8 @@
 # (extension/src/maintenance.cpp), which exists only when vox is in
 # shared_preload_libraries, so it needs a cluster of its own: a fresh one in
 # $VOX_WORKER_TEST_DIR (default .run/worker-pg) on the first free port from
-# $VOX_WORKER_TEST_PORT (default 56432), with vox preloaded, vox.database = 'vox_worker', a 1 s interval and a
-# 2 s retention. A hot standby of it ($VOX_WORKER_TEST_DIR-standby, next free
+# $VOX_WORKER_TEST_PORT (default 56432), with vox preloaded, vox.database =
+# 'vox_worker', a 1 s interval and a 2 s retention. A hot standby of it ($VOX_WORKER_TEST_DIR-standby, next free
 # port) checks the recovery case. Both are stopped and removed on exit
 # (VOX_WORKER_TEST_KEEP=1 keeps them, stopped, for a post-mortem).
 #

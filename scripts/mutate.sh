@@ -226,12 +226,17 @@ for i in "${CHOSEN[@]}"; do
     SURVIVORS+=("$label")
     echo "[$i] SURVIVED  ${M_BREAKS[i]} ($(($(date +%s) - t0)) s)"
   else
-    KILLED=$((KILLED + 1))
     failed=$(failed_tests "$LOGS/$i.log")
     ((rc != 124)) || failed="a timeout after ${TIMEOUT} s "
-    echo "[$i] killed    by ${failed:-no failing test line, see $LOGS/$i.log }($(($(date +%s) - t0)) s)"
-    # A timeout may leave a backend behind: start clean.
-    if ((rc == 124)); then vox_cluster_start "$CLUSTER" "$PORT" >/dev/null; fi
+    if [[ -n $failed ]]; then
+      KILLED=$((KILLED + 1))
+      echo "[$i] killed    by $failed($(($(date +%s) - t0)) s)"
+    else # the suites did not run (the server gone, say): no verdict
+      ERRORS+=("$label (the suites failed without a failing test: $LOGS/$i.log)")
+      echo "[$i] ERROR     the suites failed without a failing test: $LOGS/$i.log"
+    fi
+    # A timeout or a lost server: start clean.
+    if ((rc == 124)) || [[ -z $failed ]]; then vox_cluster_start "$CLUSTER" "$PORT" >/dev/null; fi
   fi
   restore "$file"
 done

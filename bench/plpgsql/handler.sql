@@ -130,14 +130,65 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION vox_bench.timestamp_field(obj jsonb, key text, prefix text) RETURNS timestamptz
-LANGUAGE sql VOLATILE
-RETURN CASE WHEN vox_bench.string_field(obj, key, prefix, 64) IS NULL THEN NULL
-    ELSE coalesce(vox_bench.parse_rfc3339(obj ->> key),
-                  vox_bench.invalid(vox_bench.path(prefix, key),
-                                    'expected an ISO 8601 date-time with zone, e.g. 2025-11-21T16:00:01.000Z',
-                                    '22007')::timestamptz)
-END;
+-- vox's notes (docs/conformance.md): an optional field vox cannot use is read
+-- as absent and noted as {path: {"problem": …, "value": raw}}, the raw value
+-- cut to 256 bytes (then a JSON string: the start of its JSON text and "…").
+CREATE FUNCTION vox_bench.noted_value(value jsonb) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+DECLARE
+    text_form text := value::text;
+    chars integer := 253;
+BEGIN
+    IF octet_length(text_form) <= 256 THEN
+        RETURN value;
+    END IF;
+    WHILE octet_length(left(text_form, chars)) > 253 LOOP
+        chars := chars - 1;
+    END LOOP;
+    RETURN to_jsonb(left(text_form, chars) || '…');
+END
+$$;
+
+CREATE FUNCTION vox_bench.note(obj jsonb, key text, prefix text, problem text) RETURNS jsonb
+LANGUAGE sql IMMUTABLE
+RETURN CASE WHEN problem IS NULL THEN '{}'::jsonb
+    ELSE jsonb_build_object(vox_bench.path(prefix, key), jsonb_build_object(
+        'problem', problem, 'value', vox_bench.noted_value(coalesce(obj -> key, 'null'::jsonb)))) END;
+
+CREATE FUNCTION vox_bench.string_problem(obj jsonb, key text, max_bytes integer) RETURNS text
+LANGUAGE sql IMMUTABLE
+RETURN CASE coalesce(jsonb_typeof(obj -> key), 'null')
+    WHEN 'null' THEN NULL
+    WHEN 'string' THEN CASE WHEN octet_length(obj ->> key) > max_bytes THEN 'longer than ' || max_bytes || ' bytes' END
+    ELSE 'expected a string' END;
+
+CREATE FUNCTION vox_bench.object_problem(obj jsonb, key text) RETURNS text
+LANGUAGE sql IMMUTABLE
+RETURN CASE WHEN coalesce(jsonb_typeof(obj -> key), 'null') IN ('null', 'object') THEN NULL
+    ELSE 'expected an object' END;
+
+CREATE FUNCTION vox_bench.timestamp_problem(obj jsonb, key text) RETURNS text
+LANGUAGE sql IMMUTABLE
+RETURN CASE WHEN coalesce(jsonb_typeof(obj -> key), 'null') = 'null' THEN NULL
+    WHEN jsonb_typeof(obj -> key) = 'string' AND octet_length(obj ->> key) <= 64
+         AND vox_bench.parse_rfc3339(obj ->> key) IS NOT NULL THEN NULL
+    ELSE 'expected an RFC 3339 date-time with zone between 2000 and 2099' END;
+
+CREATE FUNCTION vox_bench.cost_problem(obj jsonb) RETURNS text
+LANGUAGE sql IMMUTABLE
+RETURN CASE coalesce(jsonb_typeof(obj -> 'cost'), 'null')
+    WHEN 'null' THEN NULL
+    WHEN 'number' THEN CASE WHEN (obj -> 'cost')::numeric < 0 OR (obj -> 'cost')::numeric >= 1e9
+                            THEN 'expected USD between 0 and 1e9' END
+    ELSE 'expected a number' END;
+
+-- A row's metadata merged with another's: top-level keys shallowly (stronger
+-- wins), vox_notes note by note.
+CREATE FUNCTION vox_bench.merge_metadata(weaker jsonb, stronger jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE
+RETURN weaker || stronger || CASE WHEN weaker ? 'vox_notes' AND stronger ? 'vox_notes'
+    THEN jsonb_build_object('vox_notes', (weaker -> 'vox_notes') || (stronger -> 'vox_notes')) ELSE '{}'::jsonb END;
 
 -- A phone number in E.164, or NULL. vox uses libphonenumber (see above);
 -- this accepts only numbers already written in E.164.
@@ -250,6 +301,8 @@ DECLARE
     candidates bigint;
     agent_route smallint;
     answer text;
+    answer_reason text;      -- why an assistant-request has no active agent
+    fallback_message text;
     park_reason text;
     -- the call rows
     source text;
@@ -258,6 +311,11 @@ DECLARE
     row_ended_reason text;
     customer_number text;
     metadata jsonb := '{}';
+    notes jsonb := '{}';
+    call_cost numeric;
+    customer_prefix text;
+    sip_uri text;
+    problem text;
     new_call boolean;
     outbox_added boolean;
     transcript_id bigint;
@@ -286,7 +344,8 @@ BEGIN
     END IF;
     kind := CASE
         WHEN msg_type IN ('status-update', 'call.started', 'call.ended') THEN 'status-update'
-        WHEN msg_type IN ('transcript', 'transcript[transcriptType="final"]', 'call.transcribed') THEN 'transcript'
+        WHEN msg_type IN ('transcript', 'transcript[transcriptType="final"]',
+                         'transcript[transcriptType=''final'']', 'call.transcribed') THEN 'transcript'
         WHEN msg_type IN ('end-of-call-report', 'assistant-request') THEN msg_type
         ELSE 'acknowledged' END;
 
@@ -309,11 +368,23 @@ BEGIN
                 'speech-update', 'conversation-update', 'hang', 'tool-calls', 'function-call',
                 'user-interrupted', 'model-output', 'phone-call-control', 'transfer-destination-request',
                 'transfer-update', 'handoff-destination-request', 'knowledge-base-request',
-                'language-change-detected', 'voice-input', 'assistant.started', 'assistant-speech',
-                'voice-request', 'call-endpointing-request', 'chat.created', 'chat.deleted',
+                'language-change-detected', 'voice-input', 'assistant.started', 'assistant.speechStarted',
+                'voice-request', 'call.endpointing.request', 'chat.created', 'chat.deleted',
                 'session.created', 'session.updated', 'session.deleted', 'call.deleted',
-                'call.delete.failed', 'call-artifact-upload', 'campaign-predial')
-                THEN 'unknown_message_type' ELSE 'message_type_not_stored' END));
+                'call.delete.failed', 'call.artifact.upload', 'campaign.predial')
+                THEN 'unknown_message_type' ELSE 'message_type_not_stored' END,
+            -- vox runs no tools, transfers nowhere, holds no knowledge base:
+            -- answered in the form Vapi waits for.
+            'response', CASE msg_type
+                WHEN 'tool-calls' THEN jsonb_build_object('results', coalesce((
+                    SELECT jsonb_agg(jsonb_build_object('toolCallId', c ->> 'id', 'error', 'vox does not run tools')
+                                     ORDER BY n)
+                      FROM jsonb_array_elements(CASE WHEN jsonb_typeof(msg -> 'toolCallList') = 'array'
+                                                     THEN msg -> 'toolCallList' ELSE '[]' END) WITH ORDINALITY e(c, n)
+                     WHERE jsonb_typeof(c -> 'id') = 'string' AND octet_length(c ->> 'id') <= 128), '[]'))
+                WHEN 'transfer-destination-request'
+                    THEN '{"error": "vox does not choose transfer destinations"}'::jsonb
+                WHEN 'knowledge-base-request' THEN '{"documents": []}'::jsonb END));
     END IF;
 
     call_obj := vox_bench.object_field(msg, 'call', prefix);
@@ -331,30 +402,57 @@ BEGIN
                 phone_number_id := vox_bench.id_field(nested, 'id', vox_bench.path(prefix, 'phoneNumber'));
             END IF;
         END IF;
-        channel := vox_bench.string_field(call_obj, 'type', call_prefix, 1000);
-        IF channel IS NOT NULL THEN
-            channel := CASE channel WHEN 'inboundPhoneCall' THEN 'inbound' WHEN 'outboundPhoneCall' THEN 'outbound'
-                                    WHEN 'webCall' THEN 'web' WHEN 'vapi.websocketCall' THEN 'web' END;
+        problem := vox_bench.string_problem(call_obj, 'type', 1000);
+        notes := notes || vox_bench.note(call_obj, 'type', call_prefix, problem);
+        IF problem IS NULL AND call_obj ? 'type' AND jsonb_typeof(call_obj -> 'type') <> 'null' THEN
+            channel := CASE call_obj ->> 'type' WHEN 'inboundPhoneCall' THEN 'inbound'
+                                                WHEN 'outboundPhoneCall' THEN 'outbound'
+                                                WHEN 'webCall' THEN 'web' WHEN 'vapi.websocketCall' THEN 'web' END;
             IF channel IS NULL THEN
-                PERFORM vox_bench.invalid(vox_bench.path(call_prefix, 'type'), 'unknown call type');
+                notes := notes || vox_bench.note(call_obj, 'type', call_prefix, 'unknown call type: channel left unknown');
             END IF;
         END IF;
-        customer := vox_bench.object_field(call_obj, 'customer', call_prefix);
-        IF customer IS NOT NULL THEN
-            caller_id := vox_bench.string_field(customer, 'number', vox_bench.path(call_prefix, 'customer'), 1000);
+        problem := vox_bench.object_problem(call_obj, 'customer');
+        notes := notes || vox_bench.note(call_obj, 'customer', call_prefix, problem);
+        customer := CASE WHEN problem IS NULL THEN call_obj -> 'customer' END;
+        IF jsonb_typeof(customer) = 'object' THEN
+            customer_prefix := vox_bench.path(call_prefix, 'customer');
         ELSE
-            customer := vox_bench.object_field(msg, 'customer', prefix);
-            IF customer IS NOT NULL THEN
-                caller_id := vox_bench.string_field(customer, 'number', vox_bench.path(prefix, 'customer'), 1000);
+            problem := vox_bench.object_problem(msg, 'customer');
+            notes := notes || vox_bench.note(msg, 'customer', prefix, problem);
+            customer := CASE WHEN problem IS NULL THEN msg -> 'customer' END;
+            IF jsonb_typeof(customer) = 'object' THEN
+                customer_prefix := vox_bench.path(prefix, 'customer');
             END IF;
         END IF;
-        started_at := vox_bench.timestamp_field(call_obj, 'startedAt', call_prefix);
-        ended_at := vox_bench.timestamp_field(call_obj, 'endedAt', call_prefix);
-        IF ended_at < started_at THEN
-            PERFORM vox_bench.invalid(vox_bench.path(call_prefix, 'endedAt'), 'before startedAt');
+        IF customer_prefix IS NOT NULL THEN
+            problem := vox_bench.string_problem(customer, 'number', 1000);
+            notes := notes || vox_bench.note(customer, 'number', customer_prefix, problem);
+            caller_id := CASE WHEN problem IS NULL THEN customer ->> 'number' END;
+            problem := vox_bench.string_problem(customer, 'sipUri', 4096);
+            notes := notes || vox_bench.note(customer, 'sipUri', customer_prefix, problem);
+            sip_uri := CASE WHEN problem IS NULL THEN customer ->> 'sipUri' END;
         END IF;
-        ended_reason := vox_bench.string_field(call_obj, 'endedReason', call_prefix, 1000);
-    ELSIF kind <> 'assistant-request' THEN
+        problem := vox_bench.timestamp_problem(call_obj, 'startedAt');
+        notes := notes || vox_bench.note(call_obj, 'startedAt', call_prefix, problem);
+        started_at := CASE WHEN problem IS NULL THEN vox_bench.parse_rfc3339(call_obj ->> 'startedAt') END;
+        problem := vox_bench.timestamp_problem(call_obj, 'endedAt');
+        notes := notes || vox_bench.note(call_obj, 'endedAt', call_prefix, problem);
+        ended_at := CASE WHEN problem IS NULL THEN vox_bench.parse_rfc3339(call_obj ->> 'endedAt') END;
+        IF ended_at < started_at THEN
+            notes := notes || vox_bench.note(call_obj, 'endedAt', call_prefix,
+                                             'before startedAt: ended_at clamped to started_at');
+            ended_at := started_at;
+        END IF;
+        problem := vox_bench.string_problem(call_obj, 'endedReason', 1000);
+        notes := notes || vox_bench.note(call_obj, 'endedReason', call_prefix, problem);
+        ended_reason := CASE WHEN problem IS NULL THEN call_obj ->> 'endedReason' END;
+        problem := vox_bench.cost_problem(call_obj);
+        notes := notes || vox_bench.note(call_obj, 'cost', call_prefix, problem);
+        call_cost := CASE WHEN problem IS NULL THEN (call_obj ->> 'cost')::numeric END;
+    ELSIF kind <> 'assistant-request'
+          -- a status vox does not store needs no call: Vapi sends not-found without one
+          AND NOT (kind = 'status-update' AND msg ->> 'status' IN ('not-found', 'deletion-failed')) THEN
         PERFORM vox_bench.invalid(vox_bench.path(prefix, 'call'), 'required');
     END IF;
 
@@ -373,7 +471,9 @@ BEGIN
                 PERFORM vox_bench.invalid(vox_bench.path(prefix, 'status'), 'unknown call status ''' || status || '''');
             END IF;
         END IF;
-        ended_reason := coalesce(vox_bench.string_field(msg, 'endedReason', prefix, 1000), ended_reason);
+        problem := vox_bench.string_problem(msg, 'endedReason', 1000);
+        notes := notes || vox_bench.note(msg, 'endedReason', prefix, problem);
+        ended_reason := coalesce(CASE WHEN problem IS NULL THEN msg ->> 'endedReason' END, ended_reason);
     ELSIF kind = 'transcript' THEN
         -- Vapi's envelope says "role"; the seeds' flat call.transcribed said "speaker".
         speaker := coalesce(vox_bench.string_field(msg, 'role', prefix, 1000),
@@ -396,46 +496,90 @@ BEGIN
             PERFORM vox_bench.invalid(vox_bench.path(prefix, 'transcript'), 'required');
         END IF;
     ELSIF kind = 'end-of-call-report' THEN
-        ended_reason := coalesce(vox_bench.string_field(msg, 'endedReason', prefix, 1000), ended_reason);
-        started_at := coalesce(vox_bench.timestamp_field(msg, 'startedAt', prefix), started_at);
-        ended_at := coalesce(vox_bench.timestamp_field(msg, 'endedAt', prefix), ended_at);
+        problem := vox_bench.string_problem(msg, 'endedReason', 1000);
+        notes := notes || vox_bench.note(msg, 'endedReason', prefix, problem);
+        ended_reason := coalesce(CASE WHEN problem IS NULL THEN msg ->> 'endedReason' END, ended_reason);
+        problem := vox_bench.timestamp_problem(msg, 'startedAt');
+        notes := notes || vox_bench.note(msg, 'startedAt', prefix, problem);
+        started_at := coalesce(CASE WHEN problem IS NULL THEN vox_bench.parse_rfc3339(msg ->> 'startedAt') END, started_at);
+        problem := vox_bench.timestamp_problem(msg, 'endedAt');
+        notes := notes || vox_bench.note(msg, 'endedAt', prefix, problem);
+        ended_at := coalesce(CASE WHEN problem IS NULL THEN vox_bench.parse_rfc3339(msg ->> 'endedAt') END, ended_at);
         IF ended_at < started_at THEN
-            PERFORM vox_bench.invalid(vox_bench.path(prefix, 'endedAt'), 'before startedAt');
+            notes := notes || vox_bench.note(msg, 'endedAt', prefix, 'before startedAt: ended_at clamped to started_at');
+            ended_at := started_at;
         END IF;
-        cost := vox_bench.number_field(msg, 'cost', prefix);
-        IF cost::double precision < 0 OR cost::double precision >= 1e9 THEN
-            PERFORM vox_bench.invalid(vox_bench.path(prefix, 'cost'), 'expected USD between 0 and 1e9', '22003');
-        END IF;
-        artifact := vox_bench.object_field(msg, 'artifact', prefix);
-        IF artifact IS NOT NULL THEN
-            full_transcript := vox_bench.string_field(artifact, 'transcript', vox_bench.path(prefix, 'artifact'), 4194304);
-            nested := vox_bench.object_field(artifact, 'recording', vox_bench.path(prefix, 'artifact'));
-            IF nested IS NOT NULL THEN
-                nested := vox_bench.object_field(nested, 'mono', vox_bench.path(prefix, 'artifact.recording'));
-                IF nested IS NOT NULL THEN
-                    recording_url := vox_bench.string_field(nested, 'combinedUrl',
-                                                            vox_bench.path(prefix, 'artifact.recording.mono'), 4096);
+        -- The report's own cost, else the call's.
+        problem := vox_bench.cost_problem(msg);
+        notes := notes || vox_bench.note(msg, 'cost', prefix, problem);
+        cost := coalesce(CASE WHEN problem IS NULL THEN (msg ->> 'cost')::numeric END, call_cost);
+        problem := vox_bench.object_problem(msg, 'artifact');
+        notes := notes || vox_bench.note(msg, 'artifact', prefix, problem);
+        artifact := CASE WHEN problem IS NULL THEN msg -> 'artifact' END;
+        IF jsonb_typeof(artifact) = 'object' THEN
+            problem := vox_bench.string_problem(artifact, 'transcript', 4194304);
+            notes := notes || vox_bench.note(artifact, 'transcript', vox_bench.path(prefix, 'artifact'), problem);
+            full_transcript := CASE WHEN problem IS NULL THEN artifact ->> 'transcript' END;
+            problem := vox_bench.object_problem(artifact, 'recording');
+            notes := notes || vox_bench.note(artifact, 'recording', vox_bench.path(prefix, 'artifact'), problem);
+            nested := CASE WHEN problem IS NULL THEN artifact -> 'recording' END;
+            IF jsonb_typeof(nested) = 'object' THEN
+                problem := vox_bench.object_problem(nested, 'mono');
+                notes := notes || vox_bench.note(nested, 'mono', vox_bench.path(prefix, 'artifact.recording'), problem);
+                IF problem IS NULL AND jsonb_typeof(nested -> 'mono') = 'object' THEN
+                    problem := vox_bench.string_problem(nested -> 'mono', 'combinedUrl', 4096);
+                    notes := notes || vox_bench.note(nested -> 'mono', 'combinedUrl',
+                                                     vox_bench.path(prefix, 'artifact.recording.mono'), problem);
+                    recording_url := CASE WHEN problem IS NULL THEN nested -> 'mono' ->> 'combinedUrl' END;
+                END IF;
+                IF recording_url IS NULL THEN
+                    problem := vox_bench.string_problem(nested, 'stereoUrl', 4096);
+                    notes := notes || vox_bench.note(nested, 'stereoUrl', vox_bench.path(prefix, 'artifact.recording'),
+                                                     problem);
+                    recording_url := CASE WHEN problem IS NULL THEN nested ->> 'stereoUrl' END;
                 END IF;
             END IF;
-            -- artifact.recordingUrl is deprecated by Vapi but still sent by older setups.
+            -- Deprecated by Vapi but still sent by older setups.
             IF recording_url IS NULL THEN
-                recording_url := vox_bench.string_field(artifact, 'recordingUrl', vox_bench.path(prefix, 'artifact'), 4096);
+                problem := vox_bench.string_problem(artifact, 'recordingUrl', 4096);
+                notes := notes || vox_bench.note(artifact, 'recordingUrl', vox_bench.path(prefix, 'artifact'), problem);
+                recording_url := CASE WHEN problem IS NULL THEN artifact ->> 'recordingUrl' END;
+            END IF;
+            IF recording_url IS NULL THEN
+                problem := vox_bench.string_problem(artifact, 'stereoRecordingUrl', 4096);
+                notes := notes || vox_bench.note(artifact, 'stereoRecordingUrl', vox_bench.path(prefix, 'artifact'),
+                                                 problem);
+                recording_url := CASE WHEN problem IS NULL THEN artifact ->> 'stereoRecordingUrl' END;
             END IF;
         END IF;
-        analysis := vox_bench.object_field(msg, 'analysis', prefix);
-        IF analysis IS NOT NULL THEN
-            summary := vox_bench.string_field(analysis, 'summary', vox_bench.path(prefix, 'analysis'), 4194304);
-            success := vox_bench.string_field(analysis, 'successEvaluation', vox_bench.path(prefix, 'analysis'), 1000);
+        problem := vox_bench.object_problem(msg, 'analysis');
+        notes := notes || vox_bench.note(msg, 'analysis', prefix, problem);
+        analysis := CASE WHEN problem IS NULL THEN msg -> 'analysis' END;
+        IF jsonb_typeof(analysis) = 'object' THEN
+            problem := vox_bench.string_problem(analysis, 'summary', 4194304);
+            notes := notes || vox_bench.note(analysis, 'summary', vox_bench.path(prefix, 'analysis'), problem);
+            summary := CASE WHEN problem IS NULL THEN analysis ->> 'summary' END;
+            -- Rubrics evaluate to numbers and booleans as well as words.
+            problem := CASE WHEN jsonb_typeof(analysis -> 'successEvaluation') IN ('number', 'boolean') THEN NULL
+                            ELSE vox_bench.string_problem(analysis, 'successEvaluation', 1000) END;
+            notes := notes || vox_bench.note(analysis, 'successEvaluation', vox_bench.path(prefix, 'analysis'), problem);
+            success := CASE WHEN problem IS NULL THEN analysis ->> 'successEvaluation' END;
         END IF;
         -- The seeds' flat end-of-call-report carried these at the top level.
         IF summary IS NULL THEN
-            summary := vox_bench.string_field(msg, 'summary', prefix, 4194304);
+            problem := vox_bench.string_problem(msg, 'summary', 4194304);
+            notes := notes || vox_bench.note(msg, 'summary', prefix, problem);
+            summary := CASE WHEN problem IS NULL THEN msg ->> 'summary' END;
         END IF;
         IF full_transcript IS NULL THEN
-            full_transcript := vox_bench.string_field(msg, 'transcript', prefix, 4194304);
+            problem := vox_bench.string_problem(msg, 'transcript', 4194304);
+            notes := notes || vox_bench.note(msg, 'transcript', prefix, problem);
+            full_transcript := CASE WHEN problem IS NULL THEN msg ->> 'transcript' END;
         END IF;
         IF recording_url IS NULL THEN
-            recording_url := vox_bench.string_field(msg, 'recordingUrl', prefix, 4096);
+            problem := vox_bench.string_problem(msg, 'recordingUrl', 4096);
+            notes := notes || vox_bench.note(msg, 'recordingUrl', prefix, problem);
+            recording_url := CASE WHEN problem IS NULL THEN msg ->> 'recordingUrl' END;
         END IF;
     ELSE  -- assistant-request
         nested := vox_bench.object_field(msg, 'phoneNumber', prefix);
@@ -461,21 +605,40 @@ BEGIN
                  WHERE p.number = vox_bench.e164(dialled_number)
                    AND a.active) r
          ORDER BY r.route LIMIT 2;
-        IF answer IS NULL THEN
-            RETURN jsonb_build_object('status', 'ignored', 'event_type', msg_type, 'reason', 'unknown_phone_number');
-        ELSIF route = 2 AND candidates > 1 THEN
-            RETURN jsonb_build_object('status', 'ignored', 'event_type', msg_type, 'reason', 'ambiguous_phone_number');
+        IF answer IS NOT NULL AND NOT (route = 2 AND candidates > 1) THEN
+            RETURN jsonb_build_object('status', 'processed', 'event_type', msg_type, 'org_id', tenant_org,
+                                      'assistantId', answer, 'response', jsonb_build_object('assistantId', answer));
         END IF;
-        RETURN jsonb_build_object('status', 'processed', 'event_type', msg_type, 'org_id', tenant_org,
-                                  'assistantId', answer);
+        -- No active agent: the one org holding the number answers with its
+        -- fallback assistant or message; otherwise vox's default message.
+        answer_reason := 'ambiguous_phone_number';
+        tenant_org := NULL;
+        IF answer IS NOT NULL THEN
+            answer := NULL;  -- two orgs' agents: nobody's is chosen
+        ELSE
+            SELECT count(DISTINCT p.org_id), min(p.org_id::text)::uuid INTO candidates, tenant_org
+              FROM vox.phone_numbers p
+             WHERE p.vapi_phone_number_id = phone_number_id OR p.number = vox_bench.e164(dialled_number);
+            answer_reason := CASE WHEN candidates > 0 THEN 'no_active_agent' ELSE 'unknown_phone_number' END;
+            IF candidates <> 1 THEN
+                tenant_org := NULL;
+            END IF;
+            SELECT o.fallback_assistant_id, o.fallback_message INTO answer, fallback_message
+              FROM vox.organizations o WHERE o.id = tenant_org;
+        END IF;
+        RETURN jsonb_strip_nulls(jsonb_build_object(
+            'status', 'ignored', 'event_type', msg_type, 'org_id', tenant_org, 'reason', answer_reason,
+            'response', CASE WHEN answer IS NOT NULL THEN jsonb_build_object('assistantId', answer)
+                             ELSE jsonb_build_object('error', coalesce(fallback_message,
+                                 'Sorry, this number cannot take your call right now. Please try again later.')) END));
     END IF;
     IF kind = 'transcript' AND transcript_type = 'partial' THEN
         RETURN jsonb_build_object('status', 'ignored', 'event_type', msg_type, 'vapi_call_id', call_id,
                                   'reason', 'partial_transcript');
     END IF;
     IF status IN ('not-found', 'deletion-failed') THEN
-        RETURN jsonb_build_object('status', 'ignored', 'event_type', msg_type, 'vapi_call_id', call_id,
-                                  'reason', 'status_not_stored');
+        RETURN jsonb_strip_nulls(jsonb_build_object('status', 'ignored', 'event_type', msg_type, 'vapi_call_id', call_id,
+                                                    'reason', 'status_not_stored'));
     END IF;
 
     -- The idempotency key: stable across retries, independent of the tenant.
@@ -483,15 +646,15 @@ BEGIN
         -- No duration or timestamp in the key: a retry of "ended" must collide.
         event_id := 'status-update:' || call_id || ':' || status;
     ELSIF kind = 'transcript' THEN
-        -- The utterance's content and its own timestamp: the same words said
-        -- twice are two utterances. NUL separators: no field can forge another's.
-        IF ts IS NULL THEN
-            PERFORM vox_bench.invalid('message.timestamp',
-                                      'a final transcript needs its timestamp (or a delivery id) to tell a retry '
-                                      'from the same words said again');
-        END IF;
+        -- The utterance's content and its own timestamp, else its place in
+        -- the call (how many messages its live artifact holds), else the words
+        -- alone. NUL separators: no field can forge another's.
         utterance_key := left(encode(sha256(convert_to(speaker, 'UTF8') || '\x00'::bytea || convert_to(words, 'UTF8')
-                                          || '\x00'::bytea || convert_to('t' || ts_micros, 'UTF8')), 'hex'), 32);
+                                          || '\x00'::bytea
+                                          || convert_to(CASE WHEN ts IS NOT NULL THEN 't' || ts_micros
+                                                             WHEN jsonb_typeof(msg -> 'artifact' -> 'messages') = 'array'
+                                                             THEN 'n' || jsonb_array_length(msg -> 'artifact' -> 'messages')
+                                                             ELSE '' END, 'UTF8')), 'hex'), 32);
         event_id := 'transcript:' || call_id || ':' || utterance_key;
     ELSE
         event_id := 'end-of-call-report:' || call_id;
@@ -593,6 +756,12 @@ BEGIN
     IF customer_number IS NULL AND caller_id IS NOT NULL THEN
         metadata := jsonb_build_object('caller_id_raw', caller_id);
     END IF;
+    IF sip_uri IS NOT NULL THEN
+        metadata := metadata || jsonb_build_object('customer_sip_uri', sip_uri);
+    END IF;
+    IF notes <> '{}' THEN
+        metadata := metadata || jsonb_build_object('vox_notes', notes);
+    END IF;
 
     -- One statement writes the call's three rows, its recording job and the
     -- outbox entry. Merge rules, so that any order of a call's events gives
@@ -617,7 +786,7 @@ BEGIN
             channel = coalesce(t.channel, excluded.channel),
             status = CASE WHEN vox.call_status_rank(excluded.status) > vox.call_status_rank(t.status)
                           THEN excluded.status ELSE t.status END,
-            metadata = excluded.metadata || t.metadata,
+            metadata = vox_bench.merge_metadata(excluded.metadata, t.metadata),
             updated_at = now()
         WHERE (t.agent_id, t.agent_route, t.lead_id, t.channel, t.status, t.metadata) IS DISTINCT FROM
               (CASE WHEN excluded.agent_route > t.agent_route THEN excluded.agent_id
@@ -628,7 +797,7 @@ BEGIN
                coalesce(t.channel, excluded.channel),
                CASE WHEN vox.call_status_rank(excluded.status) > vox.call_status_rank(t.status)
                     THEN excluded.status ELSE t.status END,
-               excluded.metadata || t.metadata)
+               vox_bench.merge_metadata(excluded.metadata, t.metadata))
         RETURNING xmax = 0 AS created
     ), logs AS (
         INSERT INTO vox.call_logs AS t (org_id, vapi_call_id, channel, status, customer_number, started_at, ended_at,
@@ -663,7 +832,7 @@ BEGIN
                             WHEN excluded.agent_route < t.agent_route THEN t.agent_id
                             ELSE least(t.agent_id, excluded.agent_id) END,
             agent_route = greatest(t.agent_route, excluded.agent_route),
-            metadata = excluded.metadata || t.metadata,
+            metadata = vox_bench.merge_metadata(excluded.metadata, t.metadata),
             report_received = t.report_received OR excluded.report_received,
             updated_at = now()
         WHERE (t.channel, t.status, t.customer_number, t.started_at, t.ended_at, t.ended_reason, t.outcome, t.summary,
@@ -693,7 +862,7 @@ BEGIN
                     WHEN excluded.agent_route < t.agent_route THEN t.agent_id
                     ELSE least(t.agent_id, excluded.agent_id) END,
                greatest(t.agent_route, excluded.agent_route),
-               excluded.metadata || t.metadata,
+               vox_bench.merge_metadata(excluded.metadata, t.metadata),
                t.report_received OR excluded.report_received)
         RETURNING t.status
     ), call_summary AS (

@@ -191,3 +191,14 @@ COMMENT ON FUNCTION vox.webhook_secrets_notify() IS
     'Row trigger: NOTIFY vox_webhook_secrets with the org id, so vox-shim drops its cached secrets on commit';
 CREATE TRIGGER webhook_secrets_notify AFTER INSERT OR UPDATE OR DELETE ON vox.webhook_secrets
     FOR EACH ROW EXECUTE FUNCTION vox.webhook_secrets_notify();
+
+-- What an assistant-request answers when vox has no assistant ----------------
+-- Vapi ends a call whose assistant-request names no assistant, silently; an
+-- org may name a fallback assistant, or a message Vapi speaks instead.
+ALTER TABLE vox.organizations
+    ADD COLUMN fallback_assistant_id text CHECK (fallback_assistant_id ~ '^[!-~]{1,128}$'),
+    ADD COLUMN fallback_message text CHECK (length(fallback_message) BETWEEN 1 AND 1000);
+COMMENT ON COLUMN vox.organizations.fallback_assistant_id IS
+    'Vapi assistant that answers an assistant-request for one of the org''s numbers without an active agent (or, on the org''s signed route, an unknown number); NULL: fallback_message';
+COMMENT ON COLUMN vox.organizations.fallback_message IS
+    'What Vapi speaks (assistant-request answer {"error": …}) when no assistant answers the org''s number and fallback_assistant_id is NULL; NULL: vox''s default message';

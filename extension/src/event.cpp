@@ -11,7 +11,11 @@ namespace vox {
 
 KindOfType kind_of_type(const std::string& type) {
   if (type == "status-update") return {EventKind::kStatusUpdate, "", true};
-  if (type == "transcript" || type == "transcript[transcriptType=\"final\"]") return {EventKind::kTranscript, "", true};
+  // Vapi's schema spells the final-only type with double quotes, its web
+  // SDK's types with single quotes.
+  if (type == "transcript" || type == "transcript[transcriptType=\"final\"]" ||
+      type == "transcript[transcriptType='final']")
+    return {EventKind::kTranscript, "", true};
   if (type == "end-of-call-report") return {EventKind::kEndOfCallReport, "", true};
   if (type == "assistant-request") return {EventKind::kAssistantRequest, "", true};
   // The seeds' flat form.
@@ -23,10 +27,10 @@ KindOfType kind_of_type(const std::string& type) {
       "speech-update", "conversation-update", "hang", "tool-calls", "function-call",
       "user-interrupted", "model-output", "phone-call-control", "transfer-destination-request",
       "transfer-update", "handoff-destination-request", "knowledge-base-request",
-      "language-change-detected", "voice-input", "assistant.started", "assistant-speech",
-      "voice-request", "call-endpointing-request", "chat.created", "chat.deleted",
+      "language-change-detected", "voice-input", "assistant.started", "assistant.speechStarted",
+      "voice-request", "call.endpointing.request", "chat.created", "chat.deleted",
       "session.created", "session.updated", "session.deleted", "call.deleted",
-      "call.delete.failed", "call-artifact-upload", "campaign-predial"};
+      "call.delete.failed", "call.artifact.upload", "campaign.predial"};
   // clang-format on
   for (const char* known : acknowledged)
     if (type == known) return {EventKind::kAcknowledged, "", true};
@@ -94,14 +98,16 @@ std::string transcript_content_key(const Event& event, const std::optional<std::
   material.push_back('\0');
   material += event.text;
   material.push_back('\0');
+  // What tells a retry (same key) from the same words said again (another
+  // key): the utterance's own timestamp, else the delivery id, else its place
+  // in the call's messages; with none of them, the words alone, so a repeat
+  // of the same words without any is stored once rather than refused.
   if (event.timestamp) {
     material += "t" + std::to_string(*event.timestamp);
   } else if (delivery_id) {
     material += "d" + *delivery_id;
-  } else {
-    throw invalid_field("message.timestamp",
-                        "a final transcript needs its timestamp (or a delivery id) to tell a retry from "
-                        "the same words said again");
+  } else if (event.artifact_messages) {
+    material += "n" + std::to_string(*event.artifact_messages);
   }
   return sha256_hex(material).substr(0, 32);
 }

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace vox {
 
@@ -20,15 +21,26 @@ enum class EventKind {
 // Timestamps are microseconds since 2000-01-01 UTC, PostgreSQL's TimestampTz.
 using Timestamp = int64_t;
 
+// An optional field vox could not use as sent (wrong JSON type, out of range,
+// unknown value): the event is applied without it, and the note, with the
+// raw value, is kept on the call's row and counted.
+struct Note {
+  std::string field;    // its path, e.g. message.analysis.successEvaluation
+  std::string problem;  // what was wrong
+  std::string value;    // the raw value as JSON, at most kMaxNotedValueBytes
+};
+
 struct CallFields {
   std::string id;
   std::optional<std::string> assistant_id;
   std::optional<std::string> phone_number_id;
   std::optional<std::string> type;             // Vapi call.type
   std::optional<std::string> customer_number;  // raw, as the caller id arrived
+  std::optional<std::string> customer_sip_uri;
   std::optional<Timestamp> started_at;
   std::optional<Timestamp> ended_at;
   std::optional<std::string> ended_reason;
+  std::optional<std::string> cost;  // call.cost, numeric as text
 };
 
 struct Event {
@@ -38,6 +50,8 @@ struct Event {
   CallFields call;
   std::optional<Timestamp> timestamp;         // message.timestamp
   std::optional<std::string> dialled_number;  // message.phoneNumber.number (assistant-request)
+  std::vector<Note> notes;
+  std::vector<std::string> tool_call_ids;  // tool-calls: toolCallList[].id
 
   // status-update
   std::string status;
@@ -46,6 +60,9 @@ struct Event {
   std::string role;
   std::string text;
   bool final_transcript = false;
+  // How many messages the transcript's live artifact.messages held: the
+  // utterance's place in the call, its key when it has no timestamp.
+  std::optional<int64_t> artifact_messages;
 
   // end-of-call-report
   std::optional<std::string> summary;
@@ -76,8 +93,6 @@ std::optional<std::string> channel_of_call_type(const std::string& call_type);
 
 // The idempotency key of an event that changes rows: stable across retries and
 // independent of the tenant (parked events are keyed before one is known).
-// Throws SqlError if a final transcript has neither a timestamp nor a delivery
-// id, since nothing would then tell a retry from the same words said again.
 std::string event_key(const Event& event, const std::optional<std::string>& delivery_id);
 
 // The part of a transcript's key that identifies the utterance within its call.
@@ -89,6 +104,7 @@ inline constexpr size_t kMaxShortText = 1000;  // ended reasons, roles, outcomes
 inline constexpr size_t kMaxUrlLength = 4096;
 inline constexpr size_t kMaxUtteranceBytes = 64 * 1024;
 inline constexpr size_t kMaxDocumentBytes = 4 * 1024 * 1024;  // summary, full transcript
+inline constexpr size_t kMaxNotedValueBytes = 256;             // a note's copy of a raw value
 
 // An RFC 3339 date-time, the form Vapi sends ("2025-11-21T16:00:01.000Z",
 // "2025-11-21T18:00:01+02:00"): date, time, optional fraction and a required

@@ -14,6 +14,11 @@ namespace vox {
 
 Event read_event(Jsonb* payload);
 
+// The name vox counts an event under (status-update, transcript,
+// end-of-call-report, assistant-request or other), read without validating
+// anything else, so that an invalid event is counted under its type too.
+const char* counted_type(Jsonb* payload) noexcept;
+
 // metadata.is_test_call of an outbound registration; metadata must be an object.
 bool read_is_test_call(Jsonb* metadata);
 

@@ -123,7 +123,14 @@ std::string upsert_call_sql(CallSource source) {
   auto preferred_from = [source](CallSource preferred, const char* column) {
     return source == preferred ? latest_known(column) : first_known(column);
   };
-  const Merge metadata{"metadata", registration ? "t.metadata || excluded.metadata" : "excluded.metadata || t.metadata"};
+  // Top-level keys merge shallowly, except vox_notes, whose notes (one per
+  // field) accumulate across the call's events.
+  const std::string weaker = registration ? "t" : "excluded", stronger = registration ? "excluded" : "t";
+  const Merge metadata{"metadata", weaker + ".metadata || " + stronger +
+                                       ".metadata || CASE WHEN t.metadata ? 'vox_notes' AND excluded.metadata ? "
+                                       "'vox_notes' THEN jsonb_build_object('vox_notes', (" +
+                                       weaker + ".metadata -> 'vox_notes') || (" + stronger +
+                                       ".metadata -> 'vox_notes')) ELSE '{}' END"};
   const std::string tracking = merge_clause(
       {kAgentMerge, kAgentRouteMerge, preferred_from(CallSource::kRegistration, "lead_id"),
        preferred_from(CallSource::kRegistration, "channel"), kStatusMerge, first_known("registered_at"), metadata});
@@ -444,22 +451,49 @@ bool upsert_call_row(const Uuid& org_id, const std::string& vapi_call_id, const 
   return rows.boolean(0, 1);
 }
 
+// What a call's row keeps beside its columns: a caller id that is no number,
+// a SIP caller's URI, and the notes on fields vox could not use.
+Jsonb* call_metadata(const Event& event, bool caller_id_is_number) {
+  std::string metadata;
+  auto add = [&metadata](const char* key) {
+    metadata += metadata.empty() ? "{\"" : ",\"";
+    metadata += key;
+    metadata += "\":";
+  };
+  if (event.call.customer_number && !caller_id_is_number) {
+    add("caller_id_raw");
+    append_json_string(metadata, *event.call.customer_number);
+  }
+  if (event.call.customer_sip_uri) {
+    add("customer_sip_uri");
+    append_json_string(metadata, *event.call.customer_sip_uri);
+  }
+  if (!event.notes.empty()) {
+    add("vox_notes");
+    for (size_t i = 0; i < event.notes.size(); ++i) {
+      const Note& note = event.notes[i];
+      metadata += i == 0 ? "{" : ",";
+      append_json_string(metadata, note.field);
+      metadata += ":{\"problem\":";
+      append_json_string(metadata, note.problem);
+      metadata += ",\"value\":" + note.value + "}";
+    }
+    metadata += "}";
+  }
+  if (metadata.empty()) return nullptr;
+  return jsonb_from_text(metadata + "}");
+}
+
 // The caller's number in E.164; a caller id that is no number is kept aside
-// in metadata and the call is still recorded.
+// in metadata and the call is still recorded. A call type vox does not know
+// leaves the channel unknown (NULL); its note keeps the type.
 CallRow call_row_from(const Event& event, const Tenant& tenant) {
   CallRow row;
   row.source = event.kind == EventKind::kEndOfCallReport ? CallSource::kReport : CallSource::kEvent;
   row.event_type = canonical_type(event.kind);
   if (event.call.type) row.channel = channel_of_call_type(*event.call.type);
-  if (event.call.customer_number) {
-    row.customer_number = to_e164(*event.call.customer_number, tenant.region);
-    if (!row.customer_number) {
-      std::string metadata = "{\"caller_id_raw\":";
-      append_json_string(metadata, *event.call.customer_number);
-      metadata += "}";
-      row.metadata = jsonb_from_text(metadata);
-    }
-  }
+  if (event.call.customer_number) row.customer_number = to_e164(*event.call.customer_number, tenant.region);
+  row.metadata = call_metadata(event, row.customer_number.has_value());
   row.agent_id = tenant.agent_id;
   row.agent_route = tenant.agent_route;
   row.started_at = event.call.started_at;
@@ -509,6 +543,32 @@ std::string dialled_number_region(const std::optional<Uuid>& signer) {
   return rows.string(0, 1).value_or("ZZ");
 }
 
+// Vapi's answer naming an assistant, or a message Vapi speaks before ending
+// the call (its assistant-request response's "error").
+std::string assistant_response(const char* key, const std::string& value) {
+  std::string out = std::string("{\"") + key + "\":";
+  append_json_string(out, value);
+  return out + "}";
+}
+
+constexpr const char* kDefaultFallbackMessage =
+    "Sorry, this number cannot take your call right now. Please try again later.";
+
+// An assistant-request vox has no active agent for: the org holding the
+// number (or, on its signed route, the signer) answers with its fallback
+// assistant or message; anyone else hears the default message. Columns read
+// through to_jsonb: vox.so may meet a 0.2.0 schema without them.
+Statement fallback_for_number(R"SQL(
+SELECT r.org_id, r.held, to_jsonb(o) ->> 'fallback_assistant_id', to_jsonb(o) ->> 'fallback_message'
+  FROM (SELECT DISTINCT p.org_id, true AS held FROM vox.phone_numbers p
+         WHERE (p.vapi_phone_number_id = $1 OR p.number = $2) AND ($3::uuid IS NULL OR p.org_id = $3)
+        UNION ALL
+        SELECT $3::uuid, false WHERE $3::uuid IS NOT NULL) r
+  JOIN vox.organizations o ON o.id = r.org_id
+ ORDER BY r.held DESC LIMIT 2
+)SQL",
+                              {TEXTOID, TEXTOID, UUIDOID});
+
 // The assistant answering the dialled number: by its Vapi id, else by the
 // number itself, which two orgs may both hold (then nobody is chosen).
 Outcome answer_assistant_request(const Event& event, const std::optional<Uuid>& signer) {
@@ -518,18 +578,49 @@ Outcome answer_assistant_request(const Event& event, const std::optional<Uuid>& 
   Params params;
   params.string(event.call.phone_number_id).string(number).uuid(signer);
   Rows rows = execute(assistant_for_number, params, 2);
-  if (rows.count() == 0) {
-    outcome.reason = "unknown_phone_number";
+  if (rows.count() > 0 && !(rows.int4(0, 3) == 2 && rows.count() == 2)) {
+    outcome.status = "processed";
+    outcome.assistant_id = rows.string(0, 1);
+    outcome.org_id = rows.uuid(0, 2);
+    outcome.response = assistant_response("assistantId", *outcome.assistant_id);
     return outcome;
   }
-  if (rows.int4(0, 3) == 2 && rows.count() == 2) {
+  std::optional<std::string> fallback_assistant, fallback_message;
+  if (rows.count() > 0) {
     outcome.reason = "ambiguous_phone_number";
-    return outcome;
+  } else {
+    Rows fallback = execute(fallback_for_number, params, 2);
+    // One org holds the number (two: nobody's fallback is chosen), else the signer.
+    const bool held = fallback.count() > 0 && fallback.boolean(0, 2);
+    const bool one = fallback.count() == 1 || (fallback.count() == 2 && !fallback.boolean(1, 2));
+    outcome.reason = held ? "no_active_agent" : "unknown_phone_number";
+    if (fallback.count() > 0 && (one || !held)) {
+      outcome.org_id = fallback.uuid(0, 1);
+      fallback_assistant = fallback.string(0, 3);
+      fallback_message = fallback.string(0, 4);
+    }
   }
-  outcome.status = "processed";
-  outcome.assistant_id = rows.string(0, 1);
-  outcome.org_id = rows.uuid(0, 2);
+  outcome.response = fallback_assistant ? assistant_response("assistantId", *fallback_assistant)
+                                        : assistant_response("error", fallback_message.value_or(kDefaultFallbackMessage));
   return outcome;
+}
+
+// vox runs no tools, transfers nowhere and holds no knowledge base: it says
+// so in the form Vapi waits for, so that the model is told at once.
+std::optional<std::string> answer_for_unserved_request(const Event& event) {
+  if (event.type == "tool-calls") {
+    std::string out = "{\"results\":[";
+    for (size_t i = 0; i < event.tool_call_ids.size(); ++i) {
+      out += i == 0 ? "{\"toolCallId\":" : ",{\"toolCallId\":";
+      append_json_string(out, event.tool_call_ids[i]);
+      out += ",\"error\":\"vox does not run tools\"}";
+    }
+    return out + "]}";
+  }
+  if (event.type == "transfer-destination-request")
+    return assistant_response("error", "vox does not choose transfer destinations");
+  if (event.type == "knowledge-base-request") return std::string("{\"documents\":[]}");
+  return std::nullopt;
 }
 
 }  // namespace
@@ -550,6 +641,7 @@ std::string Outcome::to_json() const {
   field("vapi_call_id", vapi_call_id);
   field("reason", reason);
   field("assistantId", assistant_id);
+  if (response) out += ",\"response\":" + *response;
   out += "}";
   return out;
 }
@@ -558,11 +650,13 @@ Outcome apply_event(Jsonb* payload, const std::optional<std::string>& delivery_i
                     Unresolved unresolved) {
   const Event event = read_event(payload);
   Outcome outcome{"ignored", event.type};
+  outcome.notes = event.notes.size();
   switch (event.kind) {
     case EventKind::kAcknowledged:
       // Every ignored answer says why: a type vox knows but does not store,
       // or one it does not know (Vapi adds types; refusing would only retry).
       outcome.reason = kind_of_type(event.type).known ? "message_type_not_stored" : "unknown_message_type";
+      outcome.response = answer_for_unserved_request(event);
       return outcome;
     case EventKind::kAssistantRequest:
       return answer_assistant_request(event, signer);
@@ -575,7 +669,7 @@ Outcome apply_event(Jsonb* payload, const std::optional<std::string>& delivery_i
       break;
     case EventKind::kStatusUpdate:
       if (status_rank(event.status) == 0) {
-        outcome.vapi_call_id = event.call.id;
+        if (event.has_call) outcome.vapi_call_id = event.call.id;
         outcome.reason = "status_not_stored";
         return outcome;
       }

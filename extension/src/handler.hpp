@@ -20,6 +20,11 @@ struct Outcome {
   std::optional<std::string> vapi_call_id;
   std::optional<std::string> reason;        // why ignored or parked
   std::optional<std::string> assistant_id;  // the answer to an assistant-request
+  // What the sender must be answered, exactly in Vapi's response shape (a
+  // JSON object): assistant-request, tool-calls, transfer-destination-request,
+  // knowledge-base-request. The shim sends it as the HTTP body.
+  std::optional<std::string> response;
+  size_t notes = 0;                         // fields noted rather than used (not in to_json)
   std::string to_json() const;
 };
 

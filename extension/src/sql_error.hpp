@@ -11,7 +11,6 @@ namespace sqlstate {
 inline constexpr const char* kInvalidParameterValue = "22023";
 inline constexpr const char* kNullValueNotAllowed = "22004";
 inline constexpr const char* kStringDataRightTruncation = "22001";
-inline constexpr const char* kInvalidDatetimeFormat = "22007";
 inline constexpr const char* kDatetimeFieldOverflow = "22008";
 inline constexpr const char* kNumericValueOutOfRange = "22003";
 inline constexpr const char* kExternalRoutineException = "38000";

@@ -17,7 +17,9 @@ namespace vox {
 namespace {
 
 constexpr const char* kTypes[] = {"status-update", "transcript", "end-of-call-report", "assistant-request", "other"};
-constexpr const char* kOutcomes[] = {"processed", "duplicate", "ignored", "parked", "invalid"};
+// "noted" counts applied events that carried fields vox could not use (their
+// notes are on the call's row), in addition to their outcome.
+constexpr const char* kOutcomes[] = {"processed", "duplicate", "ignored", "parked", "invalid", "noted"};
 constexpr int kTypeCount = sizeof kTypes / sizeof *kTypes;
 constexpr int kOutcomeCount = sizeof kOutcomes / sizeof *kOutcomes;
 constexpr int kMinutes = 60;

@@ -83,13 +83,15 @@ Datum handle_event(FunctionCallInfo fcinfo, int first, const std::optional<Uuid>
   try {
     const Outcome outcome = apply_event(payload, delivery_id, signer, Unresolved::kPark);
     spi_finish();
-    count_event(outcome.event_type, outcome.status);
+    const char* type = counted_type(payload);
+    count_event(type, outcome.status);
+    if (outcome.notes > 0) count_event(type, "noted");
     return jsonb_result(outcome);
   } catch (const SqlError& e) {
-    if (std::string(e.sqlstate()).rfind("22", 0) == 0) count_event("", "invalid");
+    if (std::string(e.sqlstate()).rfind("22", 0) == 0) count_event(counted_type(payload), "invalid");
     throw;
   } catch (const PgError& e) {
-    if (ERRCODE_TO_CATEGORY(e.sqlerrcode()) == ERRCODE_DATA_EXCEPTION) count_event("", "invalid");
+    if (ERRCODE_TO_CATEGORY(e.sqlerrcode()) == ERRCODE_DATA_EXCEPTION) count_event(counted_type(payload), "invalid");
     throw;
   }
 }

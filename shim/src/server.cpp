@@ -10,6 +10,7 @@
 #include "error_map.hpp"
 #include "http_server.hpp"
 #include "log.hpp"
+#include "vapi_body.hpp"
 #include "worker_pool.hpp"
 
 namespace shim {
@@ -321,6 +322,7 @@ void Server::webhook(const httplib::Request& request, httplib::Response& respons
   }
 
   // 4. Rate limit per client IP and call.
+  repair_json_escapes(body);
   const json message = json::parse(body, nullptr, false);
   if (message.is_discarded() || !message.is_object()) return respond_error(response, 400, "body is not a JSON object");
   note_event(message);
@@ -341,7 +343,7 @@ void Server::webhook(const httplib::Request& request, httplib::Response& respons
       current.org_id = outcome["org_id"];  // the tenant the database resolved
     metrics_.count_outcome(current.outcome.empty() ? "unknown" : current.outcome);
     response.status = 200;
-    response.set_content(result.value, "application/json");
+    response.set_content(vapi_response_body(outcome, result.value), "application/json");
     return;
   }
   current.sqlstate = result.sqlstate;

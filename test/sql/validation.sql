@@ -1,6 +1,7 @@
--- validation: malformed input raises a documented SQLSTATE (class 22) with a
--- message naming the field, never crashes the backend and writes nothing
--- (DESIGN §2 invariant 6, §3).
+-- validation: input vox cannot act on raises a documented SQLSTATE (class 22)
+-- with a message naming the field, never crashes the backend and writes
+-- nothing (DESIGN §2 invariant 6, §3). Optional fields vox can do without
+-- are noted, not refused: test/sql/conformance.sql.
 \set ECHO none
 \i test/fixtures/vapi.sql
 \set ECHO all
@@ -70,18 +71,12 @@ SELECT n, label, vox_test.attempt(payload) AS result
     (11, 'call.id not ASCII',              jsonb_set(status, '{message,call,id}', '"call-é"')),
     (12, 'call.assistantId empty',         jsonb_set(status, '{message,call,assistantId}', '""')),
     (13, 'call.assistantId a number',      jsonb_set(status, '{message,call,assistantId}', '1')),
-    (14, 'call.phoneNumberId with spaces', jsonb_set(status, '{message,call,phoneNumberId}', '"pn demo"')),
-    (15, 'call.type unknown',              jsonb_set(status, '{message,call,type}', '"sipCall"')),
-    (16, 'call.customer a string',         jsonb_set(status, '{message,call,customer}', '"+14155550123"')),
-    (17, 'call.customer.number a number',  jsonb_set(status, '{message,call,customer,number}', '14155550123')),
-    (18, 'call.customer.number 1001 bytes',
-         jsonb_set(status, '{message,call,customer,number}', to_jsonb(repeat('1', 1001)))),
-    (19, 'call.endedReason 1001 bytes',    jsonb_set(status, '{message,call,endedReason}', to_jsonb(repeat('x', 1001))))
+    (14, 'call.phoneNumberId with spaces', jsonb_set(status, '{message,call,phoneNumberId}', '"pn demo"'))
   ) AS cases(n, label, payload)
  ORDER BY n;
 
 ---------------------------------------------------------------------------
--- Dates and numbers
+-- The message timestamp (part of a transcript's key)
 ---------------------------------------------------------------------------
 -- (each case on a call of its own, so that one accepted by mistake cannot
 -- turn the next into a duplicate)
@@ -90,36 +85,7 @@ SELECT n, label, vox_test.attempt(jsonb_set(payload, '{message,call,id}', to_jso
     (1, 'timestamp a string',              jsonb_set(status, '{message,timestamp}', '"2025-11-21T16:00:01Z"')),
     (2, 'timestamp in seconds',            jsonb_set(status, '{message,timestamp}', '1763740801')),
     (3, 'timestamp negative',              jsonb_set(status, '{message,timestamp}', '-1')),
-    (4, 'timestamp in 2200',               jsonb_set(status, '{message,timestamp}', '7258118400000')),
-    (5, 'call.startedAt a word',           jsonb_set(status, '{message,call,startedAt}', '"yesterday"')),
-    (6, 'call.startedAt now',              jsonb_set(status, '{message,call,startedAt}', '"now"')),
-    (7, 'call.startedAt infinity',         jsonb_set(status, '{message,call,startedAt}', '"infinity"')),
-    (8, 'call.startedAt -infinity',        jsonb_set(status, '{message,call,startedAt}', '"-infinity"')),
-    (9, 'call.startedAt month 13',         jsonb_set(status, '{message,call,startedAt}', '"2025-13-01T00:00:00Z"')),
-    (10, 'call.startedAt a number',        jsonb_set(status, '{message,call,startedAt}', '1763740801000')),
-    -- A date followed by a special word: still not an ISO 8601 date-time.
-    (11, 'call.startedAt date + epoch',    jsonb_set(status, '{message,call,startedAt}', '"2025-11-21 epoch"')),
-    (12, 'call.startedAt date + -infinity',
-         jsonb_set(status, '{message,call,startedAt}', '"2025-11-21T16:00:01Z -infinity"')),
-    (13, 'call.endedAt date + infinity',
-         jsonb_set(status, '{message,call,endedAt}', '"2025-11-21T16:03:31Z infinity"')),
-    -- Read by DateStyle: November 12 under MDY, December 11 under DMY.
-    (14, 'call.startedAt US format',       jsonb_set(status, '{message,call,startedAt}', '"11/12/2025 16:00:00"')),
-    (15, 'report startedAt a word',        jsonb_set(report, '{message,startedAt}', '"soon"')),
-    (16, 'report endedAt 65 bytes',        jsonb_set(report, '{message,endedAt}', to_jsonb('2025-11-21T16:03:31.5Z' || repeat(' ', 43)))),
-    (17, 'cost negative',                  jsonb_set(report, '{message,cost}', '-0.01')),
-    (18, 'cost 1e9',                       jsonb_set(report, '{message,cost}', '1e9')),
-    (19, 'cost beyond double',             jsonb_set(report, '{message,cost}', '1e400')),
-    (20, 'cost a string',                  jsonb_set(report, '{message,cost}', '"0.12"')),
-    -- Strict RFC 3339: a zone is required, and the values must exist.
-    (21, 'call.startedAt without zone',    jsonb_set(status, '{message,call,startedAt}', '"2025-11-21T16:00:01"')),
-    (22, 'call.startedAt February 30',     jsonb_set(status, '{message,call,startedAt}', '"2025-02-30T16:00:01Z"')),
-    (23, 'call.startedAt hour 24',         jsonb_set(status, '{message,call,startedAt}', '"2025-11-21T24:00:00Z"')),
-    -- A call cannot end before it starts (the duration would be negative).
-    (24, 'report endedAt before startedAt', jsonb_set(report, '{message,endedAt}', '"2025-11-21T15:00:00Z"')),
-    (25, 'call.endedAt before startedAt',
-         jsonb_set(jsonb_set(status, '{message,call,startedAt}', '"2025-11-21T16:00:01Z"'),
-                   '{message,call,endedAt}', '"2025-11-21T15:00:00Z"'))
+    (4, 'timestamp in 2200',               jsonb_set(status, '{message,timestamp}', '7258118400000'))
   ) AS cases(n, label, payload)
  ORDER BY n;
 
@@ -131,25 +97,13 @@ SELECT n, label, vox_test.attempt(payload) AS result
     (1, 'status missing',                  status #- '{message,status}'),
     (2, 'status unknown',                  jsonb_set(status, '{message,status}', '"paused"')),
     (3, 'status a number',                 jsonb_set(status, '{message,status}', '4')),
-    (4, 'status endedReason a list',       jsonb_set(status, '{message,endedReason}', '["customer-ended-call"]')),
-    (5, 'transcript role missing',         transcript #- '{message,role}'),
-    (6, 'transcript role bot',             jsonb_set(transcript, '{message,role}', '"bot"')),
-    (7, 'transcriptType missing',          transcript #- '{message,transcriptType}'),
-    (8, 'transcriptType interim',          jsonb_set(transcript, '{message,transcriptType}', '"interim"')),
-    (9, 'transcript words missing',        transcript #- '{message,transcript}'),
-    (10, 'transcript words a number',      jsonb_set(transcript, '{message,transcript}', '42')),
-    (11, 'transcript words over 64 KiB',   jsonb_set(transcript, '{message,transcript}', to_jsonb(repeat('a', 65537)))),
-    -- Nothing would tell a retry from the same words said again.
-    (12, 'final transcript, no timestamp', transcript #- '{message,timestamp}'),
-    (13, 'artifact a string',              jsonb_set(report, '{message,artifact}', '"https://storage.vapi.ai/x.wav"')),
-    (14, 'artifact.recording a string',    jsonb_set(report, '{message,artifact,recording}', '"https://storage.vapi.ai/x.wav"')),
-    (15, 'artifact.recording.mono a list', jsonb_set(report, '{message,artifact,recording,mono}', '[]')),
-    (16, 'mono.combinedUrl over 4 KiB',
-         jsonb_set(report, '{message,artifact,recording,mono,combinedUrl}', to_jsonb('https://x/' || repeat('a', 4096)))),
-    (17, 'artifact.transcript a number',   jsonb_set(report, '{message,artifact,transcript}', '1')),
-    (18, 'analysis a string',              jsonb_set(report, '{message,analysis}', '"booked"')),
-    (19, 'analysis.summary an object',     jsonb_set(report, '{message,analysis,summary}', '{"text": "booked"}')),
-    (20, 'analysis.successEvaluation true',jsonb_set(report, '{message,analysis,successEvaluation}', 'true'))
+    (4, 'transcript role missing',         transcript #- '{message,role}'),
+    (5, 'transcript role bot',             jsonb_set(transcript, '{message,role}', '"bot"')),
+    (6, 'transcriptType missing',          transcript #- '{message,transcriptType}'),
+    (7, 'transcriptType interim',          jsonb_set(transcript, '{message,transcriptType}', '"interim"')),
+    (8, 'transcript words missing',        transcript #- '{message,transcript}'),
+    (9, 'transcript words a number',       jsonb_set(transcript, '{message,transcript}', '42')),
+    (10, 'transcript words over 64 KiB',   jsonb_set(transcript, '{message,transcript}', to_jsonb(repeat('a', 65537))))
   ) AS cases(n, label, payload)
  ORDER BY n;
 
@@ -170,7 +124,7 @@ SELECT * FROM counts;
 
 -- A failed delivery leaves no idempotency mark behind: once fixed, the same
 -- event is processed, not taken for a duplicate.
-SELECT vox_test.attempt(jsonb_set(status, '{message,call,startedAt}', '"now"')) AS broken FROM base;
+SELECT vox_test.attempt(jsonb_set(status, '{message,status}', '"In Progress"')) AS broken FROM base;
 SELECT vox_test.attempt(jsonb_set(status, '{message,call,startedAt}', '"2025-11-21T16:00:01Z"'))::jsonb ->> 'status' AS fixed
   FROM base;
 SELECT vapi_call_id, status, started_at FROM vox.call_logs ORDER BY vapi_call_id;

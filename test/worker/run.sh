@@ -433,9 +433,11 @@ parked_bounded() {
 
 check_stats() {
   local counts before after stats
-  counts="SELECT string_agg(coalesce(since_start, 0)::text, ' ' ORDER BY k.t, k.o)
+  # Counted under the canonical type, whatever the spelling or validity.
+  counts="SELECT string_agg(coalesce(since_start, 0)::text, ' ' ORDER BY k.n)
             FROM (VALUES (1, 'status-update', 'processed'), (2, 'status-update', 'duplicate'),
-                         (3, 'other', 'invalid')) k (n, t, o)
+                         (3, 'status-update', 'invalid'), (4, 'status-update', 'noted'),
+                         (5, 'transcript', 'processed')) k (n, t, o)
             LEFT JOIN vox.event_counts() c ON c.event_type = k.t AND c.outcome = k.o"
   q "SELECT count(*) > 0 FROM vox.event_counts()" >/dev/null || return 1
   if [[ $GOT != t ]]; then
@@ -458,17 +460,25 @@ check_stats() {
     DIAG+=("a malformed payload was not rejected as invalid (22xxx): $GOT")
     return 1
   fi
+  # An unknown call type is noted (and the event processed); the final-only
+  # transcript type counts as a transcript.
+  q "SELECT vox.handle_event(vox_test.status_update(vox_test.call('call-w5', 'asst-demo', '{\"type\": \"vapi.sipCall\"}'), 'queued', 1763740800000)) ->> 'status'" \
+    "SELECT vox.handle_event(jsonb_set(vox_test.transcript(vox_test.call('call-w5', 'asst-demo'), 'user', 'Hi.', 1763740801000), '{message,type}', to_jsonb('transcript[transcriptType=' || chr(34) || 'final' || chr(34) || ']'))) ->> 'status'" \
+    >/dev/null || return 1
+  if [[ $GOT != $'processed\nprocessed' ]]; then
+    DIAG+=("a noted status-update, a final-only transcript: '${GOT//$'\n'/ }', want 'processed processed'")
+    return 1
+  fi
   after=$(q "$counts") || return 1
-  if [[ ! "$before|$after" =~ ^[0-9]+\ [0-9]+\ [0-9]+\|[0-9]+\ [0-9]+\ [0-9]+$ ]]; then
-    DIAG+=("counters of other/invalid, status-update/duplicate, status-update/processed: before '$before', after '$after'")
+  if [[ ! "$before|$after" =~ ^([0-9]+\ ){4}[0-9]+\|([0-9]+\ ){4}[0-9]+$ ]]; then
+    DIAG+=("counters of status-update processed/duplicate/invalid/noted, transcript processed: before '$before', after '$after'")
     return 1
   fi
   local -a b a
   read -ra b <<<"$before"
   read -ra a <<<"$after"
-  # ORDER BY k.t, k.o: other/invalid, status-update/duplicate, status-update/processed
-  if ((a[0] - b[0] != 1 || a[1] - b[1] != 1 || a[2] - b[2] != 1)); then
-    DIAG+=("since_start of other/invalid, status-update/duplicate, status-update/processed: before $before, after $after; want +1 each")
+  if ((a[0] - b[0] != 2 || a[1] - b[1] != 1 || a[2] - b[2] != 1 || a[3] - b[3] != 1 || a[4] - b[4] != 1)); then
+    DIAG+=("since_start of status-update processed/duplicate/invalid/noted, transcript processed: before $before, after $after; want +2 +1 +1 +1 +1")
     return 1
   fi
   q "SELECT count(*) FROM vox.event_counts() WHERE last_hour > since_start" >/dev/null || return 1

@@ -10,7 +10,6 @@
 #include "error_map.hpp"
 #include "http_server.hpp"
 #include "log.hpp"
-#include "worker_pool.hpp"
 
 namespace shim {
 
@@ -95,10 +94,9 @@ Server::Server(const Config& config, std::vector<Secret> shim_secrets)
                    std::chrono::seconds(config.secret_cache_s)),
       per_ip_({config.ip_rate, config.ip_burst}, size_t(config.rate_limit_keys)),
       per_call_({config.call_rate, config.call_burst}, size_t(config.rate_limit_keys)),
-      trusted_proxies_(split_addresses(config.trusted_proxies)) {
-  http_.new_task_queue = [this] {
-    return new BoundedWorkerPool(size_t(config_.worker_threads), size_t(config_.queue_limit));
-  };
+      trusted_proxies_(split_addresses(config.trusted_proxies)),
+      http_(ConnectionSettings{size_t(config.worker_threads), size_t(config.queue_limit),
+                               size_t(config.max_connections_per_ip), trusted_proxies_, HeadLimits{}}) {
   http_.set_payload_max_length(config_.max_body_bytes);
   // SO_REUSEADDR only: httplib's default also sets SO_REUSEPORT, which lets a
   // second shim bind the same port silently.
@@ -126,7 +124,7 @@ Server::Server(const Config& config, std::vector<Secret> shim_secrets)
     // Elsewhere httplib would read a chunked one of any size whole, or leave
     // one unread (GET) to be taken for the next request: refused unread.
     if (!is_webhook(request) &&
-        (request.has_header("Transfer-Encoding") || request.get_header_value<uint64_t>("Content-Length") > 0)) {
+        (request.has_header("Transfer-Encoding") || request.get_header_value_u64("Content-Length") > 0)) {
       close_after(response);
       respond_error(response, 413, "this route takes no body");
       return httplib::Server::HandlerResponse::Handled;
@@ -168,8 +166,8 @@ Server::Server(const Config& config, std::vector<Secret> shim_secrets)
     }
     return httplib::Server::HandlerResponse::Handled;
   };
-  http_.set_error_handler(error_body);
-  http_.set_logger([this](const httplib::Request& request, const httplib::Response& response) {
+  http_.set_error_response(error_body);
+  http_.set_request_logger([this](const httplib::Request& request, const httplib::Response& response) {
     const bool started = current.start != Clock::time_point{};
     const double seconds = started ? std::chrono::duration<double>(Clock::now() - current.start).count() : 0.0;
     if (current.request_id.empty()) current.request_id = new_request_id();  // answered before routing (400, 414)
@@ -194,7 +192,7 @@ Server::Server(const Config& config, std::vector<Secret> shim_secrets)
 
 bool Server::run() {
   log("info", "listening", {{"host", config_.host}, {"port", config_.port}});
-  return http_.listen_with_backlog(config_.host, config_.port);
+  return http_.listen(config_.host, config_.port);
 }
 
 void Server::stop() { http_.stop(); }
@@ -255,7 +253,7 @@ Server::Body Server::read_body(const httplib::Request& request, const httplib::C
   // connection; but not past the limit (httplib would read an announced
   // oversized body to its end just to drop it): what is left unread then
   // closes the connection after the answer.
-  bool too_large = request.get_header_value<uint64_t>("Content-Length") > config_.max_body_bytes;
+  bool too_large = request.get_header_value_u64("Content-Length") > config_.max_body_bytes;
   bool complete = false;
   if (!too_large) {
     complete = content([&](const char* data, size_t length) {

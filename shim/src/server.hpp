@@ -52,7 +52,7 @@ class Server {
   OrgSecretCache org_secrets_;
   RateLimiter per_ip_, per_call_;
   const std::vector<std::string> trusted_proxies_;
-  HttpServer http_;
+  HttpServer http_;  // last: its workers use everything above
 };
 
 }  // namespace shim

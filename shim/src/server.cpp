@@ -9,7 +9,9 @@
 #include "client_ip.hpp"
 #include "error_map.hpp"
 #include "http_server.hpp"
+#include "json_depth.hpp"
 #include "log.hpp"
+#include "request_framing.hpp"
 
 namespace shim {
 
@@ -41,6 +43,16 @@ std::string new_request_id() {
   return id;
 }
 
+// The request id of the response being made (a new one for a new request),
+// in its X-Request-Id header; the clock of its latency starts here.
+void identify(httplib::Response& response) {
+  if (current.request_id.empty()) {
+    current.start = Clock::now();
+    current.request_id = new_request_id();
+  }
+  if (!response.has_header("X-Request-Id")) response.set_header("X-Request-Id", current.request_id);
+}
+
 bool is_json_content_type(const std::string& header) {
   std::string media = header.substr(0, header.find(';'));
   media.erase(media.find_last_not_of(" \t") + 1);
@@ -49,15 +61,34 @@ bool is_json_content_type(const std::string& header) {
   return media == "application/json";
 }
 
+// vox refuses longer call ids; before that, one would be a rate-limit key
+// and a log field of any size.
+constexpr size_t kMaxCallIdBytes = 128;
+// Vapi's types are short words: a longer one is not logged.
+constexpr size_t kMaxEventTypeBytes = 64;
+
 // The message's type and call id, for logs and the per-call rate limit; the
 // database decides everything else. Both Vapi's envelope and the flat form.
-void note_event(const json& body) {
+// False when the call id is too long to be used.
+bool note_event(const json& body) {
+  if (!body.is_object()) return true;
   const json& message = body.contains("message") && body["message"].is_object() ? body["message"] : body;
-  if (message.contains("type") && message["type"].is_string()) current.event_type = message["type"];
+  if (message.contains("type") && message["type"].is_string() &&
+      message["type"].get_ref<const std::string&>().size() <= kMaxEventTypeBytes)
+    current.event_type = message["type"];
   if (message.contains("call") && message["call"].is_object()) {
     const json& call = message["call"];
-    if (call.contains("id") && call["id"].is_string()) current.call_id = call["id"];
+    if (call.contains("id") && call["id"].is_string()) {
+      if (call["id"].get_ref<const std::string&>().size() > kMaxCallIdBytes) return false;
+      current.call_id = call["id"];
+    }
   }
+  return true;
+}
+
+std::string lowercase(std::string text) {
+  for (char& c : text) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return text;
 }
 
 // The route label of logs and metrics, from the path: also for responses
@@ -117,9 +148,16 @@ Server::Server(const Config& config, std::vector<Secret> shim_secrets)
 
   http_.set_pre_routing_handler([this](const httplib::Request& request, httplib::Response& response) {
     current = RequestRecord{};
-    current.start = Clock::now();
-    current.request_id = new_request_id();
-    response.set_header("X-Request-Id", current.request_id);
+    identify(response);
+    if (asks_to_close(request)) close_after(response);
+    // Framing a proxy in front could read otherwise: refused, and nothing
+    // after it on the connection is read.
+    if (const FramingProblem problem = framing_problem(request); problem.status != 0) {
+      close_after(response);
+      current.error = problem.error;
+      respond_error(response, problem.status, problem.error);
+      return httplib::Server::HandlerResponse::Handled;
+    }
     // Only the webhook routes take a body, and read it themselves (read_body).
     // Elsewhere httplib would read a chunked one of any size whole, or leave
     // one unread (GET) to be taken for the next request: refused unread.
@@ -139,7 +177,8 @@ Server::Server(const Config& config, std::vector<Secret> shim_secrets)
   http_.Post(R"(/webhooks/vapi/([^/]+))", [this](const httplib::Request& request, httplib::Response& response,
                                                  const httplib::ContentReader& content) {
     static const std::regex uuid("[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}");
-    const std::string org = request.matches[1];
+    // One spelling per org, for the secret cache and the logs.
+    const std::string org = lowercase(request.matches[1]);
     if (!std::regex_match(org, uuid)) {
       std::string ignored;
       read_body(request, content, response, ignored);
@@ -156,11 +195,15 @@ Server::Server(const Config& config, std::vector<Secret> shim_secrets)
     current.error = "unexpected exception in a handler";
     respond_error(response, 500, "internal error");
   });
-  // Errors httplib answers itself (413, 404, 400) get a JSON body too.
+  // Errors httplib answers itself (400, 404, 413, 414, 431), some before any
+  // route ran, get a request id and a JSON body too.
   const httplib::Server::HandlerWithResponse error_body = [](const httplib::Request&, httplib::Response& response) {
+    identify(response);
     if (response.body.empty()) {
       const char* error = response.status == 413   ? "body too large"
                           : response.status == 404 ? "not found"
+                          : response.status == 414 ? "request target too long"
+                          : response.status == 431 ? "request headers too large"
                                                    : "bad request";
       response.set_content(json{{"error", error}, {"request_id", current.request_id}}.dump(), "application/json");
     }
@@ -170,7 +213,6 @@ Server::Server(const Config& config, std::vector<Secret> shim_secrets)
   http_.set_request_logger([this](const httplib::Request& request, const httplib::Response& response) {
     const bool started = current.start != Clock::time_point{};
     const double seconds = started ? std::chrono::duration<double>(Clock::now() - current.start).count() : 0.0;
-    if (current.request_id.empty()) current.request_id = new_request_id();  // answered before routing (400, 414)
     const std::string route = route_of(request.path);
     metrics_.count_request(route, response.status, seconds);
     json fields = {{"request_id", current.request_id},
@@ -218,6 +260,7 @@ bool Server::rate_limited(const std::string& key, RateLimiter& limiter, const ch
 std::optional<std::vector<Secret>> Server::fetch_org_secrets(const std::string& org_id) {
   std::optional<DbPool::Lease> connection = pool_.acquire(std::chrono::milliseconds(config_.db_pool_wait_ms));
   if (!connection) return std::nullopt;
+  metrics_.count_secret_lookup();
   const DbResult result =
       (*connection)->webhook_secrets(org_id, Clock::now() + std::chrono::milliseconds(config_.statement_timeout_ms));
   if (!result.ok()) {
@@ -283,8 +326,10 @@ void Server::webhook(const httplib::Request& request, httplib::Response& respons
 
   // 2. Rate limit per client IP, before authentication: a flood of unsigned
   //    requests never reaches the secret lookup.
-  const std::string client =
-      client_ip(request.remote_addr, request.get_header_value("X-Forwarded-For"), trusted_proxies_);
+  std::string forwarded_for;  // every line: a client's own line may come before the proxy's
+  for (size_t i = 0, n = request.get_header_value_count("X-Forwarded-For"); i < n; ++i)
+    forwarded_for += (i > 0 ? "," : "") + request.get_header_value("X-Forwarded-For", "", i);
+  const std::string client = client_ip(request.remote_addr, forwarded_for, trusted_proxies_);
   if (rate_limited(client, per_ip_, "ip", response)) return;
 
   // 3. Authentication, over the raw body bytes.
@@ -314,13 +359,18 @@ void Server::webhook(const httplib::Request& request, httplib::Response& respons
   if (!verdict.ok) {
     metrics_.count_auth_rejected(verdict.reason);
     current.error = verdict.reason;
-    return respond_error(response, 401, verdict.reason);
+    // The reason is the operator's: to a stranger it would tell whether the
+    // org exists and how it signs.
+    return respond_error(response, 401, "unauthorized");
   }
 
-  // 4. Rate limit per client IP and call.
-  const json message = json::parse(body, nullptr, false);
-  if (message.is_discarded() || !message.is_object()) return respond_error(response, 400, "body is not a JSON object");
-  note_event(message);
+  // 4. What the shim reads of the body, and the rate limit per client IP and
+  //    call. A body nlohmann cannot read (a number beyond a double's range,
+  //    which PostgreSQL takes) goes to the database as it is, which judges it.
+  if (json_nesting_depth(body) > kMaxJsonDepth)
+    return respond_error(response, 400, "body nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+  if (!note_event(json::parse(body, nullptr, false)))
+    return respond_error(response, 400, "message.call.id is longer than " + std::to_string(kMaxCallIdBytes) + " bytes");
   if (!current.call_id.empty() && rate_limited(client + "|" + current.call_id, per_call_, "call", response)) return;
 
   // 5. One vox.handle_event call, retried briefly on what passes.

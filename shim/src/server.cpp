@@ -28,6 +28,7 @@ struct RequestRecord {
   Clock::time_point start;
   std::string request_id;
   std::string org_id, event_type, call_id, outcome, sqlstate, error;
+  bool body_unread = false;  // JSON the shim could not parse, passed on to the database
 };
 thread_local RequestRecord current;
 
@@ -71,6 +72,7 @@ constexpr size_t kMaxEventTypeBytes = 64;
 // database decides everything else. Both Vapi's envelope and the flat form.
 // False when the call id is too long to be used.
 bool note_event(const json& body) {
+  current.body_unread = body.is_discarded();
   if (!body.is_object()) return true;
   const json& message = body.contains("message") && body["message"].is_object() ? body["message"] : body;
   if (message.contains("type") && message["type"].is_string() &&
@@ -227,6 +229,7 @@ Server::Server(const Config& config, std::vector<Secret> shim_secrets)
                                {"sqlstate", &current.sqlstate},
                                {"error", &current.error}})
       if (!value->empty()) fields[name] = *value;
+    if (current.body_unread) fields["body_unread"] = true;
     log(response.status >= 500 ? "error" : "info", "request", fields);
     current = RequestRecord{};
   });

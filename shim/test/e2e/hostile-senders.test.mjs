@@ -96,6 +96,7 @@ describe('bodies PostgreSQL takes, and bodies it cannot', () => {
     assert.equal(response.status, 200, response.text);
     assert.equal(response.json.status, 'processed');
     assert.equal((await rowsOf(db, { callId: call.id })).calls.length, 1);
+    assert.equal((await shim.logLineOf(response.headers.get('x-request-id')))?.body_unread, true);
   });
 
   test('a body nested 100,000 deep: 400 from the shim (not a 500 from the database, retried for ever)', async () => {

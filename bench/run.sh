@@ -50,7 +50,7 @@ cleanup() { vox_cluster_stop "$DIR" >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 
 vox_log "building vox-bench into $BUILD"
-if cmake -S "$ROOT/bench" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null &&
+if cmake -S "$ROOT/bench" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release "$(vox_httplib_option "$ROOT")" >/dev/null &&
   cmake --build "$BUILD" -j"$JOBS" >/dev/null; then
   result OK "vox-bench builds"
 else
@@ -60,7 +60,7 @@ fi
 SHIM=${VOX_SHIM_BIN:-}
 if [[ -z $SHIM ]]; then
   vox_log "building vox-shim into $BUILD/shim"
-  if cmake -S "$ROOT" -B "$BUILD/shim" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null &&
+  if cmake -S "$ROOT" -B "$BUILD/shim" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$(vox_httplib_option "$ROOT")" >/dev/null &&
     cmake --build "$BUILD/shim" --target vox-shim -j"$JOBS" >/dev/null; then
     SHIM=$BUILD/shim/vox-shim
   fi

@@ -76,6 +76,13 @@ vox_private_pg() {
   echo "$dir/usr/lib/postgresql/15/bin"
 }
 
+# The CMake option that points the shim's build at cpp-httplib 0.53.1: the
+# copy vendored beside the project (../shared), or VOX_HTTPLIB_DIR. A system
+# httplib of that version or newer is preferred to either (cmake/httplib.cmake).
+vox_httplib_option() {
+  echo "-DVOX_HTTPLIB_INCLUDE_DIR=${VOX_HTTPLIB_DIR:-$(cd "$1/.." && pwd)/shared/vendor/cpp-httplib-0.53.1}"
+}
+
 # Build the shim and its unit tests into ROOT/build (CMake), or only TARGET
 # (up.sh builds just vox-shim: running needs no unit tests).
 # Usage: vox_build_shim ROOT [TARGET]
@@ -83,7 +90,7 @@ vox_build_shim() {
   local root=$1 target=${2:-all} jobs
   jobs=$(nproc 2>/dev/null || echo 2)
   vox_log "building vox-shim (cmake, -j$jobs, target $target)"
-  cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null || return 1
+  cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$(vox_httplib_option "$root")" >/dev/null || return 1
   cmake --build "$root/build" -j"$jobs" --target "$target" || return 1
 }
 

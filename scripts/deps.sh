@@ -11,7 +11,7 @@ PKGS=(
   make g++ postgresql-15 postgresql-server-dev-15
   libphonenumber-dev libssl-dev
   # shim build + unit tests
-  cmake pkg-config libcpp-httplib-dev libpq-dev nlohmann-json3-dev libgtest-dev
+  cmake pkg-config libpq-dev nlohmann-json3-dev libgtest-dev
   # shim end-to-end tests: curl for the demo, openssl as an independent HMAC signer
   curl openssl
   # libFuzzer targets and the sanitizer runtimes clang links them with

@@ -25,7 +25,8 @@ ShimProcess::ShimProcess(const ShimSettings& settings) {
                                    "--db-pool-size=" + std::to_string(settings.db_pool_size),
                                    "--worker-threads=" + std::to_string(settings.worker_threads),
                                    "--ip-rate=0",
-                                   "--call-rate=0"};
+                                   "--call-rate=0",
+                                   "--max-connections-per-ip=0"};
   std::vector<char*> argv;
   for (std::string& arg : args) argv.push_back(arg.data());
   argv.push_back(nullptr);

@@ -223,15 +223,20 @@ std::string_view judge_timestamp(std::string_view text, int64_t now, int64_t tol
   return {};
 }
 
+// The token of "Authorization: Bearer <token>"; other schemes are not ours.
+std::optional<std::string> bearer_token(const HeaderLookup& header) {
+  constexpr std::string_view kBearer = "bearer ";
+  std::optional<std::string> value = header("authorization");
+  if (!value || value->size() < kBearer.size() ||
+      OPENSSL_strncasecmp(value->c_str(), kBearer.data(), kBearer.size()) != 0)
+    return std::nullopt;
+  return value->substr(kBearer.size());
+}
+
 Outcome verify_shared(const Secret& secret, const HeaderLookup& header) {
   std::vector<std::string> presented;
   if (std::optional<std::string> value = header("x-vapi-secret")) presented.push_back(std::move(*value));
-  if (std::optional<std::string> value = header("authorization")) {
-    constexpr std::string_view kBearer = "bearer ";
-    if (value->size() >= kBearer.size() && OPENSSL_strncasecmp(value->c_str(), kBearer.data(), kBearer.size()) == 0) {
-      presented.push_back(value->substr(kBearer.size()));
-    }
-  }
+  if (std::optional<std::string> token = bearer_token(header)) presented.push_back(std::move(*token));
   if (presented.empty()) return refuse(kMissingSignature);
   // Comparing digests keeps the time independent of both lengths.
   const std::string expected = sha256(secret.secret);
@@ -283,8 +288,7 @@ Outcome verify_hmac(const Secret& secret, const HeaderLookup& header, std::strin
     const std::string_view refusal = judge_timestamp(*timestamp, now, tolerance);
     if (!refusal.empty()) return refuse(refusal);
   }
-  if (secret.message_id_header.empty()) return accept(std::nullopt);
-  return accept(header(secret.message_id_header));
+  return accept(std::nullopt);
 }
 
 Outcome verify_standard_webhooks(const Secret& secret, const HeaderLookup& header, std::string_view body, int64_t now,
@@ -322,6 +326,18 @@ Outcome verify_standard_webhooks(const Secret& secret, const HeaderLookup& heade
   return accept(std::move(id));
 }
 
+// Whether the request has the signature header of any scheme: the fixed ones
+// (a Bearer token), Vapi's default HMAC header, and those the secrets name.
+bool carries_a_signature(const std::vector<Secret>& secrets, const HeaderLookup& header) {
+  if (bearer_token(header)) return true;
+  for (const char* name : {"x-vapi-secret", "webhook-signature", "x-signature"})
+    if (header(name)) return true;
+  for (const Secret& secret : secrets)
+    if (secret.scheme == Scheme::kHmac && !secret.signature_header.empty() && header(secret.signature_header))
+      return true;
+  return false;
+}
+
 }  // namespace
 
 Secret parse_secret(const nlohmann::json& description) {
@@ -353,15 +369,18 @@ Secret parse_secret(const nlohmann::json& description) {
       {"signature_prefix", &Secret::signature_prefix},
       {"timestamp_header", &Secret::timestamp_header},
       {"payload_format", &Secret::payload_format},
-      {"message_id_header", &Secret::message_id_header},
   };
   for (const auto& [key, field] : description.items()) {
     if (key == "scheme" || key == "secret") continue;
-    bool known = key == "include_timestamp";
+    bool known = key == "include_timestamp" || key == "message_id_header";
     for (const auto& [name, member] : hmac_strings) known = known || key == name;
     // A typo in security configuration must not silently fall back to a default.
     if (!known) throw std::invalid_argument("webhook secret: unknown field '" + key + "'");
     if (secret.scheme != Scheme::kHmac) throw std::invalid_argument(field_error(key, "applies only to scheme hmac"));
+    if (key == "message_id_header") {
+      if (!field.is_string()) throw std::invalid_argument(field_error(key, "must be a string"));
+      continue;
+    }
     if (key == "include_timestamp") {
       if (!field.is_boolean()) throw std::invalid_argument(field_error(key, "must be true or false"));
       secret.include_timestamp = field.get<bool>();
@@ -408,6 +427,9 @@ Verdict verify(const std::vector<Secret>& secrets, const HeaderLookup& header, s
     }
     if (best.empty() || specificity(outcome.refusal) > specificity(best)) best = outcome.refusal;
   }
+  // A request carrying some scheme's signature that no secret accepts is
+  // refused for its signature, whichever secret's headers it lacked.
+  if (best == kMissingSignature && carries_a_signature(secrets, header)) best = kBadSignature;
   verdict.reason = std::string(best.empty() ? kNoSecret : best);
   return verdict;
 }

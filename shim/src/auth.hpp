@@ -29,9 +29,8 @@ struct Secret {
   std::string signature_prefix;            // e.g. "sha256="
   bool include_timestamp = true;           // a timestamp header is required and checked
   std::string timestamp_header = "x-timestamp";
-  std::string payload_format;     // placeholders {timestamp} and {body};
-                                  // default "{timestamp}.{body}", or "{body}" without timestamp
-  std::string message_id_header;  // optional header carrying the delivery id
+  std::string payload_format;  // placeholders {timestamp} and {body};
+                               // default "{timestamp}.{body}", or "{body}" without timestamp
 };
 
 // Reads one secret from its JSON description, the same shape in the shim's
@@ -39,8 +38,10 @@ struct Secret {
 // | "standard-webhooks", "secret": ..., and for hmac optionally "algorithm",
 // "signature_header", "signature_encoding", "signature_prefix",
 // "include_timestamp", "timestamp_header", "payload_format",
-// "message_id_header"}. Throws std::invalid_argument naming the bad field
-// (never quoting the secret).
+// "message_id_header"}. message_id_header is accepted and ignored: no HMAC
+// format signs that header, so anyone could change it, and a delivery id is
+// only taken from what a signature covers. Throws std::invalid_argument naming
+// the bad field (never quoting the secret).
 Secret parse_secret(const nlohmann::json& description);
 
 // Case-insensitive request header lookup.
@@ -48,11 +49,13 @@ using HeaderLookup = std::function<std::optional<std::string>(std::string_view n
 
 struct Verdict {
   bool ok = false;
-  // When refused: missing_signature, bad_signature, missing_timestamp,
-  // bad_timestamp, stale_timestamp, future_timestamp or no_secret. With several
-  // secrets, the most specific reason any of them gave.
+  // When refused: missing_signature (no scheme's signature header at all),
+  // bad_signature, missing_timestamp, bad_timestamp, stale_timestamp,
+  // future_timestamp or no_secret. With several secrets, the most specific
+  // reason any of them gave. For the operator (logs, metrics): a sender is
+  // told one reason for every refusal.
   std::string reason;
-  std::optional<std::string> delivery_id;  // webhook-id, or the HMAC message id header
+  std::optional<std::string> delivery_id;  // Standard Webhooks' webhook-id, which its signature covers
 };
 
 // Accepts the request when any one of secrets accepts it. Timestamps (Unix

@@ -1,5 +1,7 @@
 #include "client_ip.hpp"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 
 namespace shim {
@@ -19,6 +21,16 @@ std::vector<std::string> split_addresses(const std::string& list) {
   return addresses;
 }
 
+std::optional<std::string> canonical_address(const std::string& text) {
+  for (int family : {AF_INET, AF_INET6}) {
+    unsigned char address[sizeof(in6_addr)];
+    char canonical[INET6_ADDRSTRLEN];
+    if (inet_pton(family, text.c_str(), address) == 1 && inet_ntop(family, address, canonical, sizeof canonical))
+      return std::string(canonical);
+  }
+  return std::nullopt;
+}
+
 std::string client_ip(const std::string& peer, const std::string& forwarded_for,
                       const std::vector<std::string>& trusted_proxies) {
   auto trusted = [&](const std::string& address) {
@@ -28,9 +40,10 @@ std::string client_ip(const std::string& peer, const std::string& forwarded_for,
   // Each proxy appends the address it received from: read from the right,
   // past our own proxies.
   const std::vector<std::string> hops = split_addresses(forwarded_for);
-  for (auto hop = hops.rbegin(); hop != hops.rend(); ++hop)
-    if (!trusted(*hop)) return *hop;
-  return hops.empty() ? peer : hops.front();
+  auto taken = std::find_if(hops.rbegin(), hops.rend(), [&](const std::string& hop) { return !trusted(hop); });
+  if (hops.empty()) return peer;
+  const std::optional<std::string> address = canonical_address(taken != hops.rend() ? *taken : hops.front());
+  return address ? *address : peer;
 }
 
 }  // namespace shim

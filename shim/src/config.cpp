@@ -110,6 +110,10 @@ const std::vector<Setting>& settings() {
               1024),
       integer("queue-limit", "VOX_SHIM_QUEUE_LIMIT", "accepted connections waiting for a worker (then accept waits)",
               &Config::queue_limit, 1, 100000),
+      integer("max-connections-per-ip", "VOX_SHIM_MAX_CONNECTIONS_PER_IP",
+              "connections served at once per peer address, trusted proxies exempt (0: no limit); "
+              "more get 503 at once",
+              &Config::max_connections_per_ip, 0, 100000),
       integer("retry-after-s", "VOX_SHIM_RETRY_AFTER_S", "Retry-After of a 503", &Config::retry_after_s, 1, 3600),
   };
   return all;

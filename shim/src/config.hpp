@@ -32,6 +32,7 @@ struct Config {
   int read_timeout_s = 5, write_timeout_s = 5, keep_alive_timeout_s = 5;
   int worker_threads = 16;
   int queue_limit = 256;  // accepted connections waiting for a worker
+  int max_connections_per_ip = 8;  // connections served at once per peer address (0: no limit)
   int retry_after_s = 1;  // Retry-After on 503
 };
 

@@ -15,6 +15,7 @@ constexpr char kEvents[] = "vox_shim_events_total";
 constexpr char kDbErrors[] = "vox_shim_db_errors_total";
 constexpr char kRateLimited[] = "vox_shim_rate_limited_total";
 constexpr char kAuthRejected[] = "vox_shim_auth_rejected_total";
+constexpr char kSecretLookups[] = "vox_shim_secret_lookups_total";
 
 // Upper bounds (le) of the finite latency buckets, in seconds.
 constexpr std::array<double, 13> kBounds = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
@@ -29,6 +30,7 @@ constexpr CounterFamily kCounterFamilies[] = {
     {kDbErrors, "Database errors, by SQLSTATE class."},
     {kRateLimited, "Requests refused by the rate limiter, by scope."},
     {kAuthRejected, "Requests refused by webhook authentication, by reason."},
+    {kSecretLookups, "Reads of an org's secrets from the database (the cache missed)."},
 };
 
 std::string escape_label_value(std::string_view value) {
@@ -126,6 +128,11 @@ void Metrics::count_rate_limited(std::string_view scope) {
 void Metrics::count_auth_rejected(std::string_view reason) {
   std::lock_guard<std::mutex> lock(mutex_);
   ++counters_[{kAuthRejected, {{"reason", std::string(reason)}}}];
+}
+
+void Metrics::count_secret_lookup() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++counters_[{kSecretLookups, {}}];
 }
 
 std::string Metrics::render(const PoolUsage& pool) const {

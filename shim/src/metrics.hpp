@@ -32,6 +32,8 @@ class Metrics {
   void count_rate_limited(std::string_view scope);
   // vox_shim_auth_rejected_total{reason}.
   void count_auth_rejected(std::string_view reason);
+  // vox_shim_secret_lookups_total: org secrets read from the database.
+  void count_secret_lookup();
   // Everything above plus vox_shim_db_pool_connections{state="in_use"|"idle"},
   // vox_shim_db_pool_size and vox_shim_db_pool_waiting.
   std::string render(const PoolUsage& pool) const;

@@ -47,11 +47,19 @@ std::vector<Secret> parse_secret_list(const std::string& json,
 OrgSecretCache::OrgSecretCache(Fetch fetch, std::chrono::seconds ttl, size_t max_orgs)
     : fetch_(std::move(fetch)), ttl_(ttl), max_orgs_(max_orgs) {}
 
+const OrgSecretCache::Entry* OrgSecretCache::find(const std::string& org_id) const {
+  for (const Entries* entries : {&with_secrets_, &without_secrets_}) {
+    auto found = entries->find(org_id);
+    if (found != entries->end()) return &found->second;
+  }
+  return nullptr;
+}
+
 std::optional<SecretList> OrgSecretCache::get(const std::string& org_id, Clock::time_point now) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    auto found = entries_.find(org_id);
-    if (found != entries_.end() && now - found->second.fetched < ttl_) return found->second.secrets;
+    const Entry* found = find(org_id);
+    if (found && now - found->fetched < ttl_) return found->secrets;
   }
   return fetch(org_id, now);
 }
@@ -59,8 +67,8 @@ std::optional<SecretList> OrgSecretCache::get(const std::string& org_id, Clock::
 std::optional<SecretList> OrgSecretCache::refresh(const std::string& org_id, Clock::time_point now) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    auto found = entries_.find(org_id);
-    if (found != entries_.end() && now - found->second.fetched < std::chrono::seconds(1)) return found->second.secrets;
+    const Entry* found = find(org_id);
+    if (found && now - found->fetched < std::chrono::seconds(1)) return found->secrets;
   }
   return fetch(org_id, now);
 }
@@ -68,14 +76,16 @@ std::optional<SecretList> OrgSecretCache::refresh(const std::string& org_id, Clo
 void OrgSecretCache::forget(const std::string& org_id) {
   std::lock_guard<std::mutex> lock(mutex_);
   ++generation_;
-  for (auto it = entries_.begin(); it != entries_.end();)
-    it = strcasecmp(it->first.c_str(), org_id.c_str()) == 0 ? entries_.erase(it) : std::next(it);
+  for (Entries* entries : {&with_secrets_, &without_secrets_})
+    for (auto it = entries->begin(); it != entries->end();)
+      it = strcasecmp(it->first.c_str(), org_id.c_str()) == 0 ? entries->erase(it) : std::next(it);
 }
 
 void OrgSecretCache::forget_all() {
   std::lock_guard<std::mutex> lock(mutex_);
   ++generation_;
-  entries_.clear();
+  with_secrets_.clear();
+  without_secrets_.clear();
 }
 
 std::optional<SecretList> OrgSecretCache::fetch(const std::string& org_id, Clock::time_point now) {
@@ -90,16 +100,18 @@ std::optional<SecretList> OrgSecretCache::fetch(const std::string& org_id, Clock
   std::lock_guard<std::mutex> lock(mutex_);
   // A change committed while this lookup ran: what it read may be older.
   if (generation != generation_) return secrets;
-  if (entries_.size() >= max_orgs_ && entries_.find(org_id) == entries_.end()) {
-    for (auto it = entries_.begin(); it != entries_.end();)
-      it = now - it->second.fetched >= ttl_ ? entries_.erase(it) : std::next(it);
-    if (entries_.size() >= max_orgs_) {  // all fresh: the oldest goes
-      auto oldest = std::min_element(entries_.begin(), entries_.end(),
+  Entries& entries = secrets->empty() ? without_secrets_ : with_secrets_;
+  (secrets->empty() ? with_secrets_ : without_secrets_).erase(org_id);
+  if (entries.size() >= max_orgs_ && entries.find(org_id) == entries.end()) {
+    for (auto it = entries.begin(); it != entries.end();)
+      it = now - it->second.fetched >= ttl_ ? entries.erase(it) : std::next(it);
+    if (entries.size() >= max_orgs_) {  // all fresh: the oldest goes
+      auto oldest = std::min_element(entries.begin(), entries.end(),
                                      [](const auto& a, const auto& b) { return a.second.fetched < b.second.fetched; });
-      entries_.erase(oldest);
+      entries.erase(oldest);
     }
   }
-  entries_[org_id] = Entry{secrets, now};
+  entries[org_id] = Entry{secrets, now};
   return secrets;
 }
 

@@ -35,7 +35,10 @@ class OrgSecretCache {
   // Returns the org's secrets, or nothing when the database could not say.
   using Fetch = std::function<std::optional<std::vector<Secret>>(const std::string& org_id)>;
 
-  // At most max_orgs entries: expired ones, then the oldest, make room.
+  // At most max_orgs orgs with secrets and as many without (unknown org ids
+  // among them), apart so that made-up ids cannot evict real orgs: expired
+  // entries, then the oldest, make room. Keys are org ids as given: callers
+  // canonicalise them.
   OrgSecretCache(Fetch fetch, std::chrono::seconds ttl, size_t max_orgs = 10000);
 
   // The cached secrets when fresh, else fetched. Nothing: fetching failed.
@@ -54,13 +57,16 @@ class OrgSecretCache {
     SecretList secrets;
     Clock::time_point fetched;
   };
+  using Entries = std::unordered_map<std::string, Entry>;
   std::optional<SecretList> fetch(const std::string& org_id, Clock::time_point now);
+  // The org's entry in either map, or nullptr. Under mutex_.
+  const Entry* find(const std::string& org_id) const;
 
   Fetch fetch_;
   std::chrono::seconds ttl_;
   size_t max_orgs_;
   std::mutex mutex_;
-  std::unordered_map<std::string, Entry> entries_;
+  Entries with_secrets_, without_secrets_;
   uint64_t generation_ = 0;  // counts forget() calls, so a lookup can tell it raced one
 };
 

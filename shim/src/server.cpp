@@ -9,9 +9,10 @@
 #include "client_ip.hpp"
 #include "error_map.hpp"
 #include "http_server.hpp"
+#include "json_depth.hpp"
 #include "log.hpp"
+#include "request_framing.hpp"
 #include "vapi_body.hpp"
-#include "worker_pool.hpp"
 
 namespace shim {
 
@@ -28,6 +29,7 @@ struct RequestRecord {
   Clock::time_point start;
   std::string request_id;
   std::string org_id, event_type, call_id, outcome, sqlstate, error;
+  bool body_unread = false;  // JSON the shim could not parse, passed on to the database
 };
 thread_local RequestRecord current;
 
@@ -43,6 +45,16 @@ std::string new_request_id() {
   return id;
 }
 
+// The request id of the response being made (a new one for a new request),
+// in its X-Request-Id header; the clock of its latency starts here.
+void identify(httplib::Response& response) {
+  if (current.request_id.empty()) {
+    current.start = Clock::now();
+    current.request_id = new_request_id();
+  }
+  if (!response.has_header("X-Request-Id")) response.set_header("X-Request-Id", current.request_id);
+}
+
 bool is_json_content_type(const std::string& header) {
   std::string media = header.substr(0, header.find(';'));
   media.erase(media.find_last_not_of(" \t") + 1);
@@ -51,15 +63,35 @@ bool is_json_content_type(const std::string& header) {
   return media == "application/json";
 }
 
+// vox refuses longer call ids; before that, one would be a rate-limit key
+// and a log field of any size.
+constexpr size_t kMaxCallIdBytes = 128;
+// Vapi's types are short words: a longer one is not logged.
+constexpr size_t kMaxEventTypeBytes = 64;
+
 // The message's type and call id, for logs and the per-call rate limit; the
 // database decides everything else. Both Vapi's envelope and the flat form.
-void note_event(const json& body) {
+// False when the call id is too long to be used.
+bool note_event(const json& body) {
+  current.body_unread = body.is_discarded();
+  if (!body.is_object()) return true;
   const json& message = body.contains("message") && body["message"].is_object() ? body["message"] : body;
-  if (message.contains("type") && message["type"].is_string()) current.event_type = message["type"];
+  if (message.contains("type") && message["type"].is_string() &&
+      message["type"].get_ref<const std::string&>().size() <= kMaxEventTypeBytes)
+    current.event_type = message["type"];
   if (message.contains("call") && message["call"].is_object()) {
     const json& call = message["call"];
-    if (call.contains("id") && call["id"].is_string()) current.call_id = call["id"];
+    if (call.contains("id") && call["id"].is_string()) {
+      if (call["id"].get_ref<const std::string&>().size() > kMaxCallIdBytes) return false;
+      current.call_id = call["id"];
+    }
   }
+  return true;
+}
+
+std::string lowercase(std::string text) {
+  for (char& c : text) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return text;
 }
 
 // The route label of logs and metrics, from the path: also for responses
@@ -97,10 +129,9 @@ Server::Server(const Config& config, std::vector<Secret> shim_secrets)
       secret_listener_(config.database_url, config.db_connect_timeout_s, org_secrets_),
       per_ip_({config.ip_rate, config.ip_burst}, size_t(config.rate_limit_keys)),
       per_call_({config.call_rate, config.call_burst}, size_t(config.rate_limit_keys)),
-      trusted_proxies_(split_addresses(config.trusted_proxies)) {
-  http_.new_task_queue = [this] {
-    return new BoundedWorkerPool(size_t(config_.worker_threads), size_t(config_.queue_limit));
-  };
+      trusted_proxies_(split_addresses(config.trusted_proxies)),
+      http_(ConnectionSettings{size_t(config.worker_threads), size_t(config.queue_limit),
+                               size_t(config.max_connections_per_ip), trusted_proxies_, HeadLimits{}}) {
   http_.set_payload_max_length(config_.max_body_bytes);
   // SO_REUSEADDR only: httplib's default also sets SO_REUSEPORT, which lets a
   // second shim bind the same port silently.
@@ -121,14 +152,21 @@ Server::Server(const Config& config, std::vector<Secret> shim_secrets)
 
   http_.set_pre_routing_handler([this](const httplib::Request& request, httplib::Response& response) {
     current = RequestRecord{};
-    current.start = Clock::now();
-    current.request_id = new_request_id();
-    response.set_header("X-Request-Id", current.request_id);
+    identify(response);
+    if (asks_to_close(request)) close_after(response);
+    // Framing a proxy in front could read otherwise: refused, and nothing
+    // after it on the connection is read.
+    if (const FramingProblem problem = framing_problem(request); problem.status != 0) {
+      close_after(response);
+      current.error = problem.error;
+      respond_error(response, problem.status, problem.error);
+      return httplib::Server::HandlerResponse::Handled;
+    }
     // Only the webhook routes take a body, and read it themselves (read_body).
     // Elsewhere httplib would read a chunked one of any size whole, or leave
     // one unread (GET) to be taken for the next request: refused unread.
     if (!is_webhook(request) &&
-        (request.has_header("Transfer-Encoding") || request.get_header_value<uint64_t>("Content-Length") > 0)) {
+        (request.has_header("Transfer-Encoding") || request.get_header_value_u64("Content-Length") > 0)) {
       close_after(response);
       respond_error(response, 413, "this route takes no body");
       return httplib::Server::HandlerResponse::Handled;
@@ -143,7 +181,8 @@ Server::Server(const Config& config, std::vector<Secret> shim_secrets)
   http_.Post(R"(/webhooks/vapi/([^/]+))", [this](const httplib::Request& request, httplib::Response& response,
                                                  const httplib::ContentReader& content) {
     static const std::regex uuid("[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}");
-    const std::string org = request.matches[1];
+    // One spelling per org, for the secret cache and the logs.
+    const std::string org = lowercase(request.matches[1]);
     if (!std::regex_match(org, uuid)) {
       std::string ignored;
       read_body(request, content, response, ignored);
@@ -160,21 +199,24 @@ Server::Server(const Config& config, std::vector<Secret> shim_secrets)
     current.error = "unexpected exception in a handler";
     respond_error(response, 500, "internal error");
   });
-  // Errors httplib answers itself (413, 404, 400) get a JSON body too.
+  // Errors httplib answers itself (400, 404, 413, 414, 431), some before any
+  // route ran, get a request id and a JSON body too.
   const httplib::Server::HandlerWithResponse error_body = [](const httplib::Request&, httplib::Response& response) {
+    identify(response);
     if (response.body.empty()) {
       const char* error = response.status == 413   ? "body too large"
                           : response.status == 404 ? "not found"
+                          : response.status == 414 ? "request target too long"
+                          : response.status == 431 ? "request headers too large"
                                                    : "bad request";
       response.set_content(json{{"error", error}, {"request_id", current.request_id}}.dump(), "application/json");
     }
     return httplib::Server::HandlerResponse::Handled;
   };
-  http_.set_error_handler(error_body);
-  http_.set_logger([this](const httplib::Request& request, const httplib::Response& response) {
+  http_.set_error_response(error_body);
+  http_.set_request_logger([this](const httplib::Request& request, const httplib::Response& response) {
     const bool started = current.start != Clock::time_point{};
     const double seconds = started ? std::chrono::duration<double>(Clock::now() - current.start).count() : 0.0;
-    if (current.request_id.empty()) current.request_id = new_request_id();  // answered before routing (400, 414)
     const std::string route = route_of(request.path);
     metrics_.count_request(route, response.status, seconds);
     json fields = {{"request_id", current.request_id},
@@ -189,6 +231,7 @@ Server::Server(const Config& config, std::vector<Secret> shim_secrets)
                                {"sqlstate", &current.sqlstate},
                                {"error", &current.error}})
       if (!value->empty()) fields[name] = *value;
+    if (current.body_unread) fields["body_unread"] = true;
     log(response.status >= 500 ? "error" : "info", "request", fields);
     current = RequestRecord{};
   });
@@ -196,7 +239,7 @@ Server::Server(const Config& config, std::vector<Secret> shim_secrets)
 
 bool Server::run() {
   log("info", "listening", {{"host", config_.host}, {"port", config_.port}});
-  return http_.listen_with_backlog(config_.host, config_.port);
+  return http_.listen(config_.host, config_.port);
 }
 
 void Server::stop() { http_.stop(); }
@@ -222,6 +265,7 @@ bool Server::rate_limited(const std::string& key, RateLimiter& limiter, const ch
 std::optional<std::vector<Secret>> Server::fetch_org_secrets(const std::string& org_id) {
   std::optional<DbPool::Lease> connection = pool_.acquire(std::chrono::milliseconds(config_.db_pool_wait_ms));
   if (!connection) return std::nullopt;
+  metrics_.count_secret_lookup();
   const DbResult result =
       (*connection)->webhook_secrets(org_id, Clock::now() + std::chrono::milliseconds(config_.statement_timeout_ms));
   if (!result.ok()) {
@@ -257,7 +301,7 @@ Server::Body Server::read_body(const httplib::Request& request, const httplib::C
   // connection; but not past the limit (httplib would read an announced
   // oversized body to its end just to drop it): what is left unread then
   // closes the connection after the answer.
-  bool too_large = request.get_header_value<uint64_t>("Content-Length") > config_.max_body_bytes;
+  bool too_large = request.get_header_value_u64("Content-Length") > config_.max_body_bytes;
   bool complete = false;
   if (!too_large) {
     complete = content([&](const char* data, size_t length) {
@@ -287,8 +331,10 @@ void Server::webhook(const httplib::Request& request, httplib::Response& respons
 
   // 2. Rate limit per client IP, before authentication: a flood of unsigned
   //    requests never reaches the secret lookup.
-  const std::string client =
-      client_ip(request.remote_addr, request.get_header_value("X-Forwarded-For"), trusted_proxies_);
+  std::string forwarded_for;  // every line: a client's own line may come before the proxy's
+  for (size_t i = 0, n = request.get_header_value_count("X-Forwarded-For"); i < n; ++i)
+    forwarded_for += (i > 0 ? "," : "") + request.get_header_value("X-Forwarded-For", "", i);
+  const std::string client = client_ip(request.remote_addr, forwarded_for, trusted_proxies_);
   if (rate_limited(client, per_ip_, "ip", response)) return;
 
   // 3. Authentication, over the raw body bytes.
@@ -318,14 +364,23 @@ void Server::webhook(const httplib::Request& request, httplib::Response& respons
   if (!verdict.ok) {
     metrics_.count_auth_rejected(verdict.reason);
     current.error = verdict.reason;
-    return respond_error(response, 401, verdict.reason);
+    // The reason is the operator's: to a stranger it would tell whether the
+    // org exists and how it signs.
+    return respond_error(response, 401, "unauthorized");
   }
 
-  // 4. Rate limit per client IP and call.
+  // 4. What the shim reads of the body, and the rate limit per client IP and
+  //    call. Escapes jsonb refuses are repaired first (the signature covered
+  //    the bytes as sent). A body nlohmann cannot read (a number beyond a
+  //    double's range, which PostgreSQL takes; or no JSON at all) goes to the
+  //    database as it is, which judges it; JSON that is no object is refused.
   repair_json_escapes(body);
+  if (json_nesting_depth(body) > kMaxJsonDepth)
+    return respond_error(response, 400, "body nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
   const json message = json::parse(body, nullptr, false);
-  if (message.is_discarded() || !message.is_object()) return respond_error(response, 400, "body is not a JSON object");
-  note_event(message);
+  if (!message.is_discarded() && !message.is_object()) return respond_error(response, 400, "body is not a JSON object");
+  if (!note_event(message))
+    return respond_error(response, 400, "message.call.id is longer than " + std::to_string(kMaxCallIdBytes) + " bytes");
   if (!current.call_id.empty() && rate_limited(client + "|" + current.call_id, per_call_, "call", response)) return;
 
   // 5. One vox.handle_event call, retried briefly on what passes.

@@ -6,13 +6,19 @@ BoundedWorkerPool::BoundedWorkerPool(size_t threads, size_t queue_limit) : queue
   for (size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { work(); });
 }
 
-void BoundedWorkerPool::enqueue(std::function<void()> task) {
+bool BoundedWorkerPool::enqueue(std::function<void()> task) {
   {
     std::unique_lock<std::mutex> lock(mutex_);
     slot_free_.wait(lock, [this] { return queue_.size() < queue_limit_ || stopping_; });
     queue_.push_back(std::move(task));
   }
   task_ready_.notify_one();
+  return true;
+}
+
+size_t BoundedWorkerPool::waiting() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return queue_.size();
 }
 
 void BoundedWorkerPool::shutdown() {

@@ -17,9 +17,11 @@ namespace shim {
 class BoundedWorkerPool : public httplib::TaskQueue {
  public:
   BoundedWorkerPool(size_t threads, size_t queue_limit);
-  void enqueue(std::function<void()> task) override;
+  bool enqueue(std::function<void()> task) override;
   // Runs what is queued, then joins the workers.
   void shutdown() override;
+  // Accepted connections waiting for a worker.
+  size_t waiting();
 
  private:
   void work();

@@ -150,14 +150,18 @@ void check_client_ip(const Request& request) {
   const bool peer_trusted = std::find(trusted.begin(), trusted.end(), peer) != trusted.end();
   if (!peer_trusted || hops.empty()) {
     require(client == peer, "without a header to believe, the client is the peer");
-  } else {
-    require(std::find(hops.begin(), hops.end(), client) != hops.end(), "the client is a forwarded hop");
-    // Only when every hop is a proxy may the answer be one of them.
-    const bool all_trusted = std::all_of(hops.begin(), hops.end(), [&](const std::string& hop) {
+  } else if (client != peer) {
+    require(shim::canonical_address(client) == client, "a forwarded client is an address in canonical form");
+    // A proxy's address is the answer only when every hop is a proxy.
+    const auto is_trusted = [&](const std::string& hop) {
       return std::find(trusted.begin(), trusted.end(), hop) != trusted.end();
-    });
-    require(all_trusted == (std::find(trusted.begin(), trusted.end(), client) != trusted.end()),
-            "the client is a proxy only when every hop is");
+    };
+    const bool all_trusted = std::all_of(hops.begin(), hops.end(), is_trusted);
+    require(std::any_of(hops.begin(), hops.end(),
+                        [&](const std::string& hop) {
+                          return (all_trusted || !is_trusted(hop)) && shim::canonical_address(hop) == client;
+                        }),
+            "the client is a forwarded hop, not a proxy unless every hop is");
   }
 }
 

@@ -63,7 +63,7 @@ trap 'exit 143' TERM
 build() {
   local log=$BUILD/build.log
   mkdir -p "$BUILD"
-  if cmake -S "$ROOT" -B "$BUILD" -DVOX_FUZZ=ON -DCMAKE_CXX_COMPILER="${VOX_FUZZ_CXX:-clang++}" >"$log" 2>&1 &&
+  if cmake -S "$ROOT" -B "$BUILD" -DVOX_FUZZ=ON "$(vox_httplib_option "$ROOT")" -DCMAKE_CXX_COMPILER="${VOX_FUZZ_CXX:-clang++}" >"$log" 2>&1 &&
     cmake --build "$BUILD" -j"$(nproc 2>/dev/null || echo 2)" \
       --target vox-fuzz-headers vox-fuzz-verify vox-sql-fuzz >>"$log" 2>&1; then
     return 0

@@ -193,10 +193,8 @@ Signed sign(size_t index, const std::string& body, const std::string& id, const 
     out.headers[timestamp_header] = timestamp;
     out.signed_headers = {timestamp_header};
   }
-  if (d.contains("message_id_header")) {
-    out.headers[d["message_id_header"]] = id;  // not signed: Vapi's formats have no place for it
-    out.delivery_id = id;
-  }
+  // Not signed (Vapi's formats have no place for it), so no delivery id.
+  if (d.contains("message_id_header")) out.headers[d["message_id_header"]] = id;
   return out;
 }
 

@@ -18,6 +18,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # shellcheck source=scripts/tap.sh
 source "$ROOT/scripts/tap.sh"
+# shellcheck source=scripts/cluster.sh
+source "$ROOT/scripts/cluster.sh"
 BUILD=${VOX_SANITIZE_BUILD_DIR:-$ROOT/.run/asan-build}
 REPORTS=$BUILD/sanitizer-reports
 
@@ -31,7 +33,7 @@ cxx=()
 if [[ -n ${VOX_SANITIZE_CXX:-} ]]; then cxx=(-DCMAKE_CXX_COMPILER="$VOX_SANITIZE_CXX"); fi
 log=$BUILD/build.log
 # gtest_discover_tests runs vox-shim-tests while building: under the sanitizers too.
-if cmake -S "$ROOT" -B "$BUILD" -DVOX_SANITIZE=ON "${cxx[@]}" >"$log" 2>&1 &&
+if cmake -S "$ROOT" -B "$BUILD" -DVOX_SANITIZE=ON "$(vox_httplib_option "$ROOT")" "${cxx[@]}" >"$log" 2>&1 &&
   cmake --build "$BUILD" -j"$(nproc 2>/dev/null || echo 2)" --target vox-shim vox-shim-tests >>"$log" 2>&1; then
   result OK "build vox-shim and vox-shim-tests with VOX_SANITIZE=ON in $BUILD"
 else

@@ -107,9 +107,10 @@ curl_duplicate() {
     fail_with "$CURL_OUT"
 }
 
-# README's HTTP table: a signed body that is not JSON is 400 with this error.
+# README's HTTP table: a signed body that is JSON but not an object is 400
+# with this error.
 not_json_refused() {
-  local secret ts sig body='not json' answer
+  local secret ts sig body='["not", "an", "object"]' answer
   secret=$(sed -nE "s/.*-hmac '([0-9a-f]+)'.*/\1/p" "$OUT")
   ts=$(date +%s)
   sig=$(printf '%s.%s' "$ts" "$body" | openssl dgst -sha256 -hmac "$secret" | sed 's/^.*= //')
@@ -146,7 +147,7 @@ check "a first run prints no NOTICE or WARNING" no_notice
 check "build output goes to up.log, not the terminal" build_output_in_log
 check "up.sh builds the vox-shim binary and not the unit tests" only_shim_built
 check "the printed signed curl is answered 200 processed and makes the row" curl_processed
-check "a signed body that is not JSON is 400 'body is not a JSON object'" not_json_refused
+check "a signed body that is JSON but no object is 400 'body is not a JSON object'" not_json_refused
 
 run_up
 check "a second run succeeds" succeeded

@@ -3,6 +3,7 @@
 // and every kind of bad request is refused with 401 before anything is
 // written.
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 
 import {
@@ -81,11 +82,24 @@ describe('accepted signatures', () => {
         assert.equal(await deliveryIdOf(call.id), id);
       });
 
-      test('the HMAC message id header becomes the delivery id', async () => {
+      test('the HMAC message id header is no delivery id: it is not signed', async () => {
         const call = vapiCall(world.a);
-        const id = `msg_hmac_${call.id}`;
-        assertProcessedForA(await postSigned(shim, secrets().custom, statusUpdate(call, 'ringing'), { orgId: orgId(), id }), call);
-        assert.equal(await deliveryIdOf(call.id), id);
+        assertProcessedForA(await postSigned(shim, secrets().custom, statusUpdate(call, 'ringing'),
+          { orgId: orgId(), id: `msg_hmac_${call.id}` }), call);
+        assert.equal(await deliveryIdOf(call.id), null);
+      });
+
+      test('a captured transcript without timestamp, replayed with three new message ids, adds no utterance', async () => {
+        const call = vapiCall(world.a);
+        const body = JSON.stringify({ message: { type: 'transcript', role: 'user', transcriptType: 'final',
+          transcript: 'Replay me.', call } });
+        const statuses = [];
+        for (const id of ['evt_1', 'evt_2', 'evt_3']) {
+          const response = await postSigned(shim, secrets().custom, body, { orgId: orgId(), id });
+          statuses.push(response.json?.status ?? response.status);
+        }
+        assert.ok(!statuses.includes('processed'), statuses.join(', '));
+        assert.equal((await rowsOf(db, { callId: call.id })).call_transcripts.length, 0);
       });
     });
   }
@@ -108,14 +122,17 @@ describe('refused with 401, nothing written', () => {
     before401 = await metrics(shim);
   });
 
-  // Sends `body` with `headers` to `pathname` and checks the 401, its reason
-  // and that vox holds no row of the call.
+  // Sends `body` with `headers` to `pathname` and checks the 401, that it
+  // tells the sender nothing more (whether the org exists, how it signs),
+  // the reason its log line gives, and that vox holds no row of the call.
   async function assertRefused(pathname, call, body, headers, reason) {
     const response = await post(shim, pathname, body, headers);
     assert.equal(response.status, 401, response.text);
-    assert.equal(response.json.error, reason);
+    assert.deepEqual(Object.keys(response.json).sort(), ['error', 'request_id']);
+    assert.equal(response.json.error, 'unauthorized');
     assert.match(response.json.request_id, /^[0-9a-f]{16}$/);
     assert.equal(response.headers.get('x-request-id'), response.json.request_id);
+    assert.equal((await shim.logLineOf(response.json.request_id))?.error, reason);
     assert.ok(noRows(await rowsOf(db, { callId: call.id })), `rows were written for ${call.id}`);
     if (pathname === '/webhooks/vapi') sent.shimRoute++;
     else sent.orgRoute++;
@@ -189,11 +206,22 @@ describe('refused with 401, nothing written', () => {
     await assertRefused(orgRoute(), call, body, headers, 'missing_timestamp');
   });
 
-  test('Standard Webhooks without webhook-id', async () => {
+  test('Standard Webhooks without webhook-id: a signature that cannot be checked', async () => {
     const call = vapiCall(world.a);
     const body = statusUpdate(call, 'ringing');
     const { 'webhook-id': _, ...headers } = signedHeaders(world.a.secrets.standard, body);
-    await assertRefused(orgRoute(), call, body, headers, 'missing_signature');
+    await assertRefused(orgRoute(), call, body, headers, 'bad_signature');
+  });
+
+  test("an HMAC-signed request to an org whose only secret is Standard Webhooks': bad_signature, not missing_signature", async () => {
+    const orgId = randomUUID();
+    await db.query('INSERT INTO vox.organizations (id, name) VALUES ($1, $2)', [orgId, 'Clinic D, Standard Webhooks only']);
+    await insertSecret(db, orgId, newSecretSet().standard);
+    const call = vapiCall(world.a);
+    const body = statusUpdate(call, 'ringing');
+    const headers = signedHeaders(world.a.secrets.sha256, body);
+    assert.deepEqual(Object.keys(headers).sort(), ['x-signature', 'x-timestamp']);
+    await assertRefused(`/webhooks/vapi/${orgId}`, call, body, headers, 'bad_signature');
   });
 
   test('an org without secrets refuses everything', async () => {

@@ -519,9 +519,10 @@ function parseResponses(bytes) {
 // sends back until it closes the connection or `ms` have passed: the
 // responses, whether the shim closed, and any bytes after the last whole
 // response. With `splitAt`, the bytes from there on are written only once
-// the shim has answered what came before, or after `pauseMs`.
-export async function exchange(shim, bytes, { splitAt = bytes.length, pauseMs = 300, ms = 5_000 } = {}) {
-  const socket = net.connect({ host: '127.0.0.1', port: shim.port });
+// the shim has answered what came before, or after `pauseMs`. `localAddress`
+// (another loopback address) makes it a different client.
+export async function exchange(shim, bytes, { splitAt = bytes.length, pauseMs = 300, ms = 5_000, localAddress } = {}) {
+  const socket = net.connect({ host: '127.0.0.1', port: shim.port, localAddress });
   const received = [];
   let answered;
   const firstData = new Promise((resolve) => (answered = resolve));

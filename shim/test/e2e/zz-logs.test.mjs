@@ -56,8 +56,12 @@ test('webhook request lines say which request, event, call and org', () => {
     assert.match(line.request_id, /^[0-9a-f]{16}$/, where);
     assert.equal(typeof line.status, 'number', where);
     assert.equal(typeof line.latency_ms, 'number', where);
-    if (line.route === '/webhooks/vapi/{org_id}' && line.status !== 404) assert.match(line.org_id, /^[0-9a-f-]{36}$/, where);
-    if (line.outcome) {
+    // Refused for its framing or its head (http-framing.test.mjs) before the route read the org id.
+    const beforeRoute = [400, 411, 414, 431].includes(line.status) && !line.sqlstate;
+    if (line.route === '/webhooks/vapi/{org_id}' && line.status !== 404 && !beforeRoute)
+      assert.match(line.org_id, /^[0-9a-f-]{36}$/, where);
+    // body_unread: JSON PostgreSQL takes but the shim cannot read (1e400).
+    if (line.outcome && !line.body_unread) {
       // The database answered: the event and its call are known, and so is
       // the org once the event was applied to one (on POST /webhooks/vapi
       // only the database's answer tells which).

@@ -22,6 +22,13 @@ TEST(ClientIp, OnlyProxiesOrNoHeader) {
   EXPECT_EQ(client_ip("10.0.0.5", "", kProxies), "10.0.0.5");
 }
 
+TEST(ClientIp, TheHopTakenMustBeAnAddressInItsCanonicalForm) {
+  EXPECT_EQ(client_ip("10.0.0.5", "1.2.3.4, not-an-address", kProxies), "10.0.0.5");
+  EXPECT_EQ(client_ip("10.0.0.5", std::string(8000, 'x'), kProxies), "10.0.0.5");
+  EXPECT_EQ(client_ip("10.0.0.5", "2001:DB8:0:0::1", kProxies), "2001:db8::1");
+  EXPECT_EQ(client_ip("10.0.0.5", "198.51.100.1:8080", kProxies), "10.0.0.5");
+}
+
 TEST(ClientIp, SplitsAndTrims) {
   EXPECT_EQ(split_addresses(" a ,b,, c "), (std::vector<std::string>{"a", "b", "c"}));
   EXPECT_TRUE(split_addresses("").empty());

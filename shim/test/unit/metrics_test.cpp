@@ -93,7 +93,7 @@ TEST(Metrics, EveryFamilyHasHelpAndTypeEvenWithoutSamples) {
       {"vox_shim_events_total", "counter"},       {"vox_shim_db_errors_total", "counter"},
       {"vox_shim_rate_limited_total", "counter"}, {"vox_shim_auth_rejected_total", "counter"},
       {"vox_shim_db_pool_connections", "gauge"},  {"vox_shim_db_pool_size", "gauge"},
-      {"vox_shim_db_pool_waiting", "gauge"},
+      {"vox_shim_db_pool_waiting", "gauge"},      {"vox_shim_secret_lookups_total", "counter"},
   };
   EXPECT_EQ(e.type, expected);
   ASSERT_EQ(e.help.size(), expected.size());

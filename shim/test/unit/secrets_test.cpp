@@ -120,6 +120,19 @@ TEST(OrgSecretCache, OrgsAreCachedSeparatelyAndBounded) {
   EXPECT_EQ(vox.lookups, 5);
 }
 
+TEST(OrgSecretCache, OrgsWithoutSecretsAreCachedApartAndEvictNoRealOrg) {
+  FakeVox vox;
+  OrgSecretCache cache(vox.fetch(), 60s, 2);
+  const Clock::time_point t0;
+  cache.get("real", t0);
+  vox.secrets = {};
+  for (const char* unknown : {"u1", "u2", "u3", "u4"}) cache.get(unknown, t0 + 1s);
+  EXPECT_EQ(vox.lookups, 5);
+  EXPECT_TRUE((*cache.get("u4", t0 + 2s))->empty());  // the "no secrets" answer is cached too
+  EXPECT_EQ((**cache.get("real", t0 + 2s))[0].secret, "first");
+  EXPECT_EQ(vox.lookups, 5);
+}
+
 TEST(SecretList, SkipsUnusableEntriesAndSaysWhich) {
   std::vector<size_t> skipped;
   const std::vector<Secret> secrets = parse_secret_list(

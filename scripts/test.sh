@@ -25,14 +25,18 @@ TEST_PORT=""
 LOG_DIR=""
 
 # record_suite NAME PASSED FAILED [NOTE]
+# Each line also says how long the suite took (seconds since the previous
+# suite ended), so the whole run's budget can be read off one summary.
+SUITE_CLOCK=$SECONDS
 record_suite() {
   local name=$1 passed=$2 failed=$3 note=${4:-}
   TOTAL_PASSED=$((TOTAL_PASSED + passed))
   TOTAL_FAILED=$((TOTAL_FAILED + failed))
   # Deliberately not in the "N passed, N failed" shape, so the final line is
   # the only one that reads as the closing summary.
-  SUITE_LINES+=("$(printf 'suite %-24s passed=%-4d failed=%d%s' \
-    "$name" "$passed" "$failed" "${note:+ ($note)}")")
+  SUITE_LINES+=("$(printf 'suite %-24s passed=%-4d failed=%-3d %4ds%s' \
+    "$name" "$passed" "$failed" "$((SECONDS - SUITE_CLOCK))" "${note:+ ($note)}")")
+  SUITE_CLOCK=$SECONDS
 }
 
 # Stop the cluster, print the summary, exit. The cluster is stopped *before*

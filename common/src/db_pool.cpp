@@ -38,6 +38,10 @@ DbResult from_result(PGresult* result) {
   DbResult out;
   if (PQresultStatus(result) == PGRES_TUPLES_OK) {
     if (PQntuples(result) > 0 && !PQgetisnull(result, 0, 0)) out.value = PQgetvalue(result, 0, 0);
+    for (int row = 0; row < PQntuples(result); ++row) {
+      std::vector<std::string>& values = out.rows.emplace_back();
+      for (int column = 0; column < PQnfields(result); ++column) values.emplace_back(PQgetvalue(result, row, column));
+    }
     return out;
   }
   const char* sqlstate = PQresultErrorField(result, PG_DIAG_SQLSTATE);

@@ -23,7 +23,7 @@ struct PoolUsage {
   size_t waiting = 0;  // requests waiting for a connection
 };
 
-// A statement each session prepares; its SQL returns at most one value.
+// A statement each session prepares once.
 struct PreparedStatement {
   const char* name;
   const char* sql;
@@ -40,12 +40,13 @@ struct DbSettings {
 };
 
 struct DbResult {
-  std::string value;     // the one value the statement returns
+  std::string value;  // the first value the statement returns ("" for NULL)
   std::string sqlstate;  // empty on success
   std::string message;
   // The session could not be set up (connect or prepare failed): the fault is
   // the deployment's or the server's, never the request's.
   bool setup_failed = false;
+  std::vector<std::vector<std::string>> rows;  // every row, every column ("" for NULL)
   bool ok() const { return sqlstate.empty(); }
 };
 

@@ -289,7 +289,7 @@ DbResult Server::with_connection(const std::function<DbResult(DbConnection&)>& o
   for (int attempt = 0;; ++attempt) {
     std::optional<vox::DbPool::Lease> connection = pool_.acquire(pool_wait);
     const DbResult result =
-        connection ? operation(**connection) : DbResult{"", "53300", "no database connection free", true};
+        connection ? operation(**connection) : DbResult{"", "53300", "no database connection free", true, {}};
     if (result.ok()) return result;
     metrics_.count_db_error(result.sqlstate);
     if (attempt >= retries || !is_retryable_sqlstate(result.sqlstate)) return result;

@@ -1,6 +1,7 @@
 #include "feed_stream.hpp"
 
 #include <algorithm>
+#include <utility>
 
 #include "feed_db.hpp"
 #include "log.hpp"
@@ -99,7 +100,6 @@ bool FeedStream::read(httplib::DataSink& sink) {
     return true;
   }
   db_failing_ = false;
-  uint64_t events = 0;
   for (const std::vector<std::string>& row : result.rows) {
     const std::string& cursor = row.at(0);
     const std::string& topic = row.at(1);
@@ -109,18 +109,14 @@ bool FeedStream::read(httplib::DataSink& sink) {
       vox::log("info", "stream reset", {{"stream", subscription_->id}, {"org_id", org}});
       out_ += sse_event("reset", "", data);
       cursor_.reset();
-      metrics_.count_events_sent(events);
-      events_sent_ += events;
       snapshot();
       return true;
     }
     out_ += sse_event("", cursor, data);
     cursor_ = cursor;
-    ++events;
+    ++events_unsent_;
     if (out_.size() >= kFlushBytes && !flush(sink)) return false;
   }
-  metrics_.count_events_sent(events);
-  events_sent_ += events;
   more_pending_ = result.rows.size() >= size_t(settings_.read_batch);
   return true;
 }
@@ -146,8 +142,11 @@ bool FeedStream::flush(httplib::DataSink& sink) {
   const bool written = sink.write(out_.data(), out_.size());
   const auto took = Clock::now() - start;
   out_.clear();
+  const uint64_t events = std::exchange(events_unsent_, 0);
   if (written && took < settings_.write_timeout) {
     last_write_ = Clock::now();
+    metrics_.count_events_sent(events);
+    events_sent_ += events;
     return true;
   }
   // httplib gives a write up after the write timeout without progress; one

@@ -67,6 +67,7 @@ class FeedStream {
   Clock::time_point next_read_{};
   Clock::time_point last_write_;
   Clock::time_point last_step_end_;
+  uint64_t events_unsent_ = 0;  // in out_
   uint64_t events_sent_ = 0;
   const char* end_reason_ = nullptr;
 };

@@ -22,7 +22,7 @@ Metrics::Metrics() {
   registry_.declare(kSlowClients, "Feed streams dropped because the client did not take their output in time.",
                     Kind::kCounter);
   registry_.declare(kReads, "Calls of vox.feed_read.", Kind::kCounter);
-  registry_.declare(kRequests, "HTTP requests answered, by route and status (a stream when it ends).",
+  registry_.declare(kRequests, "HTTP requests answered, by route and status (a stream when it starts).",
                     Kind::kCounter);
   registry_.declare(kDbErrors, "Database errors, by SQLSTATE class.", Kind::kCounter);
   // The counters without labels exist from the start, at 0.

@@ -12,8 +12,8 @@ namespace relay {
 class Metrics {
  public:
   Metrics();
-  // vox_relay_requests_total{route,status}: answered requests, streams
-  // counted when they end.
+  // vox_relay_requests_total{route,status}: answered requests, a stream as
+  // soon as its headers are sent.
   void count_request(std::string_view route, int status);
   // vox_relay_events_sent_total: outbox events written to streams.
   void count_events_sent(uint64_t events);

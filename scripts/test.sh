@@ -348,6 +348,11 @@ if vox_build_shim "$ROOT"; then
   # before anything starts, and `up.sh stop`.
   suite_tap up bash "$ROOT/test/up/run.sh"
   suite_shim_e2e shim-e2e "$ROOT/build/vox-shim"
+  # The dashboard in headless Chromium, served by vox-relay, following signed
+  # webhooks through vox-shim and a restart of the relay; its screenshot and
+  # the servers' logs in LOG_DIR/browser.
+  suite_tap browser with_test_pg env VOX_SHIM_BIN="$ROOT/build/vox-shim" VOX_RELAY_BIN="$ROOT/build/vox-relay" \
+    VOX_BROWSER_OUT_DIR="$LOG_DIR/browser" bash "$ROOT/test/browser/run.sh"
   # The shim and its units under AddressSanitizer and UBSan, then the
   # end-to-end tests again against that binary.
   suite_tap sanitize env VOX_SANITIZE_BUILD_DIR="$RUN_DIR/asan-build" bash "$ROOT/test/sanitize/run.sh"

@@ -288,11 +288,14 @@ test('the page loads from vox-relay, asks no other origin, and goes live on a sn
   page.on('request', (request) => requested.push(new URL(request.url()).origin));
   const response = await page.goto(`${relay.url}/dashboard/?org=${world.orgId}&token=${encodeURIComponent(world.token)}`);
   assert.equal(response.status(), 200);
-  const state = await waitFor('"live"', (s) => s.connection === 'live');
-  assert.deepEqual(state.rows, []);
-  assert.deepEqual([...new Set(requested)], [relay.url]);
+  await waitFor('"live"', (s) => s.connection === 'live');
+  // "open" comes with the response's headers, the snapshot after them.
+  await page.waitForFunction(() => window.feedEvents.length > 0, { timeout: waitMs });
   const events = await page.evaluate(() => window.feedEvents);
   assert.deepEqual(events.map((event) => event.type), ['snapshot']);
+  assert.deepEqual(events[0].data, { calls: [] });
+  assert.deepEqual((await pageState()).rows, []);
+  assert.deepEqual([...new Set(requested)], [relay.url]);
 });
 
 test('a ringing call appears, its caller written for reading', async () => {

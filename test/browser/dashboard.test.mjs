@@ -151,11 +151,14 @@ async function freePort() {
 }
 
 // Starts `bin` on `port` with `settings` as its environment (none of the
-// caller's VOX_SHIM_/VOX_RELAY_ settings), its output appended to a log in
-// the output directory, and waits until GET `health` answers 200.
+// caller's VOX_SHIM_/VOX_RELAY_ settings), its output in NAME.log in the
+// output directory (this run's: a restart appends), and waits until GET
+// `health` answers 200.
+const logsStarted = new Set();
 async function startServer(name, bin, port, settings, health) {
   const logPath = path.join(env.outDir, `${name}.log`);
-  const logFd = fs.openSync(logPath, 'a');
+  const logFd = fs.openSync(logPath, logsStarted.has(name) ? 'a' : 'w');
+  logsStarted.add(name);
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^VOX_(SHIM|RELAY)_/.test(key)));
   const child = spawn(bin, [], { env: { ...inherited, ...settings }, stdio: ['ignore', logFd, logFd] });
   fs.closeSync(logFd);

@@ -3,7 +3,9 @@
 // webhooks go through vox-shim into vox, and the page's rows and transcript
 // pane follow each commit. Then vox-relay is stopped, webhooks arrive while it
 // is down, and it starts again: the page reconnects by itself and shows every
-// event once. A screenshot of the page is saved in the output directory.
+// event once; once more with the events it missed removed by maintenance, so
+// the relay resets it and it reloads. A screenshot of the page is saved in
+// the output directory.
 //
 // scripts/test.sh sets PGHOST/PGPORT (the test cluster, vox installed),
 // VOX_SHIM_BIN, VOX_RELAY_BIN and VOX_BROWSER_OUT_DIR; VOX_CHROMIUM names the
@@ -407,6 +409,40 @@ test('vox-relay stopped and started again: the page reconnects by itself and sho
     'SELECT topic, vapi_call_id FROM vox.outbox WHERE org_id = $1 ORDER BY id', [world.orgId])).rows);
   assert.deepEqual(events.filter((event) => event.type === 'message').map((event) => [event.data.topic, event.data.call_id]),
     outbox.map((row) => [row.topic, row.vapi_call_id]));
+});
+
+test('events removed past the retention while the page was away: reset, then the snapshot, and the open transcript reloaded', async () => {
+  await relay.stop();
+  await waitFor('"reconnecting"', (s) => s.connection === 'reconnecting');
+  const eventsBefore = (await page.evaluate(() => window.feedEvents)).length;
+
+  const bye = ['user', 'Thank you, bye!'];
+  await deliver(world, transcript(callB, ...bye));
+  const callD = vapiCall(world);
+  await deliver(world, statusUpdate(callD, 'ringing'));
+  // A consumer delivers every outbox row and maintenance deletes them past a
+  // 1 s retention, moving the org's feed horizon past the page's cursor.
+  await withClient(async (client) => {
+    await client.query(`SELECT vox.ack_outbox(ARRAY(SELECT id FROM vox.claim_outbox(1000, interval '1 minute')))`);
+    await sleep(1100);
+    await client.query(`LOAD 'vox'`);
+    await client.query('SET vox.retention = 1');
+    await client.query('SELECT vox.remove_expired()');
+    const { rows } = await client.query('SELECT count(*)::int AS left FROM vox.outbox WHERE org_id = $1', [world.orgId]);
+    assert.equal(rows[0].left, 0, 'maintenance left outbox rows');
+  });
+
+  relay = await startRelay(relayPort);
+  const state = await waitFor('call D and the last line of B',
+    (s) => s.connection === 'live' && rowOf(s, callD)?.status === 'ringing' && s.transcript?.at(-1) === shown(...bye));
+  const events = (await page.evaluate(() => window.feedEvents)).slice(eventsBefore);
+  assert.deepEqual(events.map((event) => event.type), ['reset', 'snapshot']);
+  assert.deepEqual(events[0].data, { reason: 'cursor_expired' });
+  assert.deepEqual(state.rows.map((row) => row.id), events[1].data.calls.map((call) => call.call_id));
+  assert.equal(state.rows[0].id, callD.id);
+  assert.equal(rowOf(state, callB).latest, shown(...bye));
+  assert.equal(state.transcript.length, 5);
+  assert.equal(await page.evaluate(() => window.samePage), true, 'the page was not reloaded');
 });
 
 test('the page raised no error', () => {

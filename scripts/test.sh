@@ -357,10 +357,11 @@ if vox_build_shim "$ROOT"; then
   # end-to-end tests again against that binary.
   suite_tap sanitize env VOX_SANITIZE_BUILD_DIR="$RUN_DIR/asan-build" bash "$ROOT/test/sanitize/run.sh"
   suite_shim_e2e_sanitized "$RUN_DIR/asan-build/vox-shim"
-  # The benchmark in its smoke size: every mode and the vox/PL/pgSQL equality
-  # check still run (no timing is asserted; docs/performance.md has figures).
+  # The benchmark in its smoke size: every mode (the live feed's too) and the
+  # vox/PL/pgSQL equality check still run (no timing is asserted;
+  # docs/performance.md has figures).
   suite_tap bench-smoke env VOX_BENCH_DIR="$RUN_DIR/bench-pg" VOX_SHIM_BIN="$ROOT/build/vox-shim" \
-    bash "$ROOT/bench/run.sh" --smoke
+    VOX_RELAY_BIN="$ROOT/build/vox-relay" bash "$ROOT/bench/run.sh" --smoke
 else
   record_suite shim-build 0 1 "could not build vox-shim"
 fi

@@ -242,7 +242,10 @@ export class Producer {
         this.committed.push(key);
         return;
       } catch (error) {
-        if (Date.now() > deadline || !/connect|terminat|shut|ECONN|Connection/i.test(String(error.message))) throw error;
+        // A lost or refused connection (no code, a system error such as
+        // ECONNREFUSED, or SQLSTATE class 08 or 57: shutting down, starting
+        // up) is retried; anything else is a failure.
+        if (Date.now() > deadline || (error.code && !/^(08|57|E[A-Z])/.test(error.code))) throw error;
         this.client?.end().catch(() => {});
         this.client = null;
         await sleep(100);
@@ -641,15 +644,24 @@ export class Follower {
     return this.messages.map(eventKey);
   }
 
-  // Resolves once `count` messages are in; rejects after `ms`.
-  async untilMessages(count, ms) {
-    for (const deadline = Date.now() + ms; this.messages.length < count;) {
+  // Resolves once check(this) holds; rejects after `ms` with `what`.
+  async until(check, ms, what) {
+    for (const deadline = Date.now() + ms; !check(this);) {
       if (Date.now() > deadline) {
-        throw new Error(`${this.messages.length} of ${count} messages after ${ms} ms ` +
-          `(${this.connections} connections, refusals ${JSON.stringify(this.refusals)})`);
+        throw new Error(`${what} not met after ${ms} ms: ${this.messages.length} messages, ` +
+          `${this.connections} connections, refusals ${JSON.stringify(this.refusals)}`);
       }
       await sleep(20);
     }
+  }
+
+  untilMessages(count, ms) {
+    return this.until((f) => f.messages.length >= count, ms, `${count} messages`);
+  }
+
+  // Its first snapshot is in: from here on it misses nothing.
+  untilConnected(ms = 10_000) {
+    return this.until((f) => f.snapshots > 0, ms, 'a snapshot');
   }
 
   async stop() {

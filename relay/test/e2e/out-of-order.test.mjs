@@ -1,0 +1,136 @@
+// A sequence id is not commit order: transaction A takes outbox id n and
+// stays open, B takes n+1, commits and is streamed; then A commits. A cursor
+// "after id n+1" would skip A for ever. Every client must receive A: the one
+// that streamed B, one that resumes from B's id, before and after A commits.
+// Then the same under load: writers that hold their transactions open for
+// random times, and clients that reconnect all the time.
+import assert from 'node:assert/strict';
+import { randomInt, randomUUID } from 'node:crypto';
+import { after, before, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import {
+  connect, eventKey, firstRepeat, Follower, freshWorld, newCredential, openFeed, Producer, startRelay, transcript,
+  vapiCall,
+} from './harness.mjs';
+
+let world, relay, cred, producer;
+
+before(async () => {
+  world = await freshWorld();
+  cred = await newCredential(world.a.orgId);
+  relay = await startRelay();
+  producer = new Producer(world.a);
+});
+after(async () => {
+  await producer?.end();
+  await relay?.stop();
+});
+
+const keysOf = (stream) => stream.messages().map(eventKey);
+
+test('A takes the lower id and commits after B was streamed: A still reaches every client, once', async () => {
+  const live = await openFeed(relay, world.a.orgId, cred.token);
+  const txA = await connect();
+  let resumedBefore, resumedAfter;
+  try {
+    await live.untilEvents(1);
+    const callA = vapiCall(world.a);
+    const callB = vapiCall(world.a);
+    const textA = `A ${randomUUID()}`;
+    await txA.query('BEGIN');
+    await txA.query('SELECT vox.handle_event($1::uuid, $2::jsonb)', [world.a.orgId, transcript(callA, textA)]);
+    const { rows: [{ id: idA }] } = await txA.query(
+      'SELECT max(id) AS id FROM vox.outbox WHERE org_id = $1', [world.a.orgId]);
+    await producer.transcript(callB);
+    const { rows: [{ id: idB }] } = await txA.query(
+      'SELECT id FROM vox.outbox WHERE org_id = $1 AND vapi_call_id = $2', [world.a.orgId, callB.id]);
+    await live.untilEvents(2, 5_000);
+    const keyB = producer.committed.at(-1);
+    assert.deepEqual(keysOf(live), [keyB], 'B streamed while A is open');
+    const cursorB = live.events[1].id;
+    assert.ok(Number(idA) < Number(idB), `A took id ${idA}, B ${idB}: not out of order`);
+
+    resumedBefore = await openFeed(relay, world.a.orgId, cred.token, { lastEventId: cursorB });
+    await sleep(1200);
+    assert.deepEqual(keysOf(live), [keyB], 'nothing of A before it commits');
+    assert.deepEqual(resumedBefore.events, [], 'resumed from B, before A commits: nothing yet');
+
+    await txA.query('COMMIT');
+    const keyA = `transcript|${callA.id}|${textA}`;
+    await live.untilEvents(3, 5_000);
+    await resumedBefore.untilEvents(1, 5_000);
+    resumedAfter = await openFeed(relay, world.a.orgId, cred.token, { lastEventId: cursorB });
+    await resumedAfter.untilEvents(1, 5_000);
+
+    await producer.transcript(callB);
+    const keyC = producer.committed.at(-1);
+    await live.untilEvents(4, 5_000);
+    await resumedBefore.untilEvents(2, 5_000);
+    await resumedAfter.untilEvents(2, 5_000);
+    await sleep(1200);
+    assert.deepEqual(keysOf(live), [keyB, keyA, keyC], 'the stream that saw B: B, A, C in commit order');
+    assert.deepEqual(keysOf(resumedBefore), [keyA, keyC], 'resumed from B before A committed');
+    assert.deepEqual(keysOf(resumedAfter), [keyA, keyC], 'resumed from B after A committed');
+    assert.equal(resumedAfter.events[0].id, live.events[2].id, "A's id is the same on every stream");
+  } finally {
+    await txA.query('ROLLBACK').catch(() => {});
+    await txA.end();
+    live.close();
+    resumedBefore?.close();
+    resumedAfter?.close();
+  }
+});
+
+test('300 events from 6 writers holding transactions open 0-40 ms: every client gets each once, in one order', async () => {
+  const writers = 6;
+  const perWriter = 50;
+  const steady = new Follower(() => relay, world.a.orgId, cred.token);
+  // Reconnects after every few events, each time from the last id it saw.
+  const restless = new Follower(() => relay, world.a.orgId, cred.token, { retryMs: 20 });
+  const churn = setInterval(() => restless.stream?.close(), 150);
+  const committed = Array.from({ length: writers }, () => []);
+  try {
+    await steady.untilConnected();
+    await restless.untilConnected();
+    await Promise.all(committed.map(async (keys) => {
+      const client = await connect();
+      const call = vapiCall(world.a);
+      try {
+        for (let i = 0; i < perWriter; i++) {
+          const text = `w ${randomUUID()}`;
+          await client.query('BEGIN');
+          await client.query('SELECT vox.handle_event($1::uuid, $2::jsonb)', [world.a.orgId, transcript(call, text)]);
+          await sleep(randomInt(0, 40));
+          await client.query('COMMIT');
+          keys.push(`transcript|${call.id}|${text}`);
+        }
+      } finally {
+        await client.end();
+      }
+    }));
+    const total = writers * perWriter;
+    await steady.untilMessages(total, 20_000);
+    await restless.untilMessages(total, 20_000);
+    clearInterval(churn);
+    await sleep(1200);
+    const all = committed.flat();
+    for (const [name, follower] of [['steady', steady], ['restless', restless]]) {
+      const keys = follower.keys();
+      assert.equal(firstRepeat(keys), undefined, `${name}: an event came twice`);
+      assert.equal(keys.length, total, `${name}: ${keys.length} of ${total} events`);
+      assert.deepEqual([...keys].sort(), [...all].sort(), `${name}: not the events committed`);
+      for (const [w, mine] of committed.entries()) {
+        assert.deepEqual(keys.filter((key) => mine.includes(key)), mine, `${name}: writer ${w}'s events out of order`);
+      }
+      assert.equal(follower.resets, 0, `${name}: reset`);
+      assert.equal(follower.snapshots, 1, `${name}: a snapshot on a resume`);
+    }
+    assert.ok(restless.connections >= 10, `the restless client reconnected only ${restless.connections - 1} times`);
+    assert.deepEqual(restless.keys(), steady.keys(), 'one commit order for both clients');
+  } finally {
+    clearInterval(churn);
+    await steady.stop();
+    await restless.stop();
+  }
+});

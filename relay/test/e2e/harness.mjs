@@ -224,9 +224,11 @@ export function eventKey(data) {
 // the same event again (vox answers "duplicate" if it had committed), so
 // every event is committed exactly once. `committed` lists the keys in
 // commit order.
+// notify: false applies them with vox.notify = off (no NOTIFY vox_outbox).
 export class Producer {
-  constructor(tenant) {
+  constructor(tenant, { notify = true } = {}) {
     this.tenant = tenant;
+    this.notify = notify;
     this.committed = [];
     this.client = null;
   }
@@ -234,7 +236,10 @@ export class Producer {
   async apply(payload, key) {
     for (const deadline = Date.now() + 60_000; ;) {
       try {
-        this.client ??= await connect();
+        if (!this.client) {
+          this.client = await connect();
+          if (!this.notify) await this.client.query('SET vox.notify = off');
+        }
         const { rows } = await this.client.query('SELECT vox.handle_event($1::uuid, $2::jsonb) AS result',
           [this.tenant.orgId, payload]);
         const { status } = rows[0].result;

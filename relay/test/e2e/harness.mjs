@@ -3,8 +3,8 @@
 // by vox.handle_event in SQL or by signed webhooks through vox-shim (signed
 // here with node:crypto, not the shim's code), relay and shim processes with
 // their logs, a Server-Sent Events client of its own over node:http, and a
-// record of every token, phone number and query-string marker this run used
-// (zz-logs.test.mjs checks the relay's logs against it).
+// record of every token, phone number, query-string marker and utterance
+// this run used (zz-logs.test.mjs checks the relay's logs against it).
 import { spawn } from 'node:child_process';
 import { createHmac, randomBytes, randomInt, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
@@ -258,8 +258,9 @@ export class Producer {
     }
   }
 
-  // A call's transcript line with text that is unique in the run.
-  transcript(call, text = `Line ${this.committed.length} ${randomUUID()}`) {
+  // A call's transcript line; by default with text that is unique in the
+  // run and recorded (an utterance is part of a payload: no log holds it).
+  transcript(call, text = `Line ${this.committed.length} ${record('text', randomUUID())}`) {
     return this.apply(transcript(call, text), `transcript|${call.id}|${text}`);
   }
 

@@ -11,6 +11,7 @@ extern "C" {
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_database.h"
 #include "catalog/pg_extension.h"
@@ -25,6 +26,7 @@ extern "C" {
 #include "tcop/tcopprot.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
@@ -49,7 +51,20 @@ std::string expire_sql(const std::string& table, const std::string& age_column, 
 }
 Statement remove_idempotency(expire_sql("vox.processed_webhook_events", "received_at", "event_id").c_str(),
                              {TIMESTAMPTZOID, INT8OID});
+// From 0.4.0 on, a feed cursor that did not see a deleted outbox row may have
+// missed it: each org's horizon moves past the rows deleted (vox.feed_read
+// resets such cursors). The library serves older schemas until ALTER
+// EXTENSION UPDATE, so the statement follows the installed schema.
 Statement remove_outbox(expire_sql("vox.outbox", "delivered_at", "id").c_str(), {TIMESTAMPTZOID, INT8OID});
+Statement remove_outbox_past_horizon(("WITH removed AS (\n" + expire_sql("vox.outbox", "delivered_at", "id") +
+                         "\n    RETURNING t.org_id, t.committed_by\n), horizon AS (\n"
+                         "    INSERT INTO vox.feed_horizons AS h (org_id, removed_through)\n"
+                         "    SELECT org_id, pg_catalog.max(committed_by) FROM removed GROUP BY org_id\n"
+                         "    ON CONFLICT (org_id) DO UPDATE SET removed_through = GREATEST(\n"
+                         "        h.removed_through, excluded.removed_through)\n)\n"
+                         "SELECT pg_catalog.count(*) FROM removed")
+                            .c_str(),
+                        {TIMESTAMPTZOID, INT8OID});
 
 Statement insert_run(R"SQL(
 WITH forgotten AS (
@@ -317,7 +332,10 @@ Removed remove_expired(int64_t batch) {
   params.timestamp(Timestamp(GetCurrentTransactionStartTimestamp() - int64_t(setting_retention) * USECS_PER_SEC))
       .int8(batch);
   removed.idempotency = int64_t(execute(remove_idempotency, params).count());
-  removed.outbox = int64_t(execute(remove_outbox, params).count());
+  const Oid vox_schema = pg_call([]() { return get_namespace_oid("vox", false); });
+  const bool has_horizons = pg_call([&]() { return OidIsValid(get_relname_relid("feed_horizons", vox_schema)); });
+  removed.outbox = has_horizons ? execute(remove_outbox_past_horizon, params).int8(0, 1)
+                                : int64_t(execute(remove_outbox, params).count());
   return removed;
 }
 

@@ -5,6 +5,7 @@
 // their logs, a Server-Sent Events client of its own over node:http, and a
 // record of every token, phone number, query-string marker and utterance
 // this run used (zz-logs.test.mjs checks the relay's logs against it).
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHmac, randomBytes, randomInt, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
@@ -266,6 +267,14 @@ export class Producer {
 
   status(call, status) {
     return this.apply(statusUpdate(call, status), `status-update|${call.id}|${status}`);
+  }
+
+  // A new call of the tenant, in progress (one event): a call exists for the
+  // feed once a status-update made it; transcript lines alone do not.
+  async startCall() {
+    const call = vapiCall(this.tenant);
+    await this.status(call, 'in-progress');
+    return call;
   }
 
   async end() {
@@ -681,4 +690,21 @@ export class Follower {
 export function firstRepeat(keys) {
   const seen = new Set();
   return keys.find((key) => (seen.has(key) ? true : (seen.add(key), false)));
+}
+
+// got equals expected, element for element; when not, says where they part
+// (lengths, the first differing index and what is there) instead of
+// printing thousands of keys.
+export function assertSequence(got, expected, what) {
+  const at = got.findIndex((key, i) => key !== expected[i]);
+  if (at < 0 && got.length === expected.length) return;
+  const first = at < 0 ? Math.min(got.length, expected.length) : at;
+  const around = (list) => JSON.stringify(list.slice(Math.max(0, first - 1), first + 2));
+  const seen = new Set(got);
+  const missing = expected.filter((key) => !seen.has(key)).length;
+  throw new assert.AssertionError({
+    message: `${what}: ${got.length} items, ${expected.length} expected, ${missing} of them missing, ` +
+      `repeated ${JSON.stringify(firstRepeat(got) ?? null)}; first difference at ${first}: ` +
+      `got ${around(got)}, expected ${around(expected)}`,
+  });
 }

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { eventKey, freshWorld, newCredential, openFeed, Producer, startRelay, vapiCall } from './harness.mjs';
+import { eventKey, freshWorld, newCredential, openFeed, Producer, startRelay } from './harness.mjs';
 
 let world, cred;
 const relays = [];
@@ -25,10 +25,10 @@ async function relayPolling(ms) {
 // (or `waitMs` passed); the milliseconds each took from its commit to the
 // client, Infinity where it did not arrive.
 async function latencies(relay, producer, count, waitMs) {
+  const call = await producer.startCall();
   const stream = await openFeed(relay, world.a.orgId, cred.token);
   try {
     await stream.untilEvents(1);
-    const call = vapiCall(world.a);
     const result = [];
     for (let i = 0; i < count; i++) {
       await producer.transcript(call);

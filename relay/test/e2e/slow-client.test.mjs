@@ -26,7 +26,9 @@ before(async () => {
   cred = await newCredential(world.a.orgId);
   // A write timeout longer than the test: a drop must come from the bound on
   // unsent output.
-  relay = await startRelay({ VOX_RELAY_WRITE_TIMEOUT_SECONDS: '60', VOX_RELAY_READ_BATCH: '50' });
+  // A read batch (20 events of some 33 KiB) within the bound on unsent
+  // output, so that a client that reads is never over it.
+  relay = await startRelay({ VOX_RELAY_WRITE_TIMEOUT_SECONDS: '60', VOX_RELAY_READ_BATCH: '20' });
 });
 after(() => relay?.stop());
 

@@ -3,6 +3,7 @@
 // the relay's polling alone delivers it within about one poll interval.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import { eventKey, freshWorld, newCredential, openFeed, Producer, startRelay } from './harness.mjs';
 
@@ -23,12 +24,14 @@ async function relayPolling(ms) {
 
 // Commits `count` events one at a time, each once the previous one arrived
 // (or `waitMs` passed); the milliseconds each took from its commit to the
-// client, Infinity where it did not arrive.
+// client, Infinity where it did not arrive. The first commit waits a second
+// after the snapshot, so that the stream's first read is over.
 async function latencies(relay, producer, count, waitMs) {
   const call = await producer.startCall();
   const stream = await openFeed(relay, world.a.orgId, cred.token);
   try {
     await stream.untilEvents(1);
+    await sleep(1000);
     const result = [];
     for (let i = 0; i < count; i++) {
       await producer.transcript(call);

@@ -45,7 +45,7 @@ test('A takes the lower id and commits after B was streamed: A still reaches eve
     const idA = await idOf(callA);
     await producer.transcript(callB);
     const idB = await idOf(callB);
-    await live.untilEvents(2, 5_000);
+    await live.until((st) => st.events.length >= 2, 5_000, "B's event while A is open");
     const keyB = producer.committed.at(-1);
     assert.deepEqual(keysOf(live), [keyB], 'B streamed while A is open');
     const cursorB = live.events[1].id;
@@ -58,10 +58,10 @@ test('A takes the lower id and commits after B was streamed: A still reaches eve
 
     await txA.query('COMMIT');
     const keyA = `transcript|${callA.id}|${textA}`;
-    await live.untilEvents(3, 5_000);
-    await resumedBefore.untilEvents(1, 5_000);
+    await live.until((st) => st.events.length >= 3, 5_000, "A's event on the stream that saw B");
+    await resumedBefore.until((st) => st.events.length >= 1, 5_000, "A's event, resumed from B before A committed");
     resumedAfter = await openFeed(relay, world.a.orgId, cred.token, { lastEventId: cursorB });
-    await resumedAfter.untilEvents(1, 5_000);
+    await resumedAfter.until((st) => st.events.length >= 1, 5_000, "A's event, resumed from B after A committed");
 
     await producer.transcript(callB);
     const keyC = producer.committed.at(-1);

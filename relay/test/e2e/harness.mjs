@@ -224,13 +224,14 @@ export function eventKey(data) {
 // a connection of its own; after a lost connection it reconnects and applies
 // the same event again (vox answers "duplicate" if it had committed), so
 // every event is committed exactly once. `committed` lists the keys in
-// commit order.
+// commit order, `committedAt` the time each commit returned.
 // notify: false applies them with vox.notify = off (no NOTIFY vox_outbox).
 export class Producer {
   constructor(tenant, { notify = true } = {}) {
     this.tenant = tenant;
     this.notify = notify;
     this.committed = [];
+    this.committedAt = [];
     this.client = null;
   }
 
@@ -246,6 +247,7 @@ export class Producer {
         const { status } = rows[0].result;
         if (status !== 'processed' && status !== 'duplicate') throw new Error(`handle_event answered ${status}`);
         this.committed.push(key);
+        this.committedAt.push(Date.now());
         return;
       } catch (error) {
         // A lost or refused connection (no code, a system error such as
@@ -600,7 +602,7 @@ export const openFeed = (relay, orgId, token, { lastEventId, headers = {} } = {}
 // A client that behaves as a browser's EventSource: it reconnects whenever
 // its stream ends or cannot be opened, with Last-Event-ID set to the last
 // id it received, until stop(). Keeps every message (outbox row) in arrival
-// order, and counts snapshots, resets and connections. It waits `retryMs`
+// order with the time it came, and counts snapshots, resets and connections. It waits `retryMs`
 // before reconnecting (shorter than the relay's retry: 2000, to keep the
 // tests short).
 export class Follower {
@@ -610,6 +612,7 @@ export class Follower {
     this.token = token;
     this.retryMs = retryMs;
     this.messages = [];
+    this.arrivals = [];
     this.snapshots = 0;
     this.resets = 0;
     this.connections = 0;
@@ -643,7 +646,10 @@ export class Follower {
           const event = stream.events[seen];
           if (event.type === 'snapshot') this.snapshots++;
           else if (event.type === 'reset') this.resets++;
-          else if (event.type === 'message') this.messages.push(event.json);
+          else if (event.type === 'message') {
+            this.messages.push(event.json);
+            this.arrivals.push(event.at);
+          }
           if (event.id) this.lastEventId = event.id;
         }
       };

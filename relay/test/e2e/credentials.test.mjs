@@ -78,6 +78,11 @@ describe('valid credentials', () => {
     assertUnauthorized('transcript with org B\'s token', await request(relay, 'GET', route,
       { headers: { authorization: `Bearer ${credB.token}` } }));
     assertUnauthorized('transcript without a token', await request(relay, 'GET', route));
+    // Org B's credential on its own route does not reach org A's call.
+    const across = await request(relay, 'GET', `/v1/orgs/${world.b.orgId}/calls/${call.id}/transcript`,
+      { headers: { authorization: `Bearer ${credB.token}` } });
+    assert.equal(across.status, 200, across.text);
+    assert.deepEqual(across.json.lines, [], "org A's call read through org B's route");
   });
 });
 
@@ -142,25 +147,29 @@ describe('refused: 401, never a stream', () => {
 });
 
 describe('an open stream whose credential stops being valid', () => {
-  test('revoked mid-stream: the stream ends within 1 s; a stream of another credential goes on', async () => {
+  test('revoked mid-stream: its streams end within 1 s; a stream of another credential goes on', async () => {
     const cred = await newCredential(world.a.orgId);
     const other = await newCredential(world.a.orgId);
     const doomed = await openFeed(relay, world.a.orgId, cred.token);
+    const doomedToo = await openStream(relay, feedPath(world.a.orgId, { token: cred.token }));
     const survivor = await openFeed(relay, world.a.orgId, other.token);
     try {
       assert.equal(doomed.status, 200);
-      await doomed.untilEvents(1);
-      await survivor.untilEvents(1);
-      // Mid-stream: an event reaches it first.
+      assert.equal(doomedToo.status, 200);
+      for (const stream of [doomed, doomedToo, survivor]) await stream.untilEvents(1);
+      // Mid-stream: an event reaches them first.
       const call = vapiCall(world.a);
       await producer.status(call, 'ringing');
       await doomed.untilEvents(2);
+      await doomedToo.untilEvents(2);
 
       assert.equal(await revokeCredential(cred.id), true);
       const revokedAt = Date.now();
-      await doomed.until((s) => s.endedAt !== null, 5_000, 'the end of the revoked stream');
-      const ms = doomed.endedAt - revokedAt;
-      assert.ok(ms <= 1000, `the revoked credential's stream ended ${ms} ms after the revocation committed`);
+      for (const [what, stream] of [['header', doomed], ['query', doomedToo]]) {
+        await stream.until((s) => s.endedAt !== null, 5_000, `the end of the revoked stream (${what})`);
+        const ms = stream.endedAt - revokedAt;
+        assert.ok(ms <= 1000, `the revoked credential's stream (${what}) ended ${ms} ms after the revocation committed`);
+      }
 
       await producer.status(call, 'in-progress');
       await survivor.until((s) => s.messages().some((m) => m.call?.status === 'in-progress'), 5_000,
@@ -170,6 +179,7 @@ describe('an open stream whose credential stops being valid', () => {
         { lastEventId: doomed.events.at(-1).id }));
     } finally {
       doomed.close();
+      doomedToo.close();
       survivor.close();
     }
   });

@@ -34,6 +34,9 @@ export const env = {
     process.env.VOX_E2E_PG_START ??
     `runuser -u postgres -- ${pgCtl} -D /tmp/devpg/data -l /tmp/devpg/log ` +
       `-o "-p 5499 -k /tmp/devpg -c listen_addresses=127.0.0.1" -w start`,
+  // A crash of the whole server: no checkpoint, recovery from the WAL on start.
+  pgStopImmediate:
+    process.env.VOX_E2E_PG_STOP_IMMEDIATE ?? `runuser -u postgres -- ${pgCtl} -D /tmp/devpg/data -m immediate -w stop`,
   logDir: process.env.VOX_E2E_LOG_DIR ?? path.join(os.tmpdir(), 'vox-relay-e2e-logs'),
 };
 fs.mkdirSync(env.logDir, { recursive: true });

@@ -1,6 +1,6 @@
 // Restarts while events flow: the relay (stopped with SIGTERM, then killed
 // with SIGKILL, each time started again on the same port) and PostgreSQL
-// (stopped and started under a running relay). Clients behave as a browser's
+// (stopped, or crashed, and started under a running relay). Clients behave as a browser's
 // EventSource: whenever their stream ends they reconnect with Last-Event-ID.
 // Every committed event reaches every client exactly once, in commit order,
 // with no reset and no second snapshot.
@@ -81,32 +81,33 @@ test('relay stopped with SIGTERM and killed with SIGKILL while 400 events flow',
   }
 });
 
-test('PostgreSQL stopped for 2 s and started again under the relay while 300 events flow', async () => {
-  const followers = Array.from({ length: clients }, () => new Follower(() => relay, world.a.orgId, cred.token));
-  const producer = new Producer(world.a);
-  let healthDuringOutage, healthAfter;
-  try {
-    await Promise.all(followers.map((follower) => follower.untilConnected()));
-    await produce(producer, 300, {
-      100: async () => {
-        databaseStopped = true;
-        await shellAsync(env.pgStop);
-        await sleep(500);
-        healthDuringOutage = (await request(relay, 'GET', '/healthz')).status;
-        await sleep(1500);
-        await shellAsync(env.pgStart);
-        databaseStopped = false;
-      },
-    });
-    await Promise.all(followers.map((follower) => follower.untilMessages(300, 30_000)));
-    await sleep(1500);
-    healthAfter = (await request(relay, 'GET', '/healthz')).status;
-    assert.equal(relay.exitStatus(), null, 'the relay kept running');
-    assertExactlyOnce(followers, producer.committed);
-    assert.equal(healthDuringOutage, 503, 'GET /healthz while PostgreSQL is down');
-    assert.equal(healthAfter, 200, 'GET /healthz once it is back');
-  } finally {
-    await Promise.all(followers.map((follower) => follower.stop()));
-    await producer.end();
-  }
-});
+for (const [how, stop] of [['stopped (fast)', env.pgStop], ['crashed (immediate stop)', env.pgStopImmediate]]) {
+  test(`PostgreSQL ${how} for 2 s and started again under the relay while 300 events flow`, async () => {
+    const followers = Array.from({ length: clients }, () => new Follower(() => relay, world.a.orgId, cred.token));
+    const producer = new Producer(world.a);
+    let healthDuringOutage;
+    try {
+      await Promise.all(followers.map((follower) => follower.untilConnected()));
+      await produce(producer, 300, {
+        100: async () => {
+          databaseStopped = true;
+          await shellAsync(stop);
+          await sleep(500);
+          healthDuringOutage = (await request(relay, 'GET', '/healthz')).status;
+          await sleep(1500);
+          await shellAsync(env.pgStart);
+          databaseStopped = false;
+        },
+      });
+      await Promise.all(followers.map((follower) => follower.untilMessages(300, 30_000)));
+      await sleep(1500);
+      assert.equal(relay.exitStatus(), null, 'the relay kept running');
+      assertExactlyOnce(followers, producer.committed);
+      assert.equal(healthDuringOutage, 503, 'GET /healthz while PostgreSQL is down');
+      assert.equal((await request(relay, 'GET', '/healthz')).status, 200, 'GET /healthz once it is back');
+    } finally {
+      await Promise.all(followers.map((follower) => follower.stop()));
+      await producer.end();
+    }
+  });
+}

@@ -264,26 +264,32 @@ suite_node_e2e() {
   record_suite "$name" "$total_pass" "$total_fail"
 }
 
-# Suite: the end-to-end tests against a sanitized vox-shim. Every shim process
+# Suite: an end-to-end suite against sanitized binaries. Every process
 # writes any ASan or UBSan report to a file of its own, so a report counts as
-# a failure even when the test that provoked it passed.
-suite_shim_e2e_sanitized() {
-  local shim=$1 reports=$LOG_DIR/e2e-sanitizer-reports count
-  if [[ ! -x $shim ]]; then
-    record_suite shim-e2e-sanitized 0 1 "no sanitized vox-shim at $shim"
-    return
-  fi
+# a failure (suite NAME-reports) even when the test that provoked it passed.
+# VOX_E2E_SANITIZED=1 tells the tests that resident memory is ASan's.
+# Usage: suite_node_e2e_sanitized NAME DIR VOX_..._BIN=BINARY... (each binary
+# must exist).
+suite_node_e2e_sanitized() {
+  local name=$1 dir=$2 reports=$LOG_DIR/$1-reports count arg
+  shift 2
+  for arg in "$@"; do
+    if [[ ! -x ${arg#*=} ]]; then
+      record_suite "$name" 0 1 "no sanitized binary at ${arg#*=}"
+      return
+    fi
+  done
   rm -rf -- "$reports"
   mkdir -p "$reports"
-  suite_node_e2e shim-e2e-sanitized "$ROOT/shim/test/e2e" VOX_SHIM_BIN="$shim" \
+  suite_node_e2e "$name" "$dir" "$@" VOX_E2E_SANITIZED=1 \
     ASAN_OPTIONS="halt_on_error=1:detect_leaks=1:log_path=$reports/asan" \
     UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$reports/ubsan"
   count=$(find "$reports" -type f | wc -l)
   if ((count > 0)); then
     head -n 40 "$reports"/*
-    record_suite sanitizer-reports 0 "$count" "reports of the sanitized shim in $reports"
+    record_suite "$name-reports" 0 "$count" "sanitizer reports in $reports"
   else
-    record_suite sanitizer-reports 1 0
+    record_suite "$name-reports" 1 0
   fi
 }
 
@@ -353,10 +359,12 @@ if vox_build_shim "$ROOT"; then
   # The live feed: vox-relay's streams fed by vox-shim's webhooks and by SQL.
   suite_node_e2e relay-e2e "$ROOT/relay/test/e2e" VOX_RELAY_BIN="$ROOT/build/vox-relay" \
     VOX_SHIM_BIN="$ROOT/build/vox-shim"
-  # The shim and its units under AddressSanitizer and UBSan, then the
-  # end-to-end tests again against that binary.
+  # The binaries and their units under AddressSanitizer and UBSan, then the
+  # end-to-end suites again against them.
   suite_tap sanitize env VOX_SANITIZE_BUILD_DIR="$RUN_DIR/asan-build" bash "$ROOT/test/sanitize/run.sh"
-  suite_shim_e2e_sanitized "$RUN_DIR/asan-build/vox-shim"
+  suite_node_e2e_sanitized shim-e2e-sanitized "$ROOT/shim/test/e2e" VOX_SHIM_BIN="$RUN_DIR/asan-build/vox-shim"
+  suite_node_e2e_sanitized relay-e2e-sanitized "$ROOT/relay/test/e2e" \
+    VOX_RELAY_BIN="$RUN_DIR/asan-build/vox-relay" VOX_SHIM_BIN="$RUN_DIR/asan-build/vox-shim"
   # The benchmark in its smoke size: every mode and the vox/PL/pgSQL equality
   # check still run (no timing is asserted; docs/performance.md has figures).
   suite_tap bench-smoke env VOX_BENCH_DIR="$RUN_DIR/bench-pg" VOX_SHIM_BIN="$ROOT/build/vox-shim" \

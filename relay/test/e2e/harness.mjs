@@ -38,6 +38,9 @@ export const env = {
   pgStopImmediate:
     process.env.VOX_E2E_PG_STOP_IMMEDIATE ?? `runuser -u postgres -- ${pgCtl} -D /tmp/devpg/data -m immediate -w stop`,
   logDir: process.env.VOX_E2E_LOG_DIR ?? path.join(os.tmpdir(), 'vox-relay-e2e-logs'),
+  // The binaries run under AddressSanitizer: their resident memory is mostly
+  // its shadow memory and quarantine.
+  sanitized: process.env.VOX_E2E_SANITIZED === '1',
 };
 fs.mkdirSync(env.logDir, { recursive: true });
 

@@ -10,8 +10,8 @@ import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import {
-  assertSequence, connect, eventKey, firstRepeat, Follower, freshWorld, newCredential, openFeed, Producer, startRelay, statusUpdate, transcript,
-  vapiCall,
+  assertSequence, connect, eventKey, firstRepeat, Follower, freshWorld, newCredential, openFeed, Producer, startRelay,
+  statusUpdate, transcript, vapiCall,
 } from './harness.mjs';
 
 let world, relay, cred, producer;
@@ -83,7 +83,8 @@ test('A takes the lower id and commits after B was streamed: A still reaches eve
 
 // Concurrent commits have no order a client could check, but each writer's
 // own commits do.
-test('306 events from 6 writers holding transactions open 0-40 ms: each client gets each once, every writer\'s in order', async () => {
+test('306 events from 6 writers holding transactions open 0-40 ms: each client gets each once, ' +
+  "every writer's in order", async () => {
   const writers = 6;
   const perWriter = 50;
   const steady = new Follower(() => relay, world.a.orgId, cred.token);
@@ -98,7 +99,8 @@ test('306 events from 6 writers holding transactions open 0-40 ms: each client g
       const client = await connect();
       const call = vapiCall(world.a);
       try {
-        await client.query('SELECT vox.handle_event($1::uuid, $2::jsonb)', [world.a.orgId, statusUpdate(call, 'in-progress')]);
+        await client.query('SELECT vox.handle_event($1::uuid, $2::jsonb)',
+          [world.a.orgId, statusUpdate(call, 'in-progress')]);
         keys.push(`status-update|${call.id}|in-progress`);
         for (let i = 0; i < perWriter; i++) {
           const text = `w ${randomUUID()}`;

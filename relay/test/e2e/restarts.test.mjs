@@ -1,7 +1,8 @@
 // Restarts while events flow: the relay (stopped with SIGTERM, then killed
 // with SIGKILL, each time started again on the same port) and PostgreSQL
-// (stopped, or crashed, and started under a running relay). Clients behave as a browser's
-// EventSource: whenever their stream ends they reconnect with Last-Event-ID.
+// (stopped, or crashed, and started under a running relay). Clients behave
+// as a browser's EventSource: whenever their stream ends they reconnect with
+// Last-Event-ID.
 // Every committed event reaches every client exactly once, in commit order,
 // with no reset and no second snapshot.
 import assert from 'node:assert/strict';
@@ -9,7 +10,8 @@ import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import {
-  assertSequence, env, firstRepeat, Follower, freshWorld, newCredential, Producer, request, restartRelay, shellAsync, startRelay,
+  assertSequence, env, firstRepeat, Follower, freshWorld, newCredential, Producer, request, restartRelay, shellAsync,
+  startRelay,
 } from './harness.mjs';
 
 const clients = 3;

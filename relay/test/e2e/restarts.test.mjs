@@ -53,7 +53,7 @@ function assertExactlyOnce(followers, committed) {
   }
 }
 
-test('relay stopped with SIGTERM and killed with SIGKILL while 400 events flow', async () => {
+test('relay stopped with SIGTERM and killed with SIGKILL while 400 events flow', async (t) => {
   const followers = Array.from({ length: clients }, () => new Follower(() => relay, world.a.orgId, cred.token));
   const producer = new Producer(world.a);
   try {
@@ -77,6 +77,7 @@ test('relay stopped with SIGTERM and killed with SIGKILL while 400 events flow',
     assertExactlyOnce(followers, producer.committed);
     for (const [i, follower] of followers.entries())
       assert.ok(follower.connections >= 3, `client ${i}: ${follower.connections} connections over two restarts`);
+    t.diagnostic(`connections per client: ${followers.map((follower) => follower.connections).join(', ')}`);
   } finally {
     await Promise.all(followers.map((follower) => follower.stop()));
     await producer.end();
@@ -84,7 +85,7 @@ test('relay stopped with SIGTERM and killed with SIGKILL while 400 events flow',
 });
 
 for (const [how, stop] of [['stopped (fast)', env.pgStop], ['crashed (immediate stop)', env.pgStopImmediate]]) {
-  test(`PostgreSQL ${how} for 2 s and started again under the relay while 300 events flow`, async () => {
+  test(`PostgreSQL ${how} for 2 s and started again under the relay while 300 events flow`, async (t) => {
     const followers = Array.from({ length: clients }, () => new Follower(() => relay, world.a.orgId, cred.token));
     const producer = new Producer(world.a);
     let healthDuringOutage;
@@ -105,6 +106,7 @@ for (const [how, stop] of [['stopped (fast)', env.pgStop], ['crashed (immediate 
       await sleep(1500);
       assert.equal(relay.exitStatus(), null, 'the relay kept running');
       assertExactlyOnce(followers, producer.committed);
+      t.diagnostic(`connections per client: ${followers.map((follower) => follower.connections).join(', ')}`);
       assert.equal(healthDuringOutage, 503, 'GET /healthz while PostgreSQL is down');
       assert.equal((await request(relay, 'GET', '/healthz')).status, 200, 'GET /healthz once it is back');
     } finally {

@@ -47,12 +47,13 @@ async function latencies(relay, producer, count, waitMs) {
   }
 }
 
-test('vox.notify on: NOTIFY wakes the relay, each event within 500 ms with a 20 s poll interval', async () => {
+test('vox.notify on: NOTIFY wakes the relay, each event within 500 ms with a 20 s poll interval', async (t) => {
   const relay = await relayPolling(20_000);
   const producer = new Producer(world.a);
   try {
     const ms = await latencies(relay, producer, 5, 3_000);
-    assert.ok(ms.every((t) => t <= 500), `commit to client: ${ms.join(', ')} ms`);
+    t.diagnostic(`commit to client: ${ms.join(', ')} ms`);
+    assert.ok(ms.every((each) => each <= 500), `commit to client: ${ms.join(', ')} ms`);
   } finally {
     await producer.end();
   }
@@ -69,12 +70,13 @@ test('vox.notify off with a 20 s poll interval: nothing within 2 s (so the next 
   }
 });
 
-test('vox.notify off with a 300 ms poll interval: each event within 1 s', async () => {
+test('vox.notify off with a 300 ms poll interval: each event within 1 s', async (t) => {
   const relay = await relayPolling(300);
   const producer = new Producer(world.a, { notify: false });
   try {
     const ms = await latencies(relay, producer, 5, 3_000);
-    assert.ok(ms.every((t) => t <= 1_000), `commit to client: ${ms.join(', ')} ms`);
+    t.diagnostic(`commit to client: ${ms.join(', ')} ms`);
+    assert.ok(ms.every((each) => each <= 1_000), `commit to client: ${ms.join(', ')} ms`);
   } finally {
     await producer.end();
   }

@@ -293,12 +293,23 @@ export class Producer {
 
 // ----------------------------------------------------------- processes ---
 
+// A port nothing listens on: one the kernel picks, or one of the range
+// VOX_E2E_HTTP_PORTS (FIRST-LAST) when a shared machine gives each user ports
+// of its own.
 export async function freePort() {
-  const server = net.createServer();
-  await new Promise((resolve, reject) => server.listen(0, '127.0.0.1', resolve).on('error', reject));
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return port;
+  const [first, last] = (process.env.VOX_E2E_HTTP_PORTS ?? '0-0').split('-').map(Number);
+  const candidates = first === 0 ? [0] : Array.from({ length: last - first + 1 }, (_, i) => first + i)
+    .sort(() => Math.random() - 0.5);
+  for (const candidate of candidates) {
+    const server = net.createServer();
+    const listening = await new Promise((resolve) => server.listen(candidate, '127.0.0.1', () => resolve(true))
+      .on('error', () => resolve(false)));
+    if (!listening) continue;
+    const { port } = server.address();
+    await new Promise((resolve) => server.close(resolve));
+    return port;
+  }
+  throw new Error(`no free port in ${process.env.VOX_E2E_HTTP_PORTS}`);
 }
 
 let processCount = 0;

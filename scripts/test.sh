@@ -365,10 +365,11 @@ if vox_build_shim "$ROOT"; then
   suite_node_e2e_sanitized shim-e2e-sanitized "$ROOT/shim/test/e2e" VOX_SHIM_BIN="$RUN_DIR/asan-build/vox-shim"
   suite_node_e2e_sanitized relay-e2e-sanitized "$ROOT/relay/test/e2e" \
     VOX_RELAY_BIN="$RUN_DIR/asan-build/vox-relay" VOX_SHIM_BIN="$RUN_DIR/asan-build/vox-shim"
-  # The benchmark in its smoke size: every mode and the vox/PL/pgSQL equality
-  # check still run (no timing is asserted; docs/performance.md has figures).
+  # The benchmark in its smoke size: every mode (the live feed's too) and the
+  # vox/PL/pgSQL equality check still run (no timing is asserted;
+  # docs/performance.md has figures).
   suite_tap bench-smoke env VOX_BENCH_DIR="$RUN_DIR/bench-pg" VOX_SHIM_BIN="$ROOT/build/vox-shim" \
-    bash "$ROOT/bench/run.sh" --smoke
+    VOX_RELAY_BIN="$ROOT/build/vox-relay" bash "$ROOT/bench/run.sh" --smoke
 else
   record_suite shim-build 0 1 "could not build vox-shim"
 fi

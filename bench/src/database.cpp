@@ -42,6 +42,10 @@ DO $$ BEGIN
 END $$;
 GRANT USAGE ON SCHEMA vox TO vox_shim;
 GRANT EXECUTE ON FUNCTION vox.handle_event(uuid, jsonb, text), vox.webhook_secrets_for(uuid) TO vox_shim;
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'bench_relay') THEN CREATE ROLE bench_relay LOGIN; END IF;
+END $$;
+GRANT vox_relay TO bench_relay;
 -- README: at high volume, turn NOTIFY off (notifying commits queue on one
 -- lock). Every mode runs so, the shim's sessions too; the vox-notify mode
 -- turns it back on for its own sessions to show what it costs.

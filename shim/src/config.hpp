@@ -4,8 +4,9 @@
 
 #include <cstddef>
 #include <functional>
-#include <stdexcept>
 #include <string>
+
+#include "settings.hpp"
 
 namespace shim {
 
@@ -36,9 +37,7 @@ struct Config {
   int retry_after_s = 1;  // Retry-After on 503
 };
 
-struct ConfigError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
+using vox::ConfigError;
 
 // What the process was asked to do.
 struct Invocation {

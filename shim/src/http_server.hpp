@@ -43,7 +43,7 @@ class HttpServer : public httplib::Server {
 
   ConnectionSettings settings_;
   ConnectionLimit connection_limit_;
-  std::atomic<BoundedWorkerPool*> pool_{nullptr};
+  std::atomic<vox::BoundedWorkerPool*> pool_{nullptr};
 };
 
 // Closes the connection after this response: for a request whose body was

@@ -42,14 +42,14 @@ int main(int argc, char** argv) {
     std::cerr << "vox-shim: " << e.what() << "\n";
     return 2;
   }
-  if (secrets.empty()) shim::log("warning", "no shim secrets: POST /webhooks/vapi answers 401 to every request");
+  if (secrets.empty()) vox::log("warning", "no shim secrets: POST /webhooks/vapi answers 401 to every request");
 
   shim::Server server(config, std::move(secrets));
   std::atomic<bool> stopped{false};
   std::thread signal_waiter([&] {
     int signal = 0;
     sigwait(&stop_signals, &signal);
-    shim::log("info", "stopping", {{"signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"}});
+    vox::log("info", "stopping", {{"signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"}});
     // stop() does nothing before the server listens: repeat it until run()
     // has returned, so a signal during start-up is not lost.
     while (!stopped) {
@@ -60,10 +60,10 @@ int main(int argc, char** argv) {
   const bool served = server.run();
   stopped = true;
   if (!served) {
-    shim::log("error", "could not listen", {{"host", config.host}, {"port", config.port}});
+    vox::log("error", "could not listen", {{"host", config.host}, {"port", config.port}});
     std::_Exit(1);  // the signal thread is still waiting
   }
   signal_waiter.join();
-  shim::log("info", "stopped");
+  vox::log("info", "stopped");
   return 0;
 }

@@ -1,26 +1,20 @@
-// Prometheus counters, gauges and a latency histogram, rendered in the text
-// exposition format (version 0.0.4). Thread-safe.
+// vox-shim's Prometheus metrics: counters, gauges and a latency histogram.
+// Thread-safe.
 #pragma once
 
-#include <cstddef>
-#include <cstdint>
-#include <map>
-#include <mutex>
 #include <string>
 #include <string_view>
-#include <utility>
-#include <vector>
+
+#include "db_pool.hpp"
+#include "metrics_registry.hpp"
 
 namespace shim {
 
-struct PoolUsage {
-  size_t in_use = 0;
-  size_t size = 0;
-  size_t waiting = 0;  // requests waiting for a connection
-};
+using vox::PoolUsage;
 
 class Metrics {
  public:
+  Metrics();
   // vox_shim_requests_total{route,status} and
   // vox_shim_request_duration_seconds{route} (histogram).
   void count_request(std::string_view route, int status, double seconds);
@@ -39,15 +33,7 @@ class Metrics {
   std::string render(const PoolUsage& pool) const;
 
  private:
-  using Labels = std::vector<std::pair<std::string, std::string>>;
-  struct Histogram {
-    std::vector<uint64_t> bucket_counts;  // cumulative at render time, not here
-    uint64_t count = 0;
-    double sum = 0;
-  };
-  mutable std::mutex mutex_;
-  std::map<std::pair<std::string, Labels>, uint64_t> counters_;
-  std::map<std::string, Histogram> latency_by_route_;
+  vox::MetricsRegistry registry_;
 };
 
 }  // namespace shim

@@ -9,6 +9,8 @@
 
 namespace shim {
 
+using vox::log;
+
 namespace {
 
 constexpr const char* kChannel = "vox_webhook_secrets";

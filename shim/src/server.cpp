@@ -16,6 +16,8 @@
 
 namespace shim {
 
+using vox::log;
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -121,7 +123,7 @@ int64_t unix_now() {
 Server::Server(const Config& config, std::vector<Secret> shim_secrets)
     : config_(config),
       shim_secrets_(std::move(shim_secrets)),
-      pool_(DbSettings{config.database_url, config.db_connect_timeout_s, config.statement_timeout_ms,
+      pool_(vox::DbSettings{config.database_url, "vox-shim", shim_statements(), config.db_connect_timeout_s, config.statement_timeout_ms,
                        config.lock_timeout_ms, config.idle_in_transaction_timeout_ms},
             size_t(config.db_pool_size)),
       org_secrets_([this](const std::string& org_id) { return fetch_org_secrets(org_id); },
@@ -263,11 +265,11 @@ bool Server::rate_limited(const std::string& key, RateLimiter& limiter, const ch
 }
 
 std::optional<std::vector<Secret>> Server::fetch_org_secrets(const std::string& org_id) {
-  std::optional<DbPool::Lease> connection = pool_.acquire(std::chrono::milliseconds(config_.db_pool_wait_ms));
+  std::optional<vox::DbPool::Lease> connection = pool_.acquire(std::chrono::milliseconds(config_.db_pool_wait_ms));
   if (!connection) return std::nullopt;
   metrics_.count_secret_lookup();
   const DbResult result =
-      (*connection)->webhook_secrets(org_id, Clock::now() + std::chrono::milliseconds(config_.statement_timeout_ms));
+      webhook_secrets(**connection, org_id, Clock::now() + std::chrono::milliseconds(config_.statement_timeout_ms));
   if (!result.ok()) {
     metrics_.count_db_error(result.sqlstate);
     log("error", "secret lookup failed",
@@ -285,9 +287,9 @@ std::optional<std::vector<Secret>> Server::fetch_org_secrets(const std::string& 
 DbResult Server::with_connection(const std::function<DbResult(DbConnection&)>& operation,
                                  std::chrono::milliseconds pool_wait, int retries) {
   for (int attempt = 0;; ++attempt) {
-    std::optional<DbPool::Lease> connection = pool_.acquire(pool_wait);
+    std::optional<vox::DbPool::Lease> connection = pool_.acquire(pool_wait);
     const DbResult result =
-        connection ? operation(**connection) : DbResult{"", "53300", "no database connection free", true};
+        connection ? operation(**connection) : DbResult{"", "53300", "no database connection free", true, {}};
     if (result.ok()) return result;
     metrics_.count_db_error(result.sqlstate);
     if (attempt >= retries || !is_retryable_sqlstate(result.sqlstate)) return result;
@@ -386,7 +388,7 @@ void Server::webhook(const httplib::Request& request, httplib::Response& respons
   // 5. One vox.handle_event call, retried briefly on what passes.
   const DbResult result = with_connection(
       [&](DbConnection& db) {
-        return db.handle_event(org, body, verdict.delivery_id,
+        return handle_event(db, org, body, verdict.delivery_id,
                                Clock::now() + std::chrono::milliseconds(config_.statement_timeout_ms + 1000));
       },
       std::chrono::milliseconds(config_.db_pool_wait_ms), config_.db_retries);

@@ -11,7 +11,7 @@
 
 #include "auth.hpp"
 #include "config.hpp"
-#include "db_pool.hpp"
+#include "db_calls.hpp"
 #include "http_server.hpp"
 #include "metrics.hpp"
 #include "rate_limit.hpp"
@@ -49,7 +49,7 @@ class Server {
   const Config& config_;
   const std::vector<Secret> shim_secrets_;
   Metrics metrics_;
-  DbPool pool_;
+  vox::DbPool pool_;
   OrgSecretCache org_secrets_;
   SecretListener secret_listener_;  // after org_secrets_: it drops that cache's entries
   RateLimiter per_ip_, per_call_;

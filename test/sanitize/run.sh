@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# The shim and its unit tests under AddressSanitizer and
+# vox-shim, vox-relay and their unit tests under AddressSanitizer and
 # UndefinedBehaviorSanitizer: configures VOX_SANITIZE=ON into
 # $VOX_SANITIZE_BUILD_DIR (default .run/asan-build; compiler $VOX_SANITIZE_CXX,
-# default CMake's choice), builds vox-shim and vox-shim-tests, and runs every
-# ctest test against it. Needs no database.
+# default CMake's choice), builds every target, and runs every ctest test
+# against them. Needs no database.
 #
 # Sanitizer reports go to files under BUILD/sanitizer-reports (ASAN_OPTIONS /
 # UBSAN_OPTIONS log_path), so that none can hide in a passing test's output:
@@ -32,13 +32,13 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$REPORTS/ubsan
 cxx=()
 if [[ -n ${VOX_SANITIZE_CXX:-} ]]; then cxx=(-DCMAKE_CXX_COMPILER="$VOX_SANITIZE_CXX"); fi
 log=$BUILD/build.log
-# gtest_discover_tests runs vox-shim-tests while building: under the sanitizers too.
+# gtest_discover_tests runs the test programs while building: under the sanitizers too.
 if cmake -S "$ROOT" -B "$BUILD" -DVOX_SANITIZE=ON "$(vox_httplib_option "$ROOT")" "${cxx[@]}" >"$log" 2>&1 &&
-  cmake --build "$BUILD" -j"$(nproc 2>/dev/null || echo 2)" --target vox-shim vox-shim-tests >>"$log" 2>&1; then
-  result OK "build vox-shim and vox-shim-tests with VOX_SANITIZE=ON in $BUILD"
+  cmake --build "$BUILD" -j"$(nproc 2>/dev/null || echo 2)" >>"$log" 2>&1; then
+  result OK "build vox-shim, vox-relay and their tests with VOX_SANITIZE=ON in $BUILD"
 else
   mapfile -t diag < <(grep -E 'error|Error' "$log" | head -n 20)
-  result FAIL "build vox-shim and vox-shim-tests with VOX_SANITIZE=ON in $BUILD" "${diag[@]}" "full log: $log"
+  result FAIL "build vox-shim, vox-relay and their tests with VOX_SANITIZE=ON in $BUILD" "${diag[@]}" "full log: $log"
   finish
 fi
 

@@ -8,12 +8,10 @@
 
 #include "log.hpp"
 
-namespace shim {
+namespace vox {
 
 namespace {
 
-constexpr const char* kHandleEvent = "vox_handle_event";
-constexpr const char* kWebhookSecrets = "vox_webhook_secrets";
 constexpr const char* kPing = "vox_ping";
 
 // Client-side failures have no server SQLSTATE: report them as what they are.
@@ -40,6 +38,10 @@ DbResult from_result(PGresult* result) {
   DbResult out;
   if (PQresultStatus(result) == PGRES_TUPLES_OK) {
     if (PQntuples(result) > 0 && !PQgetisnull(result, 0, 0)) out.value = PQgetvalue(result, 0, 0);
+    for (int row = 0; row < PQntuples(result); ++row) {
+      std::vector<std::string>& values = out.rows.emplace_back();
+      for (int column = 0; column < PQnfields(result); ++column) values.emplace_back(PQgetvalue(result, row, column));
+    }
     return out;
   }
   const char* sqlstate = PQresultErrorField(result, PG_DIAG_SQLSTATE);
@@ -89,7 +91,7 @@ DbResult DbConnection::connect() {
       "dbname",          "application_name",    "connect_timeout",  "options",          "keepalives",
       "keepalives_idle", "keepalives_interval", "keepalives_count", "tcp_user_timeout", nullptr};
   const char* values[] = {
-      settings_.conninfo.c_str(), "vox-shim", timeout.c_str(), options.c_str(), "1", "15", "5", "3", "10000", nullptr};
+      settings_.conninfo.c_str(), settings_.application_name.c_str(), timeout.c_str(), options.c_str(), "1", "15", "5", "3", "10000", nullptr};
   conn_ = PQconnectdbParams(keywords, values, 1);
   PQsetNoticeReceiver(conn_, log_notice, nullptr);
   if (PQstatus(conn_) != CONNECTION_OK) {
@@ -97,13 +99,9 @@ DbResult DbConnection::connect() {
     close();
     return result;
   }
-  struct Prepared {
-    const char* name;
-    const char* sql;
-  };
-  for (const Prepared& p :
-       {Prepared{kHandleEvent, "SELECT vox.handle_event($1::uuid, $2::jsonb, $3::text)"},
-        Prepared{kWebhookSecrets, "SELECT vox.webhook_secrets_for($1::uuid)"}, Prepared{kPing, "SELECT 1"}}) {
+  std::vector<PreparedStatement> statements = settings_.statements;
+  statements.push_back({kPing, "SELECT 1"});
+  for (const PreparedStatement& p : statements) {
     PGresult* prepared = PQprepare(conn_, p.name, p.sql, 0, nullptr);
     const bool ok = PQresultStatus(prepared) == PGRES_COMMAND_OK;
     DbResult result = ok ? DbResult{} : from_result(prepared);
@@ -184,18 +182,6 @@ DbResult DbConnection::run(const char* statement, int count, const char* const* 
   return out;
 }
 
-DbResult DbConnection::handle_event(const std::optional<std::string>& org_id, const std::string& payload,
-                                    const std::optional<std::string>& delivery_id, Clock::time_point deadline) {
-  const char* values[] = {org_id ? org_id->c_str() : nullptr, payload.c_str(),
-                          delivery_id ? delivery_id->c_str() : nullptr};
-  return run(kHandleEvent, 3, values, deadline);
-}
-
-DbResult DbConnection::webhook_secrets(const std::string& org_id, Clock::time_point deadline) {
-  const char* values[] = {org_id.c_str()};
-  return run(kWebhookSecrets, 1, values, deadline);
-}
-
 DbResult DbConnection::ping(Clock::time_point deadline) { return run(kPing, 0, nullptr, deadline); }
 
 DbPool::DbPool(DbSettings settings, size_t size) : settings_(std::move(settings)), size_(size) {
@@ -232,4 +218,4 @@ PoolUsage DbPool::usage() const {
   return PoolUsage{in_use_, size_, waiting_};
 }
 
-}  // namespace shim
+}  // namespace vox

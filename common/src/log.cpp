@@ -9,7 +9,7 @@
 #include <mutex>
 #include <vector>
 
-namespace shim {
+namespace vox {
 
 namespace {
 
@@ -208,4 +208,4 @@ void log(std::string_view level, std::string_view message, const nlohmann::json&
   }
 }
 
-}  // namespace shim
+}  // namespace vox

@@ -8,7 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
-namespace shim {
+namespace vox {
 
 // Replaces every phone-number-like token (an optional '+', then 7 to 15
 // digits possibly separated by single spaces, dashes, dots or parentheses,
@@ -34,4 +34,4 @@ std::string format_log_line(std::string_view level, std::string_view message, co
 // from concurrent threads never interleave.
 void log(std::string_view level, std::string_view message, const nlohmann::json& fields = nlohmann::json::object());
 
-}  // namespace shim
+}  // namespace vox

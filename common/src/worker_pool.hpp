@@ -12,7 +12,7 @@
 
 #include <httplib.h>
 
-namespace shim {
+namespace vox {
 
 class BoundedWorkerPool : public httplib::TaskQueue {
  public:
@@ -34,4 +34,4 @@ class BoundedWorkerPool : public httplib::TaskQueue {
   std::vector<std::thread> threads_;
 };
 
-}  // namespace shim
+}  // namespace vox

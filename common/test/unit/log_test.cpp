@@ -14,7 +14,7 @@
 
 namespace {
 
-using shim::redact_phone_numbers;
+using vox::redact_phone_numbers;
 
 // 2026-11-21T14:38:14.123Z
 std::chrono::system_clock::time_point sample_time() {
@@ -131,7 +131,7 @@ TEST(Log, LeavesShortNumbersTimestampsDecimalsAndAddressesAlone) {
 }
 
 TEST(Log, FormatsTimestampLevelAndMessageFirst) {
-  const std::string line = shim::format_log_line(
+  const std::string line = vox::format_log_line(
       "info", "call ended", nlohmann::json{{"a_route", "/webhook"}, {"b_status", 200}}, sample_time());
   EXPECT_EQ(line, R"({"ts":"2026-11-21T14:38:14.123Z","level":"info","msg":"call ended","a_route":"/webhook",)"
                   R"("b_status":200})");
@@ -140,7 +140,7 @@ TEST(Log, FormatsTimestampLevelAndMessageFirst) {
 TEST(Log, TimestampKeepsMillisecondsWithLeadingZeros) {
   const auto at =
       std::chrono::system_clock::time_point(std::chrono::seconds(1795271894)) + std::chrono::microseconds(7999);
-  const auto line = nlohmann::json::parse(shim::format_log_line("info", "m", nlohmann::json::object(), at));
+  const auto line = nlohmann::json::parse(vox::format_log_line("info", "m", nlohmann::json::object(), at));
   EXPECT_EQ(line.at("ts"), "2026-11-21T14:38:14.007Z");
 }
 
@@ -150,7 +150,7 @@ TEST(Log, RedactsMessageAndNestedStringValues) {
       {"numbers", {"4155550123", 4155550123, nlohmann::json::array({"+1 415 555 0100"})}},
       {"call_id", "5f1c0e2a-1234-4567-8901-123456789abc"},
   };
-  const std::string text = shim::format_log_line("warn", "caller +14155550123 hung up", fields, sample_time());
+  const std::string text = vox::format_log_line("warn", "caller +14155550123 hung up", fields, sample_time());
   EXPECT_EQ(count_occurrences(text, "4155550123"), 1u) << "only the JSON number keeps all its digits: " << text;
   const auto line = nlohmann::json::parse(text);
   EXPECT_EQ(line.at("msg"), "caller ***0123 hung up");
@@ -164,7 +164,7 @@ TEST(Log, RedactsMessageAndNestedStringValues) {
 
 TEST(Log, FieldsCannotOverwriteTimestampLevelOrMessage) {
   const auto line = nlohmann::json::parse(
-      shim::format_log_line("info", "real", nlohmann::json{{"msg", "fake"}, {"ts", "then"}}, sample_time()));
+      vox::format_log_line("info", "real", nlohmann::json{{"msg", "fake"}, {"ts", "then"}}, sample_time()));
   EXPECT_EQ(line.at("msg"), "real");
   EXPECT_EQ(line.at("ts"), "2026-11-21T14:38:14.123Z");
   EXPECT_EQ(line.at("field_msg"), "fake");
@@ -173,13 +173,13 @@ TEST(Log, FieldsCannotOverwriteTimestampLevelOrMessage) {
 
 TEST(Log, InvalidUtf8DoesNotThrow) {
   std::string line;
-  EXPECT_NO_THROW(line = shim::format_log_line("info", "bad \xff byte", nlohmann::json::object(), sample_time()));
+  EXPECT_NO_THROW(line = vox::format_log_line("info", "bad \xff byte", nlohmann::json::object(), sample_time()));
   EXPECT_EQ(line.find('\n'), std::string::npos);
   EXPECT_EQ(nlohmann::json::parse(line).at("level"), "info");
 }
 
 TEST(Log, WritesOneJsonLinePerCallToStderr) {
-  const std::string text = capture_stderr([] { shim::log("error", "db down for 4155550123", {{"attempt", 3}}); });
+  const std::string text = capture_stderr([] { vox::log("error", "db down for 4155550123", {{"attempt", 3}}); });
   ASSERT_FALSE(text.empty());
   EXPECT_EQ(text.back(), '\n');
   const auto lines = split_lines(text);
@@ -199,7 +199,7 @@ TEST(Log, ConcurrentLinesDoNotInterleave) {
     std::vector<std::thread> threads;
     for (int t = 0; t < kThreads; ++t) {
       threads.emplace_back([&, t] {
-        for (int i = 0; i < kLinesPerThread; ++i) shim::log("info", padding, {{"thread", t}, {"i", i}});
+        for (int i = 0; i < kLinesPerThread; ++i) vox::log("info", padding, {{"thread", t}, {"i", i}});
       });
     }
     for (auto& thread : threads) thread.join();

@@ -1,7 +1,8 @@
 // A bounded pool of libpq connections to the vox database. Connections are
 // opened on first use and reopened after they break (a PostgreSQL restart),
-// so the shim never needs a restart itself. Each session carries the
-// configured timeouts and application_name, and prepares its statements once.
+// so a program never needs a restart itself. Each session carries the
+// configured timeouts and application_name, and prepares its program's
+// statements once.
 #pragma once
 
 #include <chrono>
@@ -12,14 +13,26 @@
 #include <string>
 #include <vector>
 
-#include "metrics.hpp"
-
 struct pg_conn;
 
-namespace shim {
+namespace vox {
+
+struct PoolUsage {
+  size_t in_use = 0;
+  size_t size = 0;
+  size_t waiting = 0;  // requests waiting for a connection
+};
+
+// A statement each session prepares once.
+struct PreparedStatement {
+  const char* name;
+  const char* sql;
+};
 
 struct DbSettings {
   std::string conninfo;
+  std::string application_name;
+  std::vector<PreparedStatement> statements;
   int connect_timeout_s;
   int statement_timeout_ms;
   int lock_timeout_ms;
@@ -27,12 +40,13 @@ struct DbSettings {
 };
 
 struct DbResult {
-  std::string value;     // the one value the statement returns
+  std::string value;  // the first value the statement returns ("" for NULL)
   std::string sqlstate;  // empty on success
   std::string message;
   // The session could not be set up (connect or prepare failed): the fault is
   // the deployment's or the server's, never the request's.
   bool setup_failed = false;
+  std::vector<std::vector<std::string>> rows;  // every row, every column ("" for NULL)
   bool ok() const { return sqlstate.empty(); }
 };
 
@@ -44,15 +58,13 @@ class DbConnection {
   DbConnection(const DbConnection&) = delete;
   DbConnection& operator=(const DbConnection&) = delete;
 
-  // SELECT vox.handle_event(org_id, payload, delivery_id); org_id empty: no signer.
-  DbResult handle_event(const std::optional<std::string>& org_id, const std::string& payload,
-                        const std::optional<std::string>& delivery_id, Clock::time_point deadline);
-  // SELECT vox.webhook_secrets_for(org_id): a JSON array.
-  DbResult webhook_secrets(const std::string& org_id, Clock::time_point deadline);
+  // Runs the prepared statement named `statement` with `count` text
+  // parameters (nullptr: NULL), its answer awaited until `deadline`.
+  DbResult run(const char* statement, int count, const char* const* values, Clock::time_point deadline);
+  // SELECT 1.
   DbResult ping(Clock::time_point deadline);
 
  private:
-  DbResult run(const char* statement, int count, const char* const* values, Clock::time_point deadline);
   // Sends what is pending and waits until a result can be read without
   // blocking; false (the connection closed, failed set) past the deadline or
   // on a socket error.
@@ -98,4 +110,4 @@ class DbPool {
   size_t waiting_ = 0;
 };
 
-}  // namespace shim
+}  // namespace vox

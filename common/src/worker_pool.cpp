@@ -1,6 +1,6 @@
 #include "worker_pool.hpp"
 
-namespace shim {
+namespace vox {
 
 BoundedWorkerPool::BoundedWorkerPool(size_t threads, size_t queue_limit) : queue_limit_(queue_limit) {
   for (size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { work(); });
@@ -47,4 +47,4 @@ void BoundedWorkerPool::work() {
   }
 }
 
-}  // namespace shim
+}  // namespace vox

@@ -1,0 +1,44 @@
+// vox-relay's settings: each one an environment variable VOX_RELAY_<NAME>
+// with a matching command-line flag (the flag wins), both listed by --help.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "settings.hpp"
+
+namespace relay {
+
+using vox::ConfigError;
+
+struct Config {
+  std::string host = "127.0.0.1";
+  int port = 8081;
+  std::string database_url = "dbname=vox";  // libpq connection string or URI
+  int db_pool_size = 4;
+  std::string dashboard_dir;    // empty: /dashboard/ answers 404
+  std::string allowed_origins;  // comma-separated origins CORS lets read the API
+  int poll_interval_ms = 1000;  // each stream reads at least this often
+  int heartbeat_seconds = 15;
+  int max_streams = 200;
+  int max_streams_per_org = 20;
+  int write_timeout_seconds = 10;
+  int retry_after_seconds = 2;  // Retry-After of a 503
+  int read_batch = 500;         // events per vox.feed_read
+};
+
+// What the process was asked to do.
+struct Invocation {
+  Config config;
+  bool help = false;
+};
+
+// Reads the environment through getenv (so tests can pass their own), then
+// the flags (--name=value or --name value). Throws ConfigError naming the
+// setting on an unknown flag or a bad value.
+Invocation parse_invocation(int argc, const char* const* argv, const std::function<const char*(const char*)>& getenv);
+
+// --help: every flag with its variable, default and meaning.
+std::string usage();
+
+}  // namespace relay

@@ -1,0 +1,117 @@
+#include "config.hpp"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace relay {
+
+namespace {
+
+Invocation parse(std::vector<const char*> args, std::map<std::string, std::string> env = {}) {
+  args.insert(args.begin(), "vox-relay");
+  return parse_invocation(int(args.size()), args.data(), [&env](const char* name) -> const char* {
+    auto found = env.find(name);
+    return found == env.end() ? nullptr : found->second.c_str();
+  });
+}
+
+std::string readme() {
+  std::ifstream file(VOX_README);
+  EXPECT_TRUE(file) << VOX_README;
+  std::stringstream text;
+  text << file.rdbuf();
+  return text.str();
+}
+
+}  // namespace
+
+TEST(RelayConfig, DefaultsOfTheContract) {
+  const Config c = parse({}).config;
+  EXPECT_EQ(c.host, "127.0.0.1");
+  EXPECT_EQ(c.port, 8081);
+  EXPECT_EQ(c.database_url, "dbname=vox");
+  EXPECT_EQ(c.db_pool_size, 4);
+  EXPECT_EQ(c.dashboard_dir, "");
+  EXPECT_EQ(c.allowed_origins, "");
+  EXPECT_EQ(c.poll_interval_ms, 1000);
+  EXPECT_EQ(c.heartbeat_seconds, 15);
+  EXPECT_EQ(c.max_streams, 200);
+  EXPECT_EQ(c.max_streams_per_org, 20);
+  EXPECT_EQ(c.write_timeout_seconds, 10);
+  EXPECT_EQ(c.retry_after_seconds, 2);
+  EXPECT_EQ(c.read_batch, 500);
+}
+
+TEST(RelayConfig, EnvironmentThenFlagsWhichWin) {
+  const Config c = parse({"--port=9001", "--allowed-origins", "https://a.example, https://b.example"},
+                         {{"VOX_RELAY_PORT", "9000"},
+                          {"VOX_RELAY_DASHBOARD_DIR", "/srv/dashboard"},
+                          {"VOX_RELAY_HEARTBEAT_SECONDS", "3"}})
+                       .config;
+  EXPECT_EQ(c.port, 9001);
+  EXPECT_EQ(c.dashboard_dir, "/srv/dashboard");
+  EXPECT_EQ(c.heartbeat_seconds, 3);
+  EXPECT_EQ(c.allowed_origins, "https://a.example, https://b.example");
+}
+
+TEST(RelayConfig, BadValuesNameTheSetting) {
+  for (auto args : std::vector<std::vector<const char*>>{{"--port=0"},
+                                                         {"--max-streams=many"},
+                                                         {"--poll-interval-ms=10"},
+                                                         {"--read-batch=0"},
+                                                         {"--write-timeout-seconds="}}) {
+    try {
+      parse(args);
+      FAIL() << args[0] << " was accepted";
+    } catch (const ConfigError& e) {
+      const std::string flag = std::string(args[0]).substr(0, std::string(args[0]).find('='));
+      EXPECT_NE(std::string(e.what()).find(flag), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_THROW(parse({}, {{"VOX_RELAY_DB_POOL_SIZE", "0"}}), ConfigError);
+}
+
+TEST(RelayConfig, UnknownFlagsMissingValuesAndImpossibleLimitsAreRefused) {
+  EXPECT_THROW(parse({"--secrets-file=x"}), ConfigError);
+  EXPECT_THROW(parse({"--port"}), ConfigError);
+  EXPECT_THROW(parse({"extra"}), ConfigError);
+  EXPECT_THROW(parse({"--max-streams=10", "--max-streams-per-org=11"}), ConfigError);
+  EXPECT_NO_THROW(parse({"--max-streams=10", "--max-streams-per-org=10"}));
+}
+
+TEST(RelayConfig, HelpListsEveryFlagWithItsVariable) {
+  EXPECT_TRUE(parse({"--help"}).help);
+  const std::string text = usage();
+  for (const char* expected : {"--port", "VOX_RELAY_PORT", "(default 8081)", "--dashboard-dir",
+                               "VOX_RELAY_DASHBOARD_DIR  (default (none))", "--max-streams-per-org"})
+    EXPECT_NE(text.find(expected), std::string::npos) << expected;
+}
+
+// README's vox-relay configuration table has a row for each flag, naming its
+// variable and default as --help does, and no other row.
+TEST(RelayConfig, ReadmeTableListsExactlyWhatHelpLists) {
+  const std::string text = readme();
+  const std::string help = usage();
+  const std::regex entry(R"(  --([a-z-]+)\n      (VOX_RELAY_[A-Z_]+)  \(default (\(none\)|[^)]*)\))");
+  std::set<std::string> rows;
+  for (std::sregex_iterator it(help.begin(), help.end(), entry), end; it != end; ++it) {
+    const std::string value = (*it)[3];
+    const std::string row = "| `--" + (*it)[1].str() + "` | `" + (*it)[2].str() + "` | " +
+                            (value == "(none)" ? "none" : "`" + value + "`") + " |";
+    EXPECT_NE(text.find(row), std::string::npos) << "README lacks: " << row;
+    rows.insert((*it)[2].str());
+  }
+  EXPECT_EQ(rows.size(), 13u);
+  const std::regex readme_row(R"(\| `--[a-z-]+` \| `(VOX_RELAY_[A-Z_]+)` \|)");
+  for (std::sregex_iterator it(text.begin(), text.end(), readme_row), end; it != end; ++it)
+    EXPECT_EQ(rows.count((*it)[1].str()), 1u) << "README documents a flag --help does not list: " << (*it)[1];
+}
+
+}  // namespace relay

@@ -4,15 +4,17 @@
 #   bash bench/run.sh --smoke        CI size: every mode and the equality check, no timing asserted
 #   bash bench/run.sh --calls=600 …  other vox-bench options (`vox-bench --help`) after the defaults
 #
-# Builds vox-bench (and vox-shim, unless VOX_SHIM_BIN names one), starts a
-# throw-away PostgreSQL 15 cluster with vox preloaded, loads the PL/pgSQL
-# handler (bench/plpgsql/handler.sql), runs vox-bench, which prints the
-# table, then stops the cluster. The vox extension must be installed
-# (scripts/test.sh or scripts/up.sh install it).
+# Builds vox-bench (and vox-shim and vox-relay, unless VOX_SHIM_BIN and
+# VOX_RELAY_BIN name them), starts a throw-away PostgreSQL 15 cluster with
+# vox preloaded and track_commit_timestamp on (the feed mode's latencies),
+# loads the PL/pgSQL handler (bench/plpgsql/handler.sql), runs vox-bench,
+# which prints the table, then stops the cluster. The vox extension must be
+# installed (scripts/test.sh or scripts/up.sh install it).
 #
 # Environment: VOX_BENCH_DIR (cluster directory), VOX_BENCH_PORT (first port
-# tried for PostgreSQL; the shim takes the next free one), VOX_BENCH_BUILD
-# (build directory, default build/bench), VOX_SHIM_BIN (a built vox-shim).
+# tried for PostgreSQL; the shim and the relay take the next free ones),
+# VOX_BENCH_BUILD (build directory, default build/bench), VOX_SHIM_BIN (a
+# built vox-shim), VOX_RELAY_BIN (a built vox-relay).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -43,6 +45,7 @@ else
 fi
 PORT=$(vox_free_port "${VOX_BENCH_PORT:-5600}")
 SHIM_PORT=$(vox_free_port $((PORT + 1)))
+RELAY_PORT=$(vox_free_port $((SHIM_PORT + 1)))
 JOBS=$(nproc 2>/dev/null || echo 2)
 
 # shellcheck disable=SC2317 # run by the EXIT trap
@@ -66,6 +69,15 @@ if [[ -z $SHIM ]]; then
   fi
 fi
 if [[ -x $SHIM ]]; then result OK "vox-shim is built"; else result FAIL "vox-shim is built"; fi
+RELAY=${VOX_RELAY_BIN:-}
+if [[ -z $RELAY ]]; then
+  vox_log "building vox-relay into $BUILD/shim"
+  if cmake -S "$ROOT" -B "$BUILD/shim" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$(vox_httplib_option "$ROOT")" >/dev/null &&
+    cmake --build "$BUILD/shim" --target vox-relay -j"$JOBS" >/dev/null; then
+    RELAY=$BUILD/shim/vox-relay
+  fi
+fi
+if [[ -x $RELAY ]]; then result OK "vox-relay is built"; else result FAIL "vox-relay is built"; fi
 
 # A benchmark server: vox preloaded (as in production: its event counters
 # run), room for the shim's pool and 32 clients, checkpoints spaced so that
@@ -75,7 +87,8 @@ psql_bench() { "$VOX_PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$DIR" -p "$PORT" 
 if vox_cluster_fresh "$DIR" "$PORT" vox &&
   psql_bench -d postgres -c "ALTER SYSTEM SET shared_buffers = '1GB'" \
     -c "ALTER SYSTEM SET max_connections = 100" -c "ALTER SYSTEM SET max_wal_size = '8GB'" \
-    -c "ALTER SYSTEM SET checkpoint_timeout = '30min'" -c "ALTER SYSTEM SET log_min_messages = 'warning'" &&
+    -c "ALTER SYSTEM SET checkpoint_timeout = '30min'" -c "ALTER SYSTEM SET log_min_messages = 'warning'" \
+    -c "ALTER SYSTEM SET track_commit_timestamp = on" &&
   vox_cluster_start "$DIR" "$PORT" vox &&
   psql_bench -d postgres -c "CREATE DATABASE bench"; then
   result OK "benchmark cluster in $DIR on port $PORT"
@@ -99,8 +112,11 @@ fi
 # (and the shim's is).
 ARGS=(--conninfo="host=127.0.0.1 port=$PORT dbname=bench user=postgres"
   --shim-conninfo="host=127.0.0.1 port=$PORT dbname=bench user=vox_shim"
-  --shim-port="$SHIM_PORT" --shim-log="$DIR/shim.log")
+  --shim-port="$SHIM_PORT" --shim-log="$DIR/shim.log"
+  --relay-conninfo="host=127.0.0.1 port=$PORT dbname=bench user=bench_relay"
+  --relay-port="$RELAY_PORT" --relay-log="$DIR/relay.log")
 if [[ -x $SHIM ]]; then ARGS+=(--shim-binary="$SHIM"); fi
+if [[ -x $RELAY ]]; then ARGS+=(--relay-binary="$RELAY"); fi
 if ((SMOKE)); then
   ARGS+=(--calls=40 --check-calls=20 --max-seconds=5 --rounds=1 --scale-calls=20000 --memory-events=2000)
 fi
@@ -136,6 +152,14 @@ if ((${#EXTRA[@]} == 0)); then
     result OK "the table has every mode at c=1, 8, 32, synchronous_commit on and off"
   else
     result FAIL "the table lacks:$missing"
+  fi
+fi
+# vox-bench fails when a feed client misses an event or gets one twice.
+if [[ " ${EXTRA[*]} " != *" --modes="* || " ${EXTRA[*]} " == *" --modes="*feed* ]]; then
+  if grep -q '^  NOTIFY on : ' "$OUT" && grep -q '^  NOTIFY off: ' "$OUT"; then
+    result OK "feed: every client got each of its org's events once, NOTIFY on and off"
+  else
+    result FAIL "feed: no figures for NOTIFY on and off"
   fi
 fi
 finish

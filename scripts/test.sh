@@ -205,33 +205,35 @@ suite_shim_units() {
   record_suite shim-units $((total - failed)) "$failed"
 }
 
-# Suite: the real vox-shim binary against the test cluster over loopback
-# (Node's test runner; shim/test/e2e). It stops and restarts the cluster to
-# check the outage behaviour, through the two commands it is given. One node
-# process per file, in name order (zz-logs.test.mjs last: it reads the logs
-# of the whole run, named by VOX_E2E_RUN_ID); each ends its TAP output with
-# "# pass N" and "# fail N".
-# Usage: suite_shim_e2e NAME SHIM_BINARY [VAR=VALUE...] (the variables are
-# passed to every test file, and so to every shim it starts).
-suite_shim_e2e() {
-  local name=$1 shim=$2 dir=$ROOT/shim/test/e2e log=$LOG_DIR/$1.log run_id file rc pass fail cancelled
+# Suite: real binaries against the test cluster over loopback, through
+# Node's test runner: shim/test/e2e (vox-shim) and relay/test/e2e (vox-relay,
+# with vox-shim sending it webhooks). A suite stops and restarts the cluster
+# to check outages, through the commands it is given. One node process per
+# file, in name order (zz-logs.test.mjs last: it reads the logs of the whole
+# run, named by VOX_E2E_RUN_ID); each ends its TAP output with "# pass N" and
+# "# fail N".
+# Usage: suite_node_e2e NAME DIR [VAR=VALUE...] (the variables, the binaries
+# under test among them, are passed to every test file, and so to every
+# process it starts).
+suite_node_e2e() {
+  local name=$1 dir=$2 log=$LOG_DIR/$1.log run_id file rc pass fail cancelled
   local total_pass=0 total_fail=0
   shift 2
   if [[ -z $TEST_PORT ]]; then
     record_suite "$name" 0 1 "could not run: no test cluster"
     return
   fi
-  if ! (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) >"$LOG_DIR/npm.log" 2>&1; then
-    tail -n 20 "$LOG_DIR/npm.log"
+  if ! (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) >"$LOG_DIR/$name-npm.log" 2>&1; then
+    tail -n 20 "$LOG_DIR/$name-npm.log"
     record_suite "$name" 0 1 "npm ci failed"
     return
   fi
-  mkdir -p "$LOG_DIR/$name-shim"
+  mkdir -p "$LOG_DIR/$name-logs"
   run_id=$(date +%s%N)
   : >"$log"
   for file in "$dir"/*.test.mjs; do
     rc=0
-    (cd "$dir" && with_test_pg env VOX_SHIM_BIN="$shim" VOX_E2E_LOG_DIR="$LOG_DIR/$name-shim" \
+    (cd "$dir" && with_test_pg env VOX_E2E_LOG_DIR="$LOG_DIR/$name-logs" \
       VOX_E2E_RUN_ID="$run_id" \
       VOX_E2E_PG_STOP="source '$ROOT/scripts/cluster.sh' && vox_cluster_stop '$TEST_DIR'" \
       VOX_E2E_PG_STOP_IMMEDIATE="source '$ROOT/scripts/cluster.sh' && vox_as_server \"\$VOX_PG_BIN/pg_ctl\" -D '$TEST_DIR/data' -m immediate -w -s stop" \
@@ -262,26 +264,32 @@ suite_shim_e2e() {
   record_suite "$name" "$total_pass" "$total_fail"
 }
 
-# Suite: the end-to-end tests against a sanitized vox-shim. Every shim process
+# Suite: an end-to-end suite against sanitized binaries. Every process
 # writes any ASan or UBSan report to a file of its own, so a report counts as
-# a failure even when the test that provoked it passed.
-suite_shim_e2e_sanitized() {
-  local shim=$1 reports=$LOG_DIR/e2e-sanitizer-reports count
-  if [[ ! -x $shim ]]; then
-    record_suite shim-e2e-sanitized 0 1 "no sanitized vox-shim at $shim"
-    return
-  fi
+# a failure (suite NAME-reports) even when the test that provoked it passed.
+# VOX_E2E_SANITIZED=1 tells the tests that resident memory is ASan's.
+# Usage: suite_node_e2e_sanitized NAME DIR VOX_..._BIN=BINARY... (each binary
+# must exist).
+suite_node_e2e_sanitized() {
+  local name=$1 dir=$2 reports=$LOG_DIR/$1-reports count arg
+  shift 2
+  for arg in "$@"; do
+    if [[ ! -x ${arg#*=} ]]; then
+      record_suite "$name" 0 1 "no sanitized binary at ${arg#*=}"
+      return
+    fi
+  done
   rm -rf -- "$reports"
   mkdir -p "$reports"
-  suite_shim_e2e shim-e2e-sanitized "$shim" \
+  suite_node_e2e "$name" "$dir" "$@" VOX_E2E_SANITIZED=1 \
     ASAN_OPTIONS="halt_on_error=1:detect_leaks=1:log_path=$reports/asan" \
     UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$reports/ubsan"
   count=$(find "$reports" -type f | wc -l)
   if ((count > 0)); then
     head -n 40 "$reports"/*
-    record_suite sanitizer-reports 0 "$count" "reports of the sanitized shim in $reports"
+    record_suite "$name-reports" 0 "$count" "sanitizer reports in $reports"
   else
-    record_suite sanitizer-reports 1 0
+    record_suite "$name-reports" 1 0
   fi
 }
 
@@ -344,18 +352,30 @@ suite_tap fuzz env VOX_FUZZ_BUILD_DIR="$RUN_DIR/fuzz-build" VOX_FUZZ_PG_DIR="$RU
 if vox_build_shim "$ROOT"; then
   suite_shim_units
   # README command 1 in a scratch directory on ports of its own: quiet, its
-  # build output in the log, its printed curl answered, taken ports refused
-  # before anything starts, and `up.sh stop`.
+  # build output in the log, its printed curl answered, vox-relay and the
+  # printed dashboard link serving the page and that call, taken ports
+  # refused before anything starts, and `up.sh stop`.
   suite_tap up bash "$ROOT/test/up/run.sh"
-  suite_shim_e2e shim-e2e "$ROOT/build/vox-shim"
-  # The shim and its units under AddressSanitizer and UBSan, then the
-  # end-to-end tests again against that binary.
+  suite_node_e2e shim-e2e "$ROOT/shim/test/e2e" VOX_SHIM_BIN="$ROOT/build/vox-shim"
+  # The live feed: vox-relay's streams fed by vox-shim's webhooks and by SQL.
+  suite_node_e2e relay-e2e "$ROOT/relay/test/e2e" VOX_RELAY_BIN="$ROOT/build/vox-relay" \
+    VOX_SHIM_BIN="$ROOT/build/vox-shim"
+  # The dashboard in headless Chromium, served by vox-relay, following signed
+  # webhooks through vox-shim and a restart of the relay; its screenshot and
+  # the servers' logs in LOG_DIR/browser.
+  suite_tap browser with_test_pg env VOX_SHIM_BIN="$ROOT/build/vox-shim" VOX_RELAY_BIN="$ROOT/build/vox-relay" \
+    VOX_BROWSER_OUT_DIR="$LOG_DIR/browser" bash "$ROOT/test/browser/run.sh"
+  # The binaries and their units under AddressSanitizer and UBSan, then the
+  # end-to-end suites again against them.
   suite_tap sanitize env VOX_SANITIZE_BUILD_DIR="$RUN_DIR/asan-build" bash "$ROOT/test/sanitize/run.sh"
-  suite_shim_e2e_sanitized "$RUN_DIR/asan-build/vox-shim"
-  # The benchmark in its smoke size: every mode and the vox/PL/pgSQL equality
-  # check still run (no timing is asserted; docs/performance.md has figures).
+  suite_node_e2e_sanitized shim-e2e-sanitized "$ROOT/shim/test/e2e" VOX_SHIM_BIN="$RUN_DIR/asan-build/vox-shim"
+  suite_node_e2e_sanitized relay-e2e-sanitized "$ROOT/relay/test/e2e" \
+    VOX_RELAY_BIN="$RUN_DIR/asan-build/vox-relay" VOX_SHIM_BIN="$RUN_DIR/asan-build/vox-shim"
+  # The benchmark in its smoke size: every mode (the live feed's too) and the
+  # vox/PL/pgSQL equality check still run (no timing is asserted;
+  # docs/performance.md has figures).
   suite_tap bench-smoke env VOX_BENCH_DIR="$RUN_DIR/bench-pg" VOX_SHIM_BIN="$ROOT/build/vox-shim" \
-    bash "$ROOT/bench/run.sh" --smoke
+    VOX_RELAY_BIN="$ROOT/build/vox-relay" bash "$ROOT/bench/run.sh" --smoke
 else
   record_suite shim-build 0 1 "could not build vox-shim"
 fi

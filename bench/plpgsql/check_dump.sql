@@ -1,5 +1,5 @@
 -- Every row the handlers write, one line each, without ids and the columns
--- set from now() (only whether they are set). The outbox keeps its order, and
+-- set from now() (only whether they are set) or by the transaction (committed_by). The outbox keeps its order, and
 -- a transcript's outbox entry names the utterance by content key, not by id.
 SELECT line FROM (
     SELECT 'result ' || seq || ' ' || coalesce(result, '<null>') AS line FROM vox_check.results
@@ -21,7 +21,7 @@ SELECT line FROM (
       FROM vox.parked_events p
     UNION ALL
     SELECT 'outbox ' || lpad(row_number() OVER (ORDER BY o.id)::text, 4, '0') || ' '
-           || (to_jsonb(o) - 'id' - 'created_at' - 'available_at'
+           || (to_jsonb(o) - 'id' - 'created_at' - 'available_at' - 'committed_by'
                || jsonb_build_object('payload', o.payload - 'transcript_id'
                                                 || jsonb_strip_nulls(jsonb_build_object('transcript', x.content_key))))::text
       FROM vox.outbox o

@@ -19,7 +19,8 @@
 #include "drivers.hpp"
 #include "proc.hpp"
 #include "runner.hpp"
-#include "shim_process.hpp"
+#include "feed.hpp"
+#include "server_process.hpp"
 #include "stats.hpp"
 #include "workload.hpp"
 
@@ -32,8 +33,12 @@ struct Options {
   std::string shim_binary;    // none: no http mode
   int shim_port = 57080;
   std::string shim_log = "vox-shim.log";
+  std::string relay_binary;    // none: no feed mode
+  std::string relay_conninfo;  // the relay's database URL (a role granted vox_relay)
+  int relay_port = 57081;
+  std::string relay_log = "vox-relay.log";
   std::vector<int> concurrency = {1, 8, 32};
-  std::vector<std::string> modes = {"floor", "vox", "vox-notify", "plpgsql", "client", "http"};
+  std::vector<std::string> modes = {"floor", "vox", "vox-notify", "plpgsql", "client", "http", "feed"};
   uint64_t seed = 42;
   int calls = 2000;         // per run
   int check_calls = 300;    // equality check
@@ -49,8 +54,15 @@ const char* const kUsage = R"(usage: vox-bench [options]
   --shim-conninfo=S   the shim's database URL (role vox_shim)
   --shim-port=N       its port on 127.0.0.1 (57080)
   --shim-log=PATH     its log (vox-shim.log)
+  --relay-binary=PATH vox-relay to start for the feed mode (none: feed skipped)
+  --relay-conninfo=S  the relay's database URL (a role granted vox_relay)
+  --relay-port=N      its port on 127.0.0.1 (57081)
+  --relay-log=PATH    its log (vox-relay.log)
   --concurrency=1,8,32
-  --modes=floor,vox,vox-notify,plpgsql,client,http
+  --modes=floor,vox,vox-notify,plpgsql,client,http,feed
+                      feed: events through vox at the largest concurrency up
+                      to 8 while one live-feed client per org reads vox-relay,
+                      against the same without clients, NOTIFY on and off
   --seed=N            workload seed (42)
   --calls=N           calls per run, ~16 deliveries each (2000)
   --check-calls=N     calls of the vox/plpgsql equality check (300)
@@ -78,6 +90,10 @@ Options parse(int argc, char** argv) {
       {"shim-conninfo", [&](const std::string& v) { o.shim_conninfo = v; }},
       {"shim-port", [&](const std::string& v) { o.shim_port = std::stoi(v); }},
       {"shim-log", [&](const std::string& v) { o.shim_log = v; }},
+      {"relay-binary", [&](const std::string& v) { o.relay_binary = v; }},
+      {"relay-conninfo", [&](const std::string& v) { o.relay_conninfo = v; }},
+      {"relay-port", [&](const std::string& v) { o.relay_port = std::stoi(v); }},
+      {"relay-log", [&](const std::string& v) { o.relay_log = v; }},
       {"concurrency",
        [&](const std::string& v) {
          o.concurrency.clear();
@@ -287,7 +303,7 @@ void print_targets(const std::vector<RunResult>& runs, const std::vector<int>& c
 // is options.rounds rounds, alternating with the other modes' rounds.
 std::vector<RunResult> run_table(Connection& admin, const Target& target, const Options& options,
                                  const std::vector<std::string>& modes, const std::vector<Delivery>& deliveries,
-                                 ShimProcess* shim, long& shim_peak_kb) {
+                                 ServerProcess* shim, long& shim_peak_kb) {
   std::vector<RunResult> runs;
   for (const bool sync : {true, false}) {
     set_synchronous_commit(admin, sync);
@@ -341,6 +357,10 @@ int run(const Options& options) {
       std::cout << "http: SKIPPED: no --shim-binary\n";
       continue;
     }
+    if (mode == "feed" && options.relay_binary.empty()) {
+      std::cout << "feed: SKIPPED: no --relay-binary\n";
+      continue;
+    }
     modes.push_back(mode);
   }
   auto enabled = [&](const std::string& mode) {
@@ -368,24 +388,44 @@ int run(const Options& options) {
             << ", alternating with the other modes' rounds, each stopping after " << fixed(options.max_seconds)
             << " s\n";
 
-  std::unique_ptr<ShimProcess> shim;
+  std::unique_ptr<ServerProcess> shim;
   Rss shim_idle, shim_end;
   long shim_peak_kb = 0;
   int max_concurrency = 1;
   for (int c : options.concurrency) max_concurrency = std::max(max_concurrency, c);
   if (enabled("http")) {
-    ShimSettings settings{options.shim_binary, options.shim_port,   options.shim_conninfo,
-                          max_concurrency,     max_concurrency + 4, options.shim_log};
-    shim = std::make_unique<ShimProcess>(settings);
+    // The bench's clients all come from 127.0.0.1: no rate limits. One
+    // worker thread per keep-alive client and a connection per concurrent
+    // event.
+    shim = std::make_unique<ServerProcess>(ServerSettings{
+        "vox-shim",
+        {options.shim_binary, "--host=127.0.0.1", "--port=" + std::to_string(options.shim_port),
+         "--database-url=" + options.shim_conninfo, "--db-pool-size=" + std::to_string(max_concurrency),
+         "--worker-threads=" + std::to_string(max_concurrency + 4), "--ip-rate=0", "--call-rate=0",
+         "--max-connections-per-ip=0"},
+        options.shim_port,
+        "/health",
+        options.shim_log});
     shim_idle = read_rss(shim->pid());
   }
 
-  const std::vector<RunResult> runs = run_table(admin, target, options, modes, deliveries, shim.get(), shim_peak_kb);
+  std::vector<std::string> table_modes;
+  for (const std::string& mode : modes)
+    if (mode != "feed") table_modes.push_back(mode);
+  const std::vector<RunResult> runs =
+      run_table(admin, target, options, table_modes, deliveries, shim.get(), shim_peak_kb);
   if (shim) {
     shim_end = read_rss(shim->pid());
     shim.reset();
   }
 
+  std::optional<std::vector<FeedRun>> feed;
+  FeedSettings feed_settings{options.relay_binary, options.relay_conninfo, options.relay_port,  options.relay_log,
+                             std::min(8, max_concurrency), options.max_seconds, options.rounds};
+  if (enabled("feed")) {
+    progress("feed: " + std::to_string(kOrgs) + " live-feed clients through vox-relay");
+    feed = feed_check(admin, target, feed_settings, deliveries);
+  }
   std::optional<ScaleResult> scale;
   const int scale_concurrency = std::min(8, max_concurrency);
   if (enabled("vox") && options.scale_calls > 0) scale = scale_check(admin, target, options, scale_concurrency);
@@ -404,6 +444,7 @@ int run(const Options& options) {
               << options.scale_calls << " calls stored: ratio "
               << fixed(scale->stored.events_per_second() / scale->empty.events_per_second(), 2)
               << " (target >= 0.85; rounds alternating between the two)\n";
+  if (feed) print_feed(*feed, feed_settings);
   if (enabled("http"))
     std::cout << "vox-shim memory: VmRSS " << shim_idle.rss_kb / 1024 << " MiB idle, peak under load "
               << shim_peak_kb / 1024 << " MiB (sampled every 100 ms), VmHWM " << shim_end.hwm_kb / 1024

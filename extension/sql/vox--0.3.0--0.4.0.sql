@@ -32,10 +32,12 @@ REVOKE ALL ON FUNCTION vox.outbox_committed_by() FROM PUBLIC;
 COMMENT ON FUNCTION vox.outbox_committed_by() IS
     'Row trigger: an outbox row inserted with another transaction''s id (a restore) gets the inserting transaction''s';
 -- WHEN keeps the trigger off the webhook path: a row that took the default
--- never calls the function.
+-- never calls the function. ALWAYS: a restore runs with
+-- session_replication_role = replica, which silences ordinary triggers.
 CREATE TRIGGER outbox_committed_by BEFORE INSERT ON vox.outbox
     FOR EACH ROW WHEN (NEW.committed_by OPERATOR(pg_catalog.<>) pg_catalog.pg_current_xact_id())
     EXECUTE FUNCTION vox.outbox_committed_by();
+ALTER TABLE vox.outbox ENABLE ALWAYS TRIGGER outbox_committed_by;
 
 -- Which database a cursor belongs to. Not dumped on purpose: a restored
 -- database gets a new origin, and cursors of the old one are reset rather

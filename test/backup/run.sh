@@ -39,13 +39,17 @@ DUMP=$DIR/$SRC.dump
 # ------------------------------------------------------------ helpers ----
 
 # table_digests DATABASE: one line per table of vox, in name order: its
-# name, rows, and a digest of its rows in a stable order.
+# name, rows, and a digest of its rows in a stable order. Not the feed's
+# origin, nor the transaction that wrote an outbox row: a restore renews
+# both (check_feed).
 table_digests() {
   local db=$1 union
   union=$(q_as postgres "$db" "SELECT string_agg(format('SELECT %L AS t, count(*) AS n,
-             md5(coalesce(string_agg(to_jsonb(x)::text, E''\\n'' ORDER BY to_jsonb(x)::text), '''')) AS d FROM vox.%I x',
+             md5(coalesce(string_agg((to_jsonb(x) - ''committed_by'')::text, E''\\n''
+                                     ORDER BY (to_jsonb(x) - ''committed_by'')::text), '''')) AS d FROM vox.%I x',
              c.relname, c.relname), ' UNION ALL ')
-        FROM pg_catalog.pg_class c WHERE c.relnamespace = 'vox'::regnamespace AND c.relkind = 'r'") || return 1
+        FROM pg_catalog.pg_class c
+       WHERE c.relnamespace = 'vox'::regnamespace AND c.relkind = 'r' AND c.relname <> 'feed_origin'") || return 1
   q_as postgres "$db" "SELECT string_agg(t || ' ' || n || ' ' || d, E'\\n' ORDER BY t) FROM ($union) s"
 }
 SEQUENCES="SELECT string_agg(sequencename || ' ' || coalesce(last_value::text, 'unused'), E'\\n' ORDER BY sequencename)
@@ -96,11 +100,16 @@ populate() {
     "SELECT vox.handle_event(vox_test.transcript(vox_test.call('call-future', 'asst-future'), 'user', 'Hello?', 1763740801000))" \
     "SELECT vox.handle_event(vox_test.status_update(vox_test.call('call-orphan', NULL), 'ringing', 1763740800000))" \
     "SELECT count(*) FROM vox.ack_outbox(ARRAY(SELECT id FROM vox.claim_outbox(500, '1 minute')))" \
+    "UPDATE vox.outbox SET delivered_at = now() - interval '30 days' WHERE id <= 20" \
     "SELECT count(*) FROM vox.claim_outbox(100, '1 hour')" \
     "SELECT count(vox.complete_recording_upload(id, 'recordings/' || vapi_call_id || '.wav'))
        FROM vox.claim_recording_uploads(10, '1 minute')" \
     "SELECT count(vox.fail_recording_upload(id, 'storage unavailable')) FROM vox.claim_recording_uploads(3, '1 minute')" \
-    "SELECT vox.cleanup()" >/dev/null
+    "SELECT vox.cleanup()" >/dev/null || return 1
+  # A dashboard's feed credential, and where its stream stood at the dump.
+  FEED_TOKEN=$(q_as postgres "$SRC" "SELECT token FROM vox.create_feed_credential('$ORG_A', 'front desk')") || return 1
+  FEED_CURSOR=$(q_as postgres "$SRC" "SELECT cursor FROM vox.feed_start('$ORG_A')") || return 1
+  SOURCE_WRITERS=$(q_as postgres "$SRC" "SELECT string_agg(DISTINCT committed_by::text, ',') FROM vox.outbox")
 }
 
 # ------------------------------------------------------------- checks ----
@@ -260,6 +269,38 @@ check_replay() {
   fi
 }
 
+# The feed on the copy: its credentials work; a cursor of the source resets
+# (its snapshots name the source's transactions); every restored outbox row
+# was written by the restore, so a reader starting after it sees only what
+# comes next.
+check_feed() {
+  local ok=0 start
+  q "SELECT vox.feed_authorize('$ORG_A', '$FEED_TOKEN') IS NOT NULL" >/dev/null || return 1
+  if [[ $GOT != t ]]; then
+    DIAG+=("the source's feed token is not valid on the copy")
+    ok=1
+  fi
+  q "SELECT topic || ' ' || (data ->> 'reason') FROM vox.feed_read('$ORG_A', '$FEED_CURSOR')" >/dev/null || return 1
+  if [[ $GOT != "reset cursor_invalid" ]]; then
+    DIAG+=("the source's cursor read on the copy: '$GOT', want 'reset cursor_invalid'")
+    ok=1
+  fi
+  q "SELECT count(*) FROM vox.outbox WHERE committed_by::text = ANY (string_to_array('$SOURCE_WRITERS', ','))" \
+    >/dev/null || return 1
+  if [[ -z $SOURCE_WRITERS || $GOT != 0 ]]; then
+    DIAG+=("outbox rows of the copy that keep a transaction id of the source: '$GOT' (source's: '$SOURCE_WRITERS')")
+    ok=1
+  fi
+  start=$(q "SELECT cursor FROM vox.feed_start('$ORG_A')") || return 1
+  q "SELECT vox.handle_event(vox_test.status_update(vox_test.call('call-after-restore', 'asst-a'), 'ringing', 1763740800000)) ->> 'status'" \
+    "SELECT coalesce(string_agg(data ->> 'call_id', ','), 'none') FROM vox.feed_read('$ORG_A', '$start')" >/dev/null || return 1
+  if [[ $(tail -n 1 <<<"$GOT") != call-after-restore ]]; then
+    DIAG+=("events after a new cursor on the copy: '$(tail -n 1 <<<"$GOT")', want only call-after-restore")
+    ok=1
+  fi
+  return "$ok"
+}
+
 check_worker() {
   local pending delivered
   pending=$(q "SELECT count(*) FROM vox.outbox WHERE delivered_at IS NULL") || return 1
@@ -298,5 +339,6 @@ check "redeliveries of old events are duplicates; a new event is processed and n
   check_events
 check "a new secret and its audit row take identity values after the restored ones" check_identities_continue
 check "registering the agent of a restored parked event applies it" check_replay
+check "the feed on the copy: credentials kept, the source's cursors reset, restored outbox rows written by the restore" check_feed
 check "with vox preloaded and vox.database on the copy, the worker's rounds run there" check_worker
 finish

@@ -319,6 +319,53 @@ EOF
   rounds_ran_safely b "$since_id" "$offset"
 }
 
+# The feed's two roles log in as nobody, bypass nothing, and may execute
+# only their own functions among vox's: the relay reads, the issuer mints.
+check_feed_roles() {
+  q "SELECT string_agg(r.rolname || ' ' || r.rolcanlogin || ' ' || r.rolsuper || ' ' || r.rolbypassrls || ' ' ||
+                       coalesce((SELECT string_agg(p.proname, ',' ORDER BY p.proname) FROM pg_catalog.pg_proc p
+                                  WHERE p.pronamespace = 'vox'::regnamespace
+                                    AND pg_catalog.has_function_privilege(r.oid, p.oid, 'EXECUTE')
+                                    AND NOT pg_catalog.has_function_privilege('public', p.oid, 'EXECUTE')), 'none'),
+                       '; ' ORDER BY r.rolname)
+       FROM pg_catalog.pg_roles r WHERE r.rolname IN ('vox_relay', 'vox_feed_issuer')" >/dev/null || return 1
+  local want="vox_feed_issuer false false false create_feed_credential,revoke_feed_credential; "
+  want+="vox_relay false false false feed_authorize,feed_credentials_valid,feed_read,feed_start,feed_transcript"
+  if [[ $GOT != "$want" ]]; then
+    DIAG+=("the feed's roles: '$GOT'" "want '$want'")
+    return 1
+  fi
+}
+
+# A relay's login role reads feeds and checks tokens, and can neither mint a
+# token, read the stored hashes, nor write an event; the issuer mints and
+# revokes, and reads no feed; the dashboard role sees no credential.
+check_feed_separation() {
+  local token id ok=0
+  q_as issuer "$DB" "SELECT credential_id || ' ' || token FROM vox.create_feed_credential('$ORG', 'privileges test')"     >/dev/null || return 1
+  id=${GOT% *} token=${GOT#* }
+  q_as relay "$DB" "SELECT vox.feed_authorize('$ORG', '$token')" >/dev/null || return 1
+  if [[ $GOT != "$id" ]]; then
+    DIAG+=("the relay's feed_authorize of the issuer's token: '$GOT', want '$id'")
+    ok=1
+  fi
+  q_as relay "$DB" "SELECT count(*) FROM vox.feed_read('$ORG', (SELECT cursor FROM vox.feed_start('$ORG')))" >/dev/null || ok=1
+  refused_as relay "$DB" "permission denied for function" "SELECT vox.create_feed_credential('$ORG', 'relay mints')" || ok=1
+  refused_as relay "$DB" "permission denied for table" "SELECT count(*) FROM vox.feed_credentials" || ok=1
+  refused_as relay "$DB" "permission denied for function" \
+    "SELECT vox.handle_event('{\"message\": {\"type\": \"status-update\", \"status\": \"ringing\",
+                              \"call\": {\"id\": \"call-relay\", \"assistantId\": \"asst-demo\"}}}')" || ok=1
+  refused_as issuer "$DB" "permission denied for function" "SELECT * FROM vox.feed_start('$ORG')" || ok=1
+  refused_as dashboard "$DB" "permission denied for table" "SELECT secret_hash FROM vox.feed_credentials" || ok=1
+  q_as issuer "$DB" "SELECT vox.revoke_feed_credential($id)" >/dev/null || ok=1
+  q_as relay "$DB" "SELECT count(*) FROM vox.feed_credentials_valid(ARRAY[$id]::bigint[])" >/dev/null || ok=1
+  if [[ $GOT != 0 ]]; then
+    DIAG+=("the revoked credential is still valid to the relay: '$GOT'")
+    ok=1
+  fi
+  return "$ok"
+}
+
 # -------------------------------------------------------------- setup ----
 vox_log "privileges test cluster: $DIR, port $SUITE_PORT"
 out=$(vox_cluster_fresh "$DIR" "$SUITE_PORT" "" 2>&1) || bail "could not create the cluster: $out"
@@ -328,6 +375,8 @@ q_as postgres postgres \
   "CREATE ROLE consumer LOGIN" \
   "CREATE ROLE admin LOGIN BYPASSRLS" \
   "CREATE ROLE granted LOGIN" \
+  "CREATE ROLE relay LOGIN" \
+  "CREATE ROLE issuer LOGIN" \
   "CREATE DATABASE $DB OWNER appowner" >/dev/null || bail "could not create the roles and $DB: ${DIAG[*]}"
 # The grants README's "Row-level security and roles" gives each role.
 q "\\i $ROOT/test/fixtures/vapi.sql" \
@@ -338,7 +387,9 @@ q "\\i $ROOT/test/fixtures/vapi.sql" \
   "GRANT EXECUTE ON FUNCTION vox.claim_outbox(integer, interval), vox.ack_outbox(bigint[]),
          vox.claim_recording_uploads(integer, interval), vox.complete_recording_upload(bigint, text),
          vox.fail_recording_upload(bigint, text), vox.register_outbound_call(uuid, text, uuid, uuid, jsonb) TO consumer" \
-  "GRANT SELECT, INSERT ON vox.agents TO admin" >/dev/null || bail "could not install vox in $DB: ${DIAG[*]}"
+  "GRANT SELECT, INSERT ON vox.agents TO admin" \
+  "GRANT vox_relay TO relay" \
+  "GRANT vox_feed_issuer TO issuer" >/dev/null || bail "could not install vox in $DB: ${DIAG[*]}"
 
 # -------------------------------------------------------------- tests ----
 check "every SECURITY DEFINER function of vox pins search_path and is not executable by PUBLIC" check_definer_functions
@@ -352,6 +403,10 @@ check "without the preload, a consumer's SET vox.queue_max_attempts = 0 kills no
   check_queue_max_attempts_placeholder
 check "an admin with BYPASSRLS and INSERT on vox.agents registers an agent; its parked events are applied" \
   check_admin_registers_agent
+check "vox_relay and vox_feed_issuer cannot log in, are no superusers, bypass no RLS, and may execute only their feed functions" \
+  check_feed_roles
+check "the relay reads feeds but mints no token, reads no hash, writes no event; the issuer reads no feed; revocation holds" \
+  check_feed_separation
 
 suite_cluster_preload "vox.database = '$DB'" "vox.maintenance_interval = 1" "vox.retention = 1"
 

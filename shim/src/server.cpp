@@ -16,6 +16,12 @@
 
 namespace shim {
 
+using vox::asks_to_close;
+using vox::close_after;
+using vox::ConnectionSettings;
+using vox::FramingProblem;
+using vox::framing_problem;
+using vox::HeadLimits;
 using vox::log;
 
 namespace {

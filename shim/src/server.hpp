@@ -54,7 +54,7 @@ class Server {
   SecretListener secret_listener_;  // after org_secrets_: it drops that cache's entries
   RateLimiter per_ip_, per_call_;
   const std::vector<std::string> trusted_proxies_;
-  HttpServer http_;  // last: its workers use everything above
+  vox::HttpServer http_;  // last: its workers use everything above
 };
 
 }  // namespace shim

@@ -12,7 +12,7 @@
 #include "request_head.hpp"
 #include "worker_pool.hpp"
 
-namespace shim {
+namespace vox {
 
 struct ConnectionSettings {
   size_t worker_threads = 16;
@@ -43,11 +43,11 @@ class HttpServer : public httplib::Server {
 
   ConnectionSettings settings_;
   ConnectionLimit connection_limit_;
-  std::atomic<vox::BoundedWorkerPool*> pool_{nullptr};
+  std::atomic<BoundedWorkerPool*> pool_{nullptr};
 };
 
 // Closes the connection after this response: for a request whose body was
 // left unread, the rest of which would be taken for the next request.
 void close_after(httplib::Response& response);
 
-}  // namespace shim
+}  // namespace vox

@@ -5,7 +5,7 @@
 
 #include <cstddef>
 
-namespace shim {
+namespace vox {
 
 struct HeadLimits {
   size_t max_bytes = 32 * 1024;       // request line and headers together
@@ -30,4 +30,4 @@ class RequestHead {
   bool complete_ = false, too_large_ = false;
 };
 
-}  // namespace shim
+}  // namespace vox

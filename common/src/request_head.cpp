@@ -1,6 +1,6 @@
 #include "request_head.hpp"
 
-namespace shim {
+namespace vox {
 
 bool RequestHead::take(char c) {
   if (too_large_) return false;
@@ -18,4 +18,4 @@ bool RequestHead::take(char c) {
   return !too_large_;
 }
 
-}  // namespace shim
+}  // namespace vox

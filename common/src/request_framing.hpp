@@ -8,7 +8,7 @@
 
 #include <httplib.h>
 
-namespace shim {
+namespace vox {
 
 struct FramingProblem {
   int status = 0;  // 0: none; else 400 or 411
@@ -20,4 +20,4 @@ FramingProblem framing_problem(const httplib::Request& request);
 // Connection names the close option, in any letter case (RFC 9110 §7.6.1).
 bool asks_to_close(const httplib::Request& request);
 
-}  // namespace shim
+}  // namespace vox

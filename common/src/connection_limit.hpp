@@ -10,7 +10,7 @@
 #include <unordered_map>
 #include <vector>
 
-namespace shim {
+namespace vox {
 
 class ConnectionLimit {
  public:
@@ -40,4 +40,4 @@ class ConnectionLimit {
   std::unordered_map<std::string, size_t> open_;
 };
 
-}  // namespace shim
+}  // namespace vox

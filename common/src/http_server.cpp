@@ -10,7 +10,7 @@
 #include <cstring>
 #include <functional>
 
-namespace shim {
+namespace vox {
 
 namespace {
 
@@ -177,7 +177,7 @@ HttpServer::HttpServer(ConnectionSettings settings)
     : settings_(std::move(settings)),
       connection_limit_(settings_.max_connections_per_address, settings_.exempt_addresses) {
   new_task_queue = [this] {
-    auto* pool = new vox::BoundedWorkerPool(settings_.worker_threads, settings_.queue_limit);
+    auto* pool = new BoundedWorkerPool(settings_.worker_threads, settings_.queue_limit);
     pool_ = pool;
     return pool;
   };
@@ -217,7 +217,7 @@ bool HttpServer::process_and_close_socket(socket_t sock) {
   current_stream = &stream;
   close_after_response = false;
   const auto give_up = [this] {
-    vox::BoundedWorkerPool* pool = pool_;
+    BoundedWorkerPool* pool = pool_;
     return svr_sock_ == INVALID_SOCKET || (pool && pool->waiting() > 0);
   };
   bool served = false, maybe_unread = false;
@@ -242,4 +242,4 @@ bool HttpServer::process_and_close_socket(socket_t sock) {
   return served;
 }
 
-}  // namespace shim
+}  // namespace vox

@@ -6,7 +6,7 @@
 
 #include "connection_limit.hpp"
 
-namespace shim {
+namespace vox {
 
 namespace {
 
@@ -57,4 +57,4 @@ TEST(ConnectionLimit, CountsPerAddressAndFreesOnClose) {
   EXPECT_TRUE(limit.enter("a"));
 }
 
-}  // namespace shim
+}  // namespace vox

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
-namespace shim {
+namespace vox {
 
 namespace {
 
@@ -57,4 +57,4 @@ bool asks_to_close(const httplib::Request& request) {
   return false;
 }
 
-}  // namespace shim
+}  // namespace vox

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-namespace shim {
+namespace vox {
 
 ConnectionLimit::ConnectionLimit(size_t max_per_address, std::vector<std::string> exempt)
     : max_(max_per_address), exempt_(std::move(exempt)) {}
@@ -23,4 +23,4 @@ ConnectionLimit::Slot::~Slot() {
   if (--found->second == 0) owner_->open_.erase(found);
 }
 
-}  // namespace shim
+}  // namespace vox

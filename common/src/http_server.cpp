@@ -90,6 +90,20 @@ class ConnectionStream : public httplib::Stream {
   bool is_readable() const override { return start_ < end_; }
   bool wait_readable() const override { return start_ < end_ || wait_for(sock_, POLLIN, deadline_); }
   bool wait_writable() const override { return wait_for(sock_, POLLOUT, Clock::now() + write_timeout_); }
+  // Asked between the pieces of a streamed response (vox-relay's feeds): as
+  // httplib's own stream answers it, a peer that closed its end is gone. Not
+  // bound by the read deadline, which is the request's.
+  bool is_peer_alive() const override {
+    if (start_ < end_) return true;
+    pollfd fd{sock_, POLLIN, 0};
+    const int ready = poll(&fd, 1, 0);
+    if (ready <= 0) return ready == 0 || errno == EINTR;
+    char c;
+    ssize_t n;
+    do n = recv(sock_, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    while (n < 0 && errno == EINTR);
+    return n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+  }
   ssize_t read(char* data, size_t size) override {
     if (head_.too_large()) return -1;
     if (start_ == end_) {

@@ -1,5 +1,6 @@
-// The HTTP server under vox-shim's routes: httplib's, with a connection loop
-// that bounds whole requests, their heads, and the connections of one client.
+// The HTTP server under vox-shim's and vox-relay's routes: httplib's, with a
+// connection loop that bounds whole requests, their heads, and the
+// connections of one client.
 #pragma once
 
 #include <atomic>
@@ -25,7 +26,8 @@ struct ConnectionSettings {
 // httplib's server with its connection loop replaced:
 // - httplib bounds each read of a request, not the request, so a client
 //   sending a byte now and then would hold a worker for ever: here each
-//   request (head and body) must arrive within the read timeout;
+//   request (head and body) must arrive within the read timeout (the
+//   response, a feed stream however long, is not bound by it);
 // - the request head is bounded as it is read (431);
 // - a connection is closed after every response that says so, whatever
 //   answered it (httplib's own 400 after a malformed request keeps reading);

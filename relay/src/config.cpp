@@ -34,6 +34,12 @@ std::vector<Setting> settings(Config& c) {
               c.max_streams_per_org, 1, 100000),
       integer("write-timeout-seconds", "VOX_RELAY_WRITE_TIMEOUT_SECONDS",
               "a client that takes longer to accept a write is dropped", c.write_timeout_seconds, 1, 3600),
+      integer("read-timeout-seconds", "VOX_RELAY_READ_TIMEOUT_SECONDS",
+              "longest time to receive one request (its headers), streams aside", c.read_timeout_seconds, 1, 3600),
+      integer("max-connections-per-ip", "VOX_RELAY_MAX_CONNECTIONS_PER_IP",
+              "connections served at once per peer address, streams included (0: no limit); "
+              "more get 503 at once",
+              c.max_connections_per_ip, 0, 100000),
       integer("retry-after-seconds", "VOX_RELAY_RETRY_AFTER_SECONDS", "Retry-After of a 503", c.retry_after_seconds, 1,
               3600),
       integer("read-batch", "VOX_RELAY_READ_BATCH", "most events one read of a feed takes", c.read_batch, 1, 100000),

@@ -9,7 +9,7 @@
 #include "feed_db.hpp"
 #include "feed_stream.hpp"
 #include "log.hpp"
-#include "worker_pool.hpp"
+#include "request_framing.hpp"
 
 namespace relay {
 
@@ -73,11 +73,10 @@ Server::Server(const Config& config)
       checker_(relay_db_settings(config.database_url), hub_, metrics_),
       listener_(config.database_url, hub_, checker_),
       cors_(config.allowed_origins),
-      dashboard_(config.dashboard_dir) {
-  // A stream holds its worker for its whole life.
-  http_.new_task_queue = [this] {
-    return new vox::BoundedWorkerPool(size_t(config_.max_streams) + kSpareWorkers, kQueueLimit);
-  };
+      dashboard_(config.dashboard_dir),
+      // A stream holds its worker for its whole life.
+      http_(vox::ConnectionSettings{size_t(config.max_streams) + kSpareWorkers, kQueueLimit,
+                                    size_t(config.max_connections_per_ip), {}, vox::HeadLimits{}}) {
   // SO_REUSEADDR only: httplib's default also sets SO_REUSEPORT, which lets a
   // second relay bind the same port silently. Accepted connections inherit
   // the send buffer.
@@ -86,12 +85,11 @@ Server::Server(const Config& config)
     setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
     setsockopt(sock, SOL_SOCKET, SO_SNDBUF, &kSendBufferBytes, sizeof kSendBufferBytes);
   });
-  http_.set_read_timeout(5, 0);
+  // Bounds the reading of each request, never a stream (a response).
+  http_.set_read_timeout(config_.read_timeout_seconds, 0);
   http_.set_write_timeout(config_.write_timeout_seconds, 0);
   http_.set_keep_alive_timeout(5);
   http_.set_tcp_nodelay(true);
-  // Requests carry no body: a larger one is refused (413) unread.
-  http_.set_payload_max_length(16 * 1024);
 
   http_.set_pre_routing_handler([this](const httplib::Request& request, httplib::Response& response) {
     current = RequestRecord{Clock::now(), {}, {}};
@@ -99,6 +97,23 @@ Server::Server(const Config& config)
     if (const std::optional<std::string> origin = cors_.allow_origin(header(request, "Origin"))) {
       response.set_header("Access-Control-Allow-Origin", *origin);
       response.set_header("Vary", "Origin");
+    }
+    if (vox::asks_to_close(request)) vox::close_after(response);
+    // Framing a proxy in front could read otherwise: refused, as the shim
+    // does, and nothing after it on the connection is read.
+    if (const vox::FramingProblem problem = vox::framing_problem(request); problem.status != 0) {
+      vox::close_after(response);
+      current.error = problem.error;
+      respond_error(response, problem.status, problem.status == 411 ? "length_required" : "bad_request");
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    // No route takes a body: one is refused unread (httplib would read a
+    // chunked one whole, or leave one unread to be taken for the next request).
+    if (request.has_header("Transfer-Encoding") || request.get_header_value_u64("Content-Length") > 0) {
+      vox::close_after(response);
+      current.error = "a body on a route that takes none";
+      respond_error(response, 413, "body_too_large");
+      return httplib::Server::HandlerResponse::Handled;
     }
     return httplib::Server::HandlerResponse::Unhandled;
   });
@@ -134,7 +149,7 @@ Server::Server(const Config& config)
   });
   // Errors httplib answers itself (404 of an unknown path, 400, 413, 414,
   // 431) get a JSON body too.
-  http_.set_error_handler([](const httplib::Request&, httplib::Response& response) {
+  http_.set_error_response([](const httplib::Request&, httplib::Response& response) {
     if (response.body.empty()) {
       const char* error = response.status == 404   ? "not_found"
                           : response.status == 413 ? "body_too_large"
@@ -145,7 +160,7 @@ Server::Server(const Config& config)
     }
     return httplib::Server::HandlerResponse::Handled;
   });
-  http_.set_logger([this](const httplib::Request& request, const httplib::Response& response) {
+  http_.set_request_logger([this](const httplib::Request& request, const httplib::Response& response) {
     const std::string route = route_of(request.path);
     metrics_.count_request(route, response.status);
     const bool started = current.start != Clock::time_point{};

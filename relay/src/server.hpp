@@ -12,6 +12,7 @@
 #include "cors.hpp"
 #include "credential_checker.hpp"
 #include "db_pool.hpp"
+#include "http_server.hpp"
 #include "metrics.hpp"
 #include "notification_listener.hpp"
 #include "static_files.hpp"
@@ -47,7 +48,7 @@ class Server {
   NotificationListener listener_;  // after the hub and the checker: it wakes them
   const Cors cors_;
   const StaticFiles dashboard_;
-  httplib::Server http_;  // last: its workers use everything above
+  vox::HttpServer http_;  // last: its workers use everything above
 };
 
 }  // namespace relay

@@ -47,6 +47,8 @@ TEST(RelayConfig, DefaultsOfTheContract) {
   EXPECT_EQ(c.write_timeout_seconds, 10);
   EXPECT_EQ(c.retry_after_seconds, 2);
   EXPECT_EQ(c.read_batch, 500);
+  EXPECT_EQ(c.read_timeout_seconds, 5);
+  EXPECT_EQ(c.max_connections_per_ip, 32);
 }
 
 TEST(RelayConfig, EnvironmentThenFlagsWhichWin) {

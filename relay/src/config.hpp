@@ -25,8 +25,8 @@ struct Config {
   int write_timeout_seconds = 10;
   int read_timeout_seconds = 5;     // to receive one request whole (never applies to a response)
   int max_connections_per_ip = 32;  // connections served at once per peer address (0: no limit)
-  int retry_after_seconds = 2;  // Retry-After of a 503
-  int read_batch = 500;         // events per vox.feed_read
+  int retry_after_seconds = 2;      // Retry-After of a 503
+  int read_batch = 500;             // events per vox.feed_read
 };
 
 // What the process was asked to do.

@@ -75,8 +75,11 @@ Server::Server(const Config& config)
       cors_(config.allowed_origins),
       dashboard_(config.dashboard_dir),
       // A stream holds its worker for its whole life.
-      http_(vox::ConnectionSettings{size_t(config.max_streams) + kSpareWorkers, kQueueLimit,
-                                    size_t(config.max_connections_per_ip), {}, vox::HeadLimits{}}) {
+      http_(vox::ConnectionSettings{size_t(config.max_streams) + kSpareWorkers,
+                                    kQueueLimit,
+                                    size_t(config.max_connections_per_ip),
+                                    {},
+                                    vox::HeadLimits{}}) {
   // SO_REUSEADDR only: httplib's default also sets SO_REUSEPORT, which lets a
   // second relay bind the same port silently. Accepted connections inherit
   // the send buffer.

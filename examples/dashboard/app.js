@@ -225,6 +225,18 @@
   let lastEventId = null;
   let retryMs = 2000;
 
+  // An EventSource does not say why it was refused. The transcript route
+  // takes the same credential: a 401 there means the link's token expired
+  // or was revoked, and no retry can help; anything else is worth a retry.
+  async function credentialRefused() {
+    try {
+      const response = await fetch(withToken(`${apiPath(org, 'calls', '-')}/transcript`), { cache: 'no-store' });
+      return response.status === 401;
+    } catch {
+      return false;
+    }
+  }
+
   function connect() {
     let url = withToken(`${apiPath(org)}/feed`);
     if (lastEventId) url += `&last_event_id=${encodeURIComponent(lastEventId)}`;
@@ -233,9 +245,14 @@
       setConnection('live');
       retryMs = 2000;
     });
-    source.addEventListener('error', () => {
+    source.addEventListener('error', async () => {
       setConnection('reconnecting');
       if (source.readyState !== EventSource.CLOSED) return;
+      if (await credentialRefused()) {
+        setConnection('offline');
+        showProblem('This dashboard link has expired or was revoked: open the dashboard again from your application.');
+        return;
+      }
       setTimeout(connect, retryMs);
       retryMs = Math.min(retryMs * 2, 30000);
     });

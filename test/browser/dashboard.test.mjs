@@ -4,8 +4,9 @@
 // pane follow each commit. Then vox-relay is stopped, webhooks arrive while it
 // is down, and it starts again: the page reconnects by itself and shows every
 // event once; once more with the events it missed removed by maintenance, so
-// the relay resets it and it reloads. A screenshot of the page is saved in
-// the output directory.
+// the relay resets it and it reloads; last, its token is revoked and the page
+// says so instead of retrying. Screenshots of the page (live, and at the end)
+// are saved in the output directory.
 //
 // scripts/test.sh sets PGHOST/PGPORT (the test cluster, vox installed),
 // VOX_SHIM_BIN, VOX_RELAY_BIN and VOX_BROWSER_OUT_DIR; VOX_CHROMIUM names the
@@ -277,7 +278,7 @@ before(async () => {
 });
 
 after(async () => {
-  if (page) await page.screenshot({ path: path.join(env.outDir, 'dashboard.png'), fullPage: true }).catch(() => {});
+  if (page) await page.screenshot({ path: path.join(env.outDir, 'dashboard-end.png'), fullPage: true }).catch(() => {});
   await browser?.close();
   await relay?.stop();
   await shim?.stop();
@@ -443,6 +444,24 @@ test('events removed past the retention while the page was away: reset, then the
   assert.equal(rowOf(state, callB).latest, shown(...bye));
   assert.equal(state.transcript.length, 5);
   assert.equal(await page.evaluate(() => window.samePage), true, 'the page was not reloaded');
+});
+
+test('its token revoked: the stream ends, the page says the link no longer works and stops asking', async () => {
+  // The page as staff see it, live, before its link is revoked.
+  await page.screenshot({ path: path.join(env.outDir, 'dashboard.png'), fullPage: true });
+  const feedRequests = [];
+  page.on('request', (request) => {
+    if (new URL(request.url()).pathname.endsWith('/feed')) feedRequests.push(Date.now());
+  });
+  await withClient((client) => client.query(
+    'SELECT vox.revoke_feed_credential(id) FROM vox.feed_credentials WHERE org_id = $1', [world.orgId]));
+  await waitFor('"offline"', (s) => s.connection === 'offline');
+  const problem = await page.$eval('#problem', (element) => ({ hidden: element.hidden, text: element.textContent }));
+  assert.equal(problem.hidden, false);
+  assert.match(problem.text, /expired or was revoked/);
+  const asked = feedRequests.length;
+  await sleep(5000); // longer than the page's first retry pause
+  assert.equal(feedRequests.length, asked, 'the page went on asking for the feed');
 });
 
 test('the page raised no error', () => {

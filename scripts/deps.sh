@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
 # Install the Debian packages that building and testing vox needs.
+# Usage: bash scripts/deps.sh [browser]
+#   browser: also Chromium, for the dashboard's browser suite (test/browser
+#   asks for it; up.sh and the other suites do not need it).
 # Idempotent: when everything is already installed it exits at once without
 # touching apt (no `apt-get update`), so up.sh/test.sh can always call it.
 # Works without stdin (CI): apt runs non-interactively.
@@ -20,6 +23,19 @@ PKGS=(
   # Debian, listed so a stripped image still gets it
   util-linux
 )
+
+# Optional groups, named on the command line.
+for group in "$@"; do
+  case $group in
+    # The dashboard's browser suite drives Debian's Chromium through
+    # puppeteer-core (no browser download).
+    browser) PKGS+=(chromium) ;;
+    *)
+      echo "[deps] ERROR: unknown group '$group' (known: browser)" >&2
+      exit 2
+      ;;
+  esac
+done
 
 # Names that are satisfied on this system: installed packages plus whatever
 # they Provide.

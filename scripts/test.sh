@@ -352,13 +352,19 @@ suite_tap fuzz env VOX_FUZZ_BUILD_DIR="$RUN_DIR/fuzz-build" VOX_FUZZ_PG_DIR="$RU
 if vox_build_shim "$ROOT"; then
   suite_shim_units
   # README command 1 in a scratch directory on ports of its own: quiet, its
-  # build output in the log, its printed curl answered, taken ports refused
-  # before anything starts, and `up.sh stop`.
+  # build output in the log, its printed curl answered, vox-relay and the
+  # printed dashboard link serving the page and that call, taken ports
+  # refused before anything starts, and `up.sh stop`.
   suite_tap up bash "$ROOT/test/up/run.sh"
   suite_node_e2e shim-e2e "$ROOT/shim/test/e2e" VOX_SHIM_BIN="$ROOT/build/vox-shim"
   # The live feed: vox-relay's streams fed by vox-shim's webhooks and by SQL.
   suite_node_e2e relay-e2e "$ROOT/relay/test/e2e" VOX_RELAY_BIN="$ROOT/build/vox-relay" \
     VOX_SHIM_BIN="$ROOT/build/vox-shim"
+  # The dashboard in headless Chromium, served by vox-relay, following signed
+  # webhooks through vox-shim and a restart of the relay; its screenshot and
+  # the servers' logs in LOG_DIR/browser.
+  suite_tap browser with_test_pg env VOX_SHIM_BIN="$ROOT/build/vox-shim" VOX_RELAY_BIN="$ROOT/build/vox-relay" \
+    VOX_BROWSER_OUT_DIR="$LOG_DIR/browser" bash "$ROOT/test/browser/run.sh"
   # The binaries and their units under AddressSanitizer and UBSan, then the
   # end-to-end suites again against them.
   suite_tap sanitize env VOX_SANITIZE_BUILD_DIR="$RUN_DIR/asan-build" bash "$ROOT/test/sanitize/run.sh"

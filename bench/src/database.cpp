@@ -64,7 +64,8 @@ const char* const kEventTablesWithoutPast =
 
 // What an implementation decides, without what it cannot: identity values
 // (the outbox's transcript_id becomes the utterance's content key, and the
-// outbox keeps its order as a position) and now()-based times.
+// outbox keeps its order as a position), now()-based times and the writing
+// transaction (committed_by).
 const char* const kDumpSql = R"SQL(
 SELECT tbl, line FROM (
     SELECT 'call_tracking' AS tbl, (to_jsonb(t) - 'created_at' - 'updated_at')::text AS line FROM vox.call_tracking t
@@ -77,7 +78,7 @@ SELECT tbl, line FROM (
     UNION ALL
     SELECT 'processed_webhook_events', (to_jsonb(t) - 'received_at')::text FROM vox.processed_webhook_events t
     UNION ALL
-    SELECT 'outbox', (to_jsonb(o) - 'id' - 'created_at' - 'available_at'
+    SELECT 'outbox', (to_jsonb(o) - 'id' - 'created_at' - 'available_at' - 'committed_by'
                       || jsonb_build_object('position', row_number() OVER (ORDER BY o.id),
                                             'payload', o.payload - 'transcript_id'
                                                        || jsonb_build_object('transcript', x.content_key)))::text

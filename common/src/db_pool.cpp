@@ -90,8 +90,9 @@ DbResult DbConnection::connect() {
   const char* keywords[] = {
       "dbname",          "application_name",    "connect_timeout",  "options",          "keepalives",
       "keepalives_idle", "keepalives_interval", "keepalives_count", "tcp_user_timeout", nullptr};
+  const char* name = settings_.application_name.c_str();
   const char* values[] = {
-      settings_.conninfo.c_str(), settings_.application_name.c_str(), timeout.c_str(), options.c_str(), "1", "15", "5", "3", "10000", nullptr};
+      settings_.conninfo.c_str(), name, timeout.c_str(), options.c_str(), "1", "15", "5", "3", "10000", nullptr};
   conn_ = PQconnectdbParams(keywords, values, 1);
   PQsetNoticeReceiver(conn_, log_notice, nullptr);
   if (PQstatus(conn_) != CONNECTION_OK) {

@@ -40,7 +40,7 @@ struct DbSettings {
 };
 
 struct DbResult {
-  std::string value;  // the first value the statement returns ("" for NULL)
+  std::string value;     // the first value the statement returns ("" for NULL)
   std::string sqlstate;  // empty on success
   std::string message;
   // The session could not be set up (connect or prepare failed): the fault is

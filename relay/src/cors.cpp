@@ -20,8 +20,6 @@ std::optional<std::string> Cors::allow_origin(const std::optional<std::string>& 
   return origin;
 }
 
-int Cors::preflight_status(const std::optional<std::string>& origin) const {
-  return allow_origin(origin) ? 204 : 403;
-}
+int Cors::preflight_status(const std::optional<std::string>& origin) const { return allow_origin(origin) ? 204 : 403; }
 
 }  // namespace relay

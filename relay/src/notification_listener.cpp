@@ -67,13 +67,14 @@ bool NotificationListener::listen_until_disconnected() {
   PGconn* conn = PQconnectdbParams(keywords, values, 1);
   // libpq would print the server's notices to stderr as plain text, amid the
   // JSON log; on this connection they are only shutdown warnings.
-  PQsetNoticeReceiver(conn, [](void*, const PGresult*) {}, nullptr);
+  PQsetNoticeReceiver(
+      conn, [](void*, const PGresult*) {}, nullptr);
   const bool listening = PQstatus(conn) == CONNECTION_OK &&
                          command_ok(conn, (std::string("LISTEN ") + kOutbox).c_str()) &&
                          command_ok(conn, (std::string("LISTEN ") + kCredentials).c_str());
   if (!listening) {
     vox::log("warning", "notification listener cannot listen; streams wait for their poll tick",
-        {{"error", first_line_of(PQerrorMessage(conn))}});
+             {{"error", first_line_of(PQerrorMessage(conn))}});
     PQfinish(conn);
     return false;
   }
@@ -88,7 +89,7 @@ bool NotificationListener::listen_until_disconnected() {
     if (ready == 0) continue;
     if (ready < 0 || !PQconsumeInput(conn)) {
       vox::log("warning", "notification listener disconnected; streams wait for their poll tick",
-          {{"error", first_line_of(PQerrorMessage(conn))}});
+               {{"error", first_line_of(PQerrorMessage(conn))}});
       break;
     }
     while (PGnotify* notification = PQnotifies(conn)) {

@@ -223,8 +223,8 @@ void Server::feed(const httplib::Request& request, httplib::Response& response) 
                                 std::chrono::seconds(config_.heartbeat_seconds),
                                 std::chrono::seconds(config_.write_timeout_seconds), config_.read_batch};
   auto stream = std::make_shared<FeedStream>(
-      std::move(opened.stream), resume_point(header(request, "Last-Event-ID"), param(request, "last_event_id")),
-      pool_, metrics_, settings);
+      std::move(opened.stream), resume_point(header(request, "Last-Event-ID"), param(request, "last_event_id")), pool_,
+      metrics_, settings);
   response.set_header("Cache-Control", "no-store");
   // nginx and others buffer responses by default, which would hold events back.
   response.set_header("X-Accel-Buffering", "no");

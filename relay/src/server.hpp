@@ -36,7 +36,7 @@ class Server {
   // The org of the path and the id of the request's credential for it; or
   // nothing, with the error response (400, 401 or 503) made.
   std::optional<std::pair<std::string, int64_t>> authorize(const httplib::Request& request,
-                                                          httplib::Response& response);
+                                                           httplib::Response& response);
   void respond_error(httplib::Response& response, int status, const std::string& error);
 
   const Config& config_;

@@ -31,8 +31,7 @@ Metrics::Metrics() {
   registry_.declare(kDbErrors, "Database errors, by SQLSTATE class.", Kind::kCounter);
   registry_.declare(kRateLimited, "Requests refused by the rate limiter, by scope.", Kind::kCounter);
   registry_.declare(kAuthRejected, "Requests refused by webhook authentication, by reason.", Kind::kCounter);
-  registry_.declare(kSecretLookups, "Reads of an org's secrets from the database (the cache missed).",
-                    Kind::kCounter);
+  registry_.declare(kSecretLookups, "Reads of an org's secrets from the database (the cache missed).", Kind::kCounter);
   registry_.declare(kPoolConnections, "Database pool connections, by state.", Kind::kGauge);
   registry_.declare(kPoolSize, "Database pool capacity in connections.", Kind::kGauge);
   registry_.declare(kPoolWaiting, "Requests waiting for a database connection.", Kind::kGauge);

@@ -123,8 +123,8 @@ int64_t unix_now() {
 Server::Server(const Config& config, std::vector<Secret> shim_secrets)
     : config_(config),
       shim_secrets_(std::move(shim_secrets)),
-      pool_(vox::DbSettings{config.database_url, "vox-shim", shim_statements(), config.db_connect_timeout_s, config.statement_timeout_ms,
-                       config.lock_timeout_ms, config.idle_in_transaction_timeout_ms},
+      pool_(vox::DbSettings{config.database_url, "vox-shim", shim_statements(), config.db_connect_timeout_s,
+                            config.statement_timeout_ms, config.lock_timeout_ms, config.idle_in_transaction_timeout_ms},
             size_t(config.db_pool_size)),
       org_secrets_([this](const std::string& org_id) { return fetch_org_secrets(org_id); },
                    std::chrono::seconds(config.secret_cache_s)),
@@ -389,7 +389,7 @@ void Server::webhook(const httplib::Request& request, httplib::Response& respons
   const DbResult result = with_connection(
       [&](DbConnection& db) {
         return handle_event(db, org, body, verdict.delivery_id,
-                               Clock::now() + std::chrono::milliseconds(config_.statement_timeout_ms + 1000));
+                            Clock::now() + std::chrono::milliseconds(config_.statement_timeout_ms + 1000));
       },
       std::chrono::milliseconds(config_.db_pool_wait_ms), config_.db_retries);
   if (result.ok()) {

@@ -43,7 +43,8 @@ TEST(Credentials, AnAuthorizationHeaderOfAnotherSchemeIsNoCredential) {
 }
 
 TEST(Credentials, WhatCannotBeATokenIsRefusedUnasked) {
-  for (const std::string& bad : std::vector<std::string>{"vxf_a b", "vxf_a/b", "vxf_a+b", "vxf_a=", "vxf_\xc3\xa9", std::string(129, 'a')}) {
+  for (const std::string& bad :
+       std::vector<std::string>{"vxf_a b", "vxf_a/b", "vxf_a+b", "vxf_a=", "vxf_\xc3\xa9", std::string(129, 'a')}) {
     EXPECT_EQ(credential_token(std::nullopt, bad), std::nullopt) << bad;
     EXPECT_EQ(credential_token("Bearer " + bad, std::nullopt), std::nullopt) << bad;
   }

@@ -15,12 +15,11 @@ bool has_line(const std::string& text, const std::string& line) {
 TEST(RelayMetrics, TheContractsFamiliesAreThereFromTheStart) {
   const Metrics metrics;
   const std::string text = metrics.render(0);
-  for (const char* line : {"# TYPE vox_relay_streams_open gauge", "vox_relay_streams_open 0",
-                           "# TYPE vox_relay_events_sent_total counter", "vox_relay_events_sent_total 0",
-                           "# TYPE vox_relay_streams_refused_total counter",
-                           "# TYPE vox_relay_slow_clients_dropped_total counter",
-                           "vox_relay_slow_clients_dropped_total 0", "# TYPE vox_relay_reads_total counter",
-                           "vox_relay_reads_total 0"})
+  for (const char* line :
+       {"# TYPE vox_relay_streams_open gauge", "vox_relay_streams_open 0", "# TYPE vox_relay_events_sent_total counter",
+        "vox_relay_events_sent_total 0", "# TYPE vox_relay_streams_refused_total counter",
+        "# TYPE vox_relay_slow_clients_dropped_total counter", "vox_relay_slow_clients_dropped_total 0",
+        "# TYPE vox_relay_reads_total counter", "vox_relay_reads_total 0"})
     EXPECT_TRUE(has_line(text, line)) << line << "\n" << text;
 }
 
@@ -36,12 +35,11 @@ TEST(RelayMetrics, Counts) {
   metrics.count_request("/healthz", 200);
   metrics.count_db_error("08006");
   const std::string text = metrics.render(7);
-  for (const char* line : {"vox_relay_streams_open 7", "vox_relay_events_sent_total 5",
-                           R"(vox_relay_streams_refused_total{limit="global"} 1)",
-                           R"(vox_relay_streams_refused_total{limit="org"} 2)",
-                           "vox_relay_slow_clients_dropped_total 1", "vox_relay_reads_total 1",
-                           R"(vox_relay_requests_total{route="/healthz",status="200"} 1)",
-                           R"(vox_relay_db_errors_total{class="08"} 1)"})
+  for (const char* line :
+       {"vox_relay_streams_open 7", "vox_relay_events_sent_total 5",
+        R"(vox_relay_streams_refused_total{limit="global"} 1)", R"(vox_relay_streams_refused_total{limit="org"} 2)",
+        "vox_relay_slow_clients_dropped_total 1", "vox_relay_reads_total 1",
+        R"(vox_relay_requests_total{route="/healthz",status="200"} 1)", R"(vox_relay_db_errors_total{class="08"} 1)"})
     EXPECT_TRUE(has_line(text, line)) << line << "\n" << text;
 }
 

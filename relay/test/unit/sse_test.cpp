@@ -23,8 +23,7 @@ TEST(Sse, EachLineOfDataGetsItsOwnField) {
 }
 
 TEST(Sse, LineBreaksCannotEndATypeOrIdEarly) {
-  EXPECT_EQ(sse_event("a\nevent: b", "1\r\ndata: forged", "{}"),
-            "event: aevent: b\nid: 1data: forged\ndata: {}\n\n");
+  EXPECT_EQ(sse_event("a\nevent: b", "1\r\ndata: forged", "{}"), "event: aevent: b\nid: 1data: forged\ndata: {}\n\n");
   EXPECT_EQ(sse_event("", std::string("1\0002", 3), "{}"), "id: 12\ndata: {}\n\n");
 }
 

@@ -58,9 +58,9 @@ TEST_F(StaticFilesTest, ServesFilesBelowTheRoot) {
 
 TEST_F(StaticFilesTest, RefusesWhatIsNotADashboardFile) {
   const StaticFiles files(root_.string());
-  for (const char* refused : {"../secret.txt", "assets/../../secret.txt", "..", "./index.html", ".env",
-                              ".git/config", "assets//app.js", "/etc/passwd", "assets\\app.js", "leak.txt",
-                              "missing.js", "assets", "index.html\n"})
+  for (const char* refused :
+       {"../secret.txt", "assets/../../secret.txt", "..", "./index.html", ".env", ".git/config", "assets//app.js",
+        "/etc/passwd", "assets\\app.js", "leak.txt", "missing.js", "assets", "index.html\n"})
     EXPECT_FALSE(files.find(refused)) << refused;
 }
 
@@ -73,8 +73,8 @@ TEST_F(StaticFilesTest, NoRootServesNothing) {
 TEST(StaticPaths, SafeRelativePaths) {
   for (const char* safe : {"", "index.html", "assets/app.js", "assets/", "a/b/c.css", "x..y"})
     EXPECT_TRUE(is_safe_relative_path(safe)) << safe;
-  for (const char* unsafe : {"/", "/index.html", "..", "a/../b", "a/./b", "a//b", ".hidden", "a/.b", "a\\b",
-                             "a\tb", "a\x7f"})
+  for (const char* unsafe :
+       {"/", "/index.html", "..", "a/../b", "a/./b", "a//b", ".hidden", "a/.b", "a\\b", "a\tb", "a\x7f"})
     EXPECT_FALSE(is_safe_relative_path(unsafe)) << unsafe;
 }
 

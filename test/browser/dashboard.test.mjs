@@ -1,0 +1,450 @@
+// The dashboard (examples/dashboard) in headless Chromium, as a clinic's
+// staff would see it: vox-relay serves the page and its feed, signed
+// webhooks go through vox-shim into vox, and the page's rows and transcript
+// pane follow each commit. Then vox-relay is stopped, webhooks arrive while it
+// is down, and it starts again: the page reconnects by itself and shows every
+// event once; once more with the events it missed removed by maintenance, so
+// the relay resets it and it reloads. A screenshot of the page is saved in
+// the output directory.
+//
+// scripts/test.sh sets PGHOST/PGPORT (the test cluster, vox installed),
+// VOX_SHIM_BIN, VOX_RELAY_BIN and VOX_BROWSER_OUT_DIR; VOX_CHROMIUM names the
+// browser (default /usr/bin/chromium).
+import { spawn } from 'node:child_process';
+import { createHmac, randomInt, randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+
+import pg from 'pg';
+import puppeteer from 'puppeteer-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '../..');
+const env = {
+  shimBin: process.env.VOX_SHIM_BIN ?? path.join(root, 'build/vox-shim'),
+  relayBin: process.env.VOX_RELAY_BIN ?? path.join(root, 'build/vox-relay'),
+  chromium: process.env.VOX_CHROMIUM ?? '/usr/bin/chromium',
+  outDir: process.env.VOX_BROWSER_OUT_DIR ?? fs.mkdtempSync(path.join(os.tmpdir(), 'vox-browser-')),
+  pgHost: process.env.PGHOST ?? '/tmp',
+  pgPort: Number(process.env.PGPORT ?? 5432),
+};
+fs.mkdirSync(env.outDir, { recursive: true });
+
+const database = 'vox_browser';
+const shimRole = 'vox_shim_browser';
+const relayRole = 'vox_relay_browser';
+const waitMs = 15_000; // for the page to show what was committed
+
+// ------------------------------------------------------------ the world ---
+
+async function withClient(fn, dbname = database) {
+  const client = new pg.Client({ host: env.pgHost, port: env.pgPort, user: 'postgres', database: dbname });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+// A fresh database with one org (agent, number, HMAC secret), the shim's and
+// the relay's login roles with only their grants, and a feed token.
+async function freshWorld() {
+  await withClient(async (client) => {
+    await client.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+    await client.query(`CREATE DATABASE ${database}`);
+    for (const role of [shimRole, relayRole]) {
+      const { rowCount } = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role]);
+      if (rowCount === 0) await client.query(`CREATE ROLE ${role} LOGIN`);
+    }
+  }, 'postgres');
+  return withClient(async (client) => {
+    await client.query('CREATE EXTENSION vox');
+    await client.query(`GRANT USAGE ON SCHEMA vox TO ${shimRole}`);
+    await client.query(`GRANT EXECUTE ON FUNCTION vox.handle_event(uuid, jsonb, text),
+                        vox.webhook_secrets_for(uuid) TO ${shimRole}`);
+    await client.query(`GRANT vox_relay TO ${relayRole}`);
+    const world = {
+      orgId: randomUUID(),
+      agentId: randomUUID(),
+      assistantId: `asst_${randomUUID()}`,
+      phoneNumberId: `pn_${randomUUID()}`,
+      secret: randomUUID(),
+    };
+    await client.query(`INSERT INTO vox.organizations (id, name, default_region) VALUES ($1, 'Browser Clinic', 'US')`,
+      [world.orgId]);
+    await client.query(
+      `INSERT INTO vox.agents (org_id, id, vapi_assistant_id, name, role) VALUES ($1, $2, $3, 'Receptionist', 'inbound')`,
+      [world.orgId, world.agentId, world.assistantId]);
+    await client.query(
+      'INSERT INTO vox.phone_numbers (org_id, vapi_phone_number_id, number, agent_id) VALUES ($1, $2, $3, $4)',
+      [world.orgId, world.phoneNumberId, newPhoneNumber(), world.agentId]);
+    await client.query(`INSERT INTO vox.webhook_secrets (org_id, scheme, secret) VALUES ($1, 'hmac', $2)`,
+      [world.orgId, world.secret]);
+    const { rows } = await client.query(`SELECT token FROM vox.create_feed_credential($1, 'browser test')`, [world.orgId]);
+    world.token = rows[0].token;
+    return world;
+  });
+}
+
+const newPhoneNumber = () => `+1${randomInt(200, 1000)}555${String(randomInt(0, 10000)).padStart(4, '0')}`;
+
+// -------------------------------------------------------------- webhooks ---
+
+// A Vapi call to the org's number; `extra` is merged last.
+const vapiCall = (world, extra = {}) => {
+  const createdAt = new Date().toISOString();
+  return {
+    id: `call_${randomUUID()}`,
+    orgId: 'vapi-org',
+    createdAt,
+    updatedAt: createdAt,
+    type: 'inboundPhoneCall',
+    assistantId: world.assistantId,
+    phoneNumberId: world.phoneNumberId,
+    customer: { number: newPhoneNumber() },
+    ...extra,
+  };
+};
+
+const envelope = (message) => JSON.stringify({ message: { timestamp: Date.now(), ...message } });
+const statusUpdate = (call, status, extra = {}) => envelope({ type: 'status-update', status, call: { ...call, status }, ...extra });
+const transcript = (call, role, words) => envelope({ type: 'transcript', role, transcriptType: 'final', transcript: words, call });
+const endOfCallReport = (call, startedAt, endedAt) => envelope({
+  type: 'end-of-call-report',
+  endedReason: 'customer-ended-call',
+  startedAt,
+  endedAt,
+  artifact: { transcript: 'AI: Thanks for calling.' },
+  analysis: { summary: 'Caller booked a cleaning.', successEvaluation: 'true' },
+  call: { ...call, status: 'ended' },
+});
+
+// POSTs a webhook to vox-shim signed the way Vapi's HMAC credential does
+// (hex HMAC-SHA256 of "{timestamp}.{body}"); it must be processed.
+async function deliver(world, body) {
+  const timestamp = String(Math.floor(Date.now() / 1000));
+  const signature = createHmac('sha256', world.secret).update(`${timestamp}.${body}`).digest('hex');
+  const response = await fetch(`${shim.url}/webhooks/vapi/${world.orgId}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-timestamp': timestamp, 'x-signature': signature },
+    body,
+    signal: AbortSignal.timeout(10_000),
+  });
+  const text = await response.text();
+  assert.equal(response.status, 200, text);
+  assert.match(text, /"status": ?"processed"/);
+}
+
+// ------------------------------------------------------------- processes ---
+
+async function freePort() {
+  const server = net.createServer();
+  await new Promise((resolve, reject) => server.listen(0, '127.0.0.1', resolve).on('error', reject));
+  const { port } = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+// Starts `bin` on `port` with `settings` as its environment (none of the
+// caller's VOX_SHIM_/VOX_RELAY_ settings), its output in NAME.log in the
+// output directory (this run's: a restart appends), and waits until GET
+// `health` answers 200.
+const logsStarted = new Set();
+async function startServer(name, bin, port, settings, health) {
+  const logPath = path.join(env.outDir, `${name}.log`);
+  const logFd = fs.openSync(logPath, logsStarted.has(name) ? 'a' : 'w');
+  logsStarted.add(name);
+  const inherited = Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^VOX_(SHIM|RELAY)_/.test(key)));
+  const child = spawn(bin, [], { env: { ...inherited, ...settings }, stdio: ['ignore', logFd, logFd] });
+  fs.closeSync(logFd);
+  let exit = null;
+  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve((exit = { code, signal }))));
+  const server = {
+    url: `http://127.0.0.1:${port}`,
+    // SIGTERM, then SIGKILL if it has not exited within 10 s.
+    async stop() {
+      if (!exit) {
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        await exited;
+        clearTimeout(timer);
+      }
+      return exit;
+    },
+  };
+  for (const deadline = Date.now() + 10_000; ;) {
+    if (exit) throw new Error(`${name} exited (${JSON.stringify(exit)}); see ${logPath}`);
+    const response = await fetch(server.url + health).catch(() => null);
+    if (response?.status === 200) return server;
+    if (Date.now() > deadline) {
+      await server.stop();
+      throw new Error(`${name} did not become healthy within 10 s; see ${logPath}`);
+    }
+    await sleep(100);
+  }
+}
+
+const startShim = (port) => startServer('vox-shim', env.shimBin, port, {
+  VOX_SHIM_HOST: '127.0.0.1',
+  VOX_SHIM_PORT: String(port),
+  VOX_SHIM_DATABASE_URL: `host=127.0.0.1 port=${env.pgPort} dbname=${database} user=${shimRole}`,
+}, '/health');
+
+const startRelay = (port) => startServer('vox-relay', env.relayBin, port, {
+  VOX_RELAY_HOST: '127.0.0.1',
+  VOX_RELAY_PORT: String(port),
+  VOX_RELAY_DATABASE_URL: `host=127.0.0.1 port=${env.pgPort} dbname=${database} user=${relayRole}`,
+  VOX_RELAY_DASHBOARD_DIR: path.join(root, 'examples/dashboard'),
+}, '/healthz');
+
+// ------------------------------------------------------------- the page ---
+
+// What the page shows: its connection state, and each row in order with the
+// text of its cells and the status it carries.
+const pageState = () => page.evaluate(() => ({
+  connection: document.getElementById('connection').textContent,
+  rows: [...document.querySelectorAll('#calls tbody tr')].map((tr) => ({
+    id: tr.dataset.callId,
+    status: tr.querySelector('.status').dataset.status,
+    statusText: tr.querySelector('.status').textContent,
+    channel: tr.querySelector('.channel').textContent,
+    caller: tr.querySelector('.caller').textContent,
+    duration: tr.querySelector('.duration').textContent,
+    latest: tr.querySelector('.latest').textContent,
+  })),
+  transcript: document.getElementById('transcript').hidden ? null
+    : [...document.querySelectorAll('#transcript .line')].map((li) => li.textContent),
+}));
+
+// Polls the page until `predicate(state)` holds; fails with the last state.
+async function waitFor(what, predicate) {
+  let state;
+  for (const deadline = Date.now() + waitMs; Date.now() < deadline; await sleep(100)) {
+    state = await pageState();
+    if (predicate(state)) return state;
+  }
+  assert.fail(`the page did not show ${what} within ${waitMs / 1000} s; it shows ${JSON.stringify(state, null, 1)}`);
+}
+
+const rowOf = (state, call) => state.rows.find((row) => row.id === call.id);
+// An utterance as the page's text reads: its role's label, then the words.
+const shown = (role, words) => `${role === 'user' ? 'Caller' : 'Assistant'} ${words}`;
+
+// ----------------------------------------------------------------- setup ---
+
+let world;
+let shim;
+let relay;
+let relayPort;
+let browser;
+let page;
+const pageErrors = [];
+
+before(async () => {
+  world = await freshWorld();
+  shim = await startShim(await freePort());
+  relayPort = await freePort();
+  relay = await startRelay(relayPort);
+  browser = await puppeteer.launch({
+    executablePath: env.chromium,
+    headless: true,
+    // As root (CI) Chromium runs only without its sandbox; /dev/shm may be small in a container.
+    args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu'],
+  });
+  page = await browser.newPage();
+  await page.setViewport({ width: 1280, height: 720 });
+  page.on('pageerror', (error) => pageErrors.push(error.message));
+  // Every event the page's EventSource receives, as it arrives: whether the
+  // feed itself repeated or skipped one, which the rows alone would hide.
+  await page.evaluateOnNewDocument(() => {
+    window.feedEvents = [];
+    window.EventSource = class extends window.EventSource {
+      constructor(...args) {
+        super(...args);
+        for (const type of ['snapshot', 'reset', 'message']) {
+          this.addEventListener(type, (event) => window.feedEvents.push({ type, id: event.lastEventId, data: JSON.parse(event.data) }));
+        }
+      }
+    };
+  });
+});
+
+after(async () => {
+  if (page) await page.screenshot({ path: path.join(env.outDir, 'dashboard.png'), fullPage: true }).catch(() => {});
+  await browser?.close();
+  await relay?.stop();
+  await shim?.stop();
+});
+
+// ----------------------------------------------------------------- tests ---
+
+let callA;
+let callB;
+
+test('the page loads from vox-relay, asks no other origin, and goes live on a snapshot', async () => {
+  const requested = [];
+  page.on('request', (request) => requested.push(new URL(request.url()).origin));
+  const response = await page.goto(`${relay.url}/dashboard/?org=${world.orgId}&token=${encodeURIComponent(world.token)}`);
+  assert.equal(response.status(), 200);
+  await waitFor('"live"', (s) => s.connection === 'live');
+  // "open" comes with the response's headers, the snapshot after them.
+  await page.waitForFunction(() => window.feedEvents.length > 0, { timeout: waitMs });
+  const events = await page.evaluate(() => window.feedEvents);
+  assert.deepEqual(events.map((event) => event.type), ['snapshot']);
+  assert.deepEqual(events[0].data, { calls: [] });
+  assert.deepEqual((await pageState()).rows, []);
+  assert.deepEqual([...new Set(requested)], [relay.url]);
+});
+
+test('a ringing call appears, its caller written for reading', async () => {
+  callA = vapiCall(world);
+  await deliver(world, statusUpdate(callA, 'ringing'));
+  const row = rowOf(await waitFor('call A ringing', (s) => rowOf(s, callA)?.status === 'ringing'), callA);
+  const number = callA.customer.number; // +1NPANXXXXXX
+  assert.equal(row.caller, `+1 ${number.slice(2, 5)}-${number.slice(5, 8)}-${number.slice(8)}`);
+  assert.equal(row.statusText, 'Ringing');
+  assert.equal(row.channel, 'Inbound');
+  assert.equal(row.duration, '—');
+});
+
+test('in progress: the row says so and its duration counts from the start, every second', async () => {
+  callA = { ...callA, startedAt: new Date(Date.now() - 65_000).toISOString() };
+  await deliver(world, statusUpdate(callA, 'in-progress'));
+  const row = rowOf(await waitFor('call A in progress', (s) => rowOf(s, callA)?.status === 'in-progress'), callA);
+  assert.equal(row.statusText, 'In progress');
+  assert.match(row.duration, /^1:0\d$/);
+  await waitFor('the duration ticking', (s) => /^1:\d\d$/.test(rowOf(s, callA).duration) && rowOf(s, callA).duration > row.duration);
+});
+
+test('transcript lines: the latest in the row, all of them in the pane, new ones as they commit', async () => {
+  const lines = [
+    ['assistant', 'Thanks for calling Browser Clinic, how can I help?'],
+    ['user', 'I would like to book a cleaning.'],
+  ];
+  for (const [role, words] of lines) await deliver(world, transcript(callA, role, words));
+  await waitFor('the latest line in the row', (s) => rowOf(s, callA)?.latest === shown(...lines.at(-1)));
+  await page.click(`tr[data-call-id="${callA.id}"]`);
+  let state = await waitFor('the transcript pane', (s) => s.transcript?.length === lines.length);
+  assert.deepEqual(state.transcript, lines.map((l) => shown(...l)));
+
+  lines.push(['assistant', 'Tuesday at ten works. See you then!']);
+  await deliver(world, transcript(callA, ...lines.at(-1)));
+  state = await waitFor('the new line in the pane and the row',
+    (s) => s.transcript?.length === lines.length && rowOf(s, callA).latest === shown(...lines.at(-1)));
+  assert.deepEqual(state.transcript, lines.map((l) => shown(...l)));
+});
+
+test('ended: the status, and the duration of the report, no longer counting', async () => {
+  const endedAt = new Date();
+  const startedAt = new Date(endedAt - 125_000);
+  await deliver(world, statusUpdate(callA, 'ended', { endedReason: 'customer-ended-call' }));
+  await deliver(world, endOfCallReport(callA, startedAt.toISOString(), endedAt.toISOString()));
+  const row = rowOf(await waitFor('call A ended after 2:05',
+    (s) => rowOf(s, callA)?.status === 'ended' && rowOf(s, callA).duration === '2:05'), callA);
+  assert.equal(row.statusText, 'Ended');
+  await sleep(1500);
+  assert.equal(rowOf(await pageState(), callA).duration, '2:05');
+});
+
+test("a lead's name and a caller's words are shown as text, never as markup; newest call first", async () => {
+  callB = vapiCall(world);
+  const name = `<img src=x onerror="window.injected=1">Dana <b>O'Brien</b>`;
+  const words = '<script>window.injected=2</script><i>Is Tuesday free?</i>';
+  await withClient((client) => client.query('INSERT INTO vox.leads (org_id, phone, name) VALUES ($1, $2, $3)',
+    [world.orgId, callB.customer.number, name]));
+  await deliver(world, statusUpdate(callB, 'ringing'));
+  await deliver(world, transcript(callB, 'user', words));
+  const state = await waitFor('call B with its line', (s) => rowOf(s, callB)?.latest === shown('user', words));
+  assert.equal(rowOf(state, callB).caller, name);
+  assert.deepEqual(state.rows.map((row) => row.id), [callB.id, callA.id]);
+  await page.click(`tr[data-call-id="${callB.id}"]`);
+  await waitFor("call B's transcript", (s) => s.transcript?.length === 1 && s.transcript[0] === shown('user', words));
+  assert.deepEqual(await page.evaluate(() => ({
+    elements: document.querySelectorAll('main img, main b, main i, main script').length,
+    injected: window.injected ?? null,
+  })), { elements: 0, injected: null });
+});
+
+test('vox-relay stopped and started again: the page reconnects by itself and shows every event once', async () => {
+  await page.evaluate(() => (window.samePage = true));
+  await relay.stop();
+  await waitFor('"reconnecting"', (s) => s.connection === 'reconnecting');
+
+  // Committed while no relay runs.
+  callB = { ...callB, startedAt: new Date().toISOString() };
+  await deliver(world, statusUpdate(callB, 'in-progress'));
+  const lines = [
+    ['user', '<script>window.injected=2</script><i>Is Tuesday free?</i>'],
+    ['assistant', 'It is. Morning or afternoon?'],
+    ['user', 'Morning, please.'],
+    ['assistant', 'Booked for Tuesday at nine.'],
+  ];
+  for (const [role, words] of lines.slice(1)) await deliver(world, transcript(callB, role, words));
+  const callC = vapiCall(world);
+  await deliver(world, statusUpdate(callC, 'ringing'));
+
+  relay = await startRelay(relayPort);
+  const state = await waitFor('every event committed meanwhile',
+    (s) => s.connection === 'live' && rowOf(s, callC)?.status === 'ringing' && s.transcript?.length === lines.length);
+  assert.deepEqual(state.rows.map((row) => row.id), [callC.id, callB.id, callA.id]);
+  assert.equal(rowOf(state, callB).status, 'in-progress');
+  assert.equal(rowOf(state, callB).latest, shown(...lines.at(-1)));
+  assert.deepEqual(state.transcript, lines.map((l) => shown(...l)));
+  assert.equal(await page.evaluate(() => window.samePage), true, 'the page was not reloaded');
+
+  // The feed itself: one snapshot (the first: the reconnect resumed after the
+  // last event it had), then each outbox row of the org once, in commit order.
+  const events = await page.evaluate(() => window.feedEvents);
+  assert.deepEqual(events.filter((event) => event.type !== 'message').map((event) => event.type), ['snapshot']);
+  const ids = events.map((event) => event.id);
+  assert.equal(new Set(ids).size, ids.length, 'an event id came twice');
+  const outbox = await withClient(async (client) => (await client.query(
+    'SELECT topic, vapi_call_id FROM vox.outbox WHERE org_id = $1 ORDER BY id', [world.orgId])).rows);
+  assert.deepEqual(events.filter((event) => event.type === 'message').map((event) => [event.data.topic, event.data.call_id]),
+    outbox.map((row) => [row.topic, row.vapi_call_id]));
+});
+
+test('events removed past the retention while the page was away: reset, then the snapshot, and the open transcript reloaded', async () => {
+  await relay.stop();
+  await waitFor('"reconnecting"', (s) => s.connection === 'reconnecting');
+  const eventsBefore = (await page.evaluate(() => window.feedEvents)).length;
+
+  const bye = ['user', 'Thank you, bye!'];
+  await deliver(world, transcript(callB, ...bye));
+  const callD = vapiCall(world);
+  await deliver(world, statusUpdate(callD, 'ringing'));
+  // A consumer delivers every outbox row and maintenance deletes them past a
+  // 1 s retention, moving the org's feed horizon past the page's cursor.
+  await withClient(async (client) => {
+    await client.query(`SELECT vox.ack_outbox(ARRAY(SELECT id FROM vox.claim_outbox(1000, interval '1 minute')))`);
+    await sleep(1100);
+    await client.query(`LOAD 'vox'`);
+    await client.query('SET vox.retention = 1');
+    await client.query('SELECT vox.remove_expired()');
+    const { rows } = await client.query('SELECT count(*)::int AS left FROM vox.outbox WHERE org_id = $1', [world.orgId]);
+    assert.equal(rows[0].left, 0, 'maintenance left outbox rows');
+  });
+
+  relay = await startRelay(relayPort);
+  const state = await waitFor('call D and the last line of B',
+    (s) => s.connection === 'live' && rowOf(s, callD)?.status === 'ringing' && s.transcript?.at(-1) === shown(...bye));
+  const events = (await page.evaluate(() => window.feedEvents)).slice(eventsBefore);
+  assert.deepEqual(events.map((event) => event.type), ['reset', 'snapshot']);
+  assert.deepEqual(events[0].data, { reason: 'cursor_expired' });
+  assert.deepEqual(state.rows.map((row) => row.id), events[1].data.calls.map((call) => call.call_id));
+  assert.equal(state.rows[0].id, callD.id);
+  assert.equal(rowOf(state, callB).latest, shown(...bye));
+  assert.equal(state.transcript.length, 5);
+  assert.equal(await page.evaluate(() => window.samePage), true, 'the page was not reloaded');
+});
+
+test('the page raised no error', () => {
+  assert.deepEqual(pageErrors, []);
+});

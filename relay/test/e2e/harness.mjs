@@ -543,6 +543,8 @@ export class SseParser {
 export function openStream(relay, pathname, headers = {}) {
   return new Promise((resolve, reject) => {
     const req = http.get(relay.url + pathname, { headers, agent: false }, (res) => {
+      // The timeout is the head's: a stream may be silent up to a heartbeat.
+      req.setTimeout(0);
       const stream = {
         status: res.statusCode,
         headers: res.headers,

@@ -20,10 +20,12 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kYieldAfter = std::chrono::milliseconds(200);
 constexpr auto kIdleSlice = std::chrono::milliseconds(50);
 
-// Waits until `sock` is ready for `events`, or false once `until` has passed.
+// Waits until `sock` is ready for `events`, or false once `until` has passed
+// (never before: the milliseconds left are rounded up, so that a caller
+// timing the wait sees all of it, as vox-relay's slow-client check does).
 bool wait_for(socket_t sock, short events, Clock::time_point until) {
   for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()).count();
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(until - Clock::now()).count();
     if (left <= 0) return false;
     pollfd fd{sock, events, 0};
     const int ready = poll(&fd, 1, int(std::min<long long>(left, 60000)));

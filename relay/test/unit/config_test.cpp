@@ -133,7 +133,7 @@ TEST(RelayConfig, StorageNeedsABucketAndCredentialsFromTheEnvironment) {
 TEST(RelayConfig, ReadmeTableListsExactlyWhatHelpLists) {
   const std::string text = readme();
   const std::string help = usage();
-  const std::regex entry(R"(  --([a-z0-9-]+)\n      (VOX_RELAY_[A-Z_]+)  \(default (\(none\)|[^)]*)\))");
+  const std::regex entry(R"(  --([a-z0-9-]+)\n      (VOX_RELAY_[A-Z0-9_]+)  \(default (\(none\)|[^)]*)\))");
   std::set<std::string> rows;
   for (std::sregex_iterator it(help.begin(), help.end(), entry), end; it != end; ++it) {
     const std::string value = (*it)[3];
@@ -143,7 +143,7 @@ TEST(RelayConfig, ReadmeTableListsExactlyWhatHelpLists) {
     rows.insert((*it)[2].str());
   }
   EXPECT_EQ(rows.size(), 30u);
-  const std::regex readme_row(R"(\| `--[a-z0-9-]+` \| `(VOX_RELAY_[A-Z_]+)` \|)");
+  const std::regex readme_row(R"(\| `--[a-z0-9-]+` \| `(VOX_RELAY_[A-Z0-9_]+)` \|)");
   for (std::sregex_iterator it(text.begin(), text.end(), readme_row), end; it != end; ++it)
     EXPECT_EQ(rows.count((*it)[1].str()), 1u) << "README documents a flag --help does not list: " << (*it)[1];
 }

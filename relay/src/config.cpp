@@ -48,7 +48,7 @@ std::vector<Setting> settings(Config& c) {
               3600),
       integer("read-batch", "VOX_RELAY_READ_BATCH", "most events one read of a feed takes", c.read_batch, 1, 100000),
       text("s3-endpoint", "VOX_RELAY_S3_ENDPOINT",
-           "S3-compatible storage to archive recordings to, http(s)://host[:port] (none: no archiver)",
+           "S3-compatible storage to archive recordings to, http(s)://host[:port][/path] (none: no archiver)",
            c.s3_endpoint),
       text("s3-region", "VOX_RELAY_S3_REGION", "the bucket's region, as signatures name it", c.s3_region),
       text("s3-bucket", "VOX_RELAY_S3_BUCKET", "the bucket recordings are archived to", c.s3_bucket),
@@ -94,8 +94,8 @@ Invocation parse_invocation(int argc, const char* const* argv, const std::functi
     if (const char* value = getenv(name)) *field = value;
   if (!c.s3_endpoint.empty()) {
     const std::optional<Url> endpoint = parse_url(c.s3_endpoint);
-    if (!endpoint || endpoint->target != "/")
-      throw ConfigError("--s3-endpoint: must be http(s)://host[:port], without a path");
+    if (!endpoint || endpoint->target.find('?') != std::string::npos)
+      throw ConfigError("--s3-endpoint: must be http(s)://host[:port][/path], without a query");
     if (c.s3_bucket.empty()) throw ConfigError("--s3-bucket: needed with --s3-endpoint");
     if (credentials.access_key_id.empty() || credentials.secret_access_key.empty())
       throw ConfigError("--s3-endpoint: needs VOX_RELAY_S3_ACCESS_KEY_ID and VOX_RELAY_S3_SECRET_ACCESS_KEY");

@@ -31,6 +31,7 @@ std::string query_string(const NameValues& query) {
 
 ObjectStore::ObjectStore(StoreSettings settings)
     : settings_(std::move(settings)), endpoint_(parse_url(settings_.endpoint).value()) {
+  path_prefix_ = endpoint_.target.substr(0, endpoint_.target.find_last_not_of('/') + 1);
   host_ = settings_.path_style ? endpoint_.host : settings_.bucket + "." + endpoint_.host;
 }
 
@@ -38,7 +39,7 @@ ObjectStore::Target ObjectStore::target(const std::string& key) const {
   const bool default_port = endpoint_.port == (endpoint_.scheme == "https" ? 443 : 80);
   std::string host = host_.find(':') != std::string::npos ? "[" + host_ + "]" : host_;
   if (!default_port) host += ":" + std::to_string(endpoint_.port);
-  std::string path = settings_.path_style ? "/" + uri_encode(settings_.bucket, true) : "";
+  std::string path = path_prefix_ + (settings_.path_style ? "/" + uri_encode(settings_.bucket, true) : "");
   path += "/" + uri_encode(key, false);
   return {host, path};
 }

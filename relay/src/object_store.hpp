@@ -19,7 +19,7 @@ class ClientImpl;
 namespace relay {
 
 struct StoreSettings {
-  std::string endpoint;  // http(s)://host[:port]
+  std::string endpoint;  // http(s)://host[:port][/path] (Supabase serves S3 under a path)
   std::string region;
   std::string bucket;
   bool path_style = false;  // https://endpoint/bucket/key instead of https://bucket.endpoint/key
@@ -65,6 +65,7 @@ class ObjectStore {
 
   StoreSettings settings_;
   Url endpoint_;
+  std::string path_prefix_;  // the endpoint's path, without its final '/'
   std::string host_;  // the host connected to: the endpoint's, or the bucket's subdomain of it
 };
 

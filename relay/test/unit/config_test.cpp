@@ -123,7 +123,9 @@ TEST(RelayConfig, StorageNeedsABucketAndCredentialsFromTheEnvironment) {
   EXPECT_EQ(c.s3_credentials.session_token, "session");
   EXPECT_THROW(parse({"--s3-endpoint=https://s3.example"}, keys), ConfigError);
   EXPECT_THROW(parse({"--s3-endpoint=https://s3.example", "--s3-bucket=b"}), ConfigError);
-  EXPECT_THROW(parse({"--s3-endpoint=https://s3.example/path", "--s3-bucket=b"}, keys), ConfigError);
+  EXPECT_THROW(parse({"--s3-endpoint=https://s3.example/?x=1", "--s3-bucket=b"}, keys), ConfigError);
+  EXPECT_EQ(parse({"--s3-endpoint=https://p.supabase.co/storage/v1/s3", "--s3-bucket=b"}, keys).config.s3_endpoint,
+            "https://p.supabase.co/storage/v1/s3");
   EXPECT_THROW(parse({"--s3-endpoint=s3.example", "--s3-bucket=b"}, keys), ConfigError);
   EXPECT_THROW(parse({"--s3-path-style=yes"}), ConfigError);
   // A credential is never a flag: it would show in `ps`.

@@ -116,6 +116,10 @@ void Archiver::archive(const Job& job) {
   const Downloaded downloaded = download_recording(
       job.recording_url, fence_, settings_.download,
       [&](const std::string& response_type, const char* data, size_t size, std::string& error) {
+        if (stopping_) {
+          error = "the relay is stopping";
+          return false;
+        }
         if (!upload) {
           content_type = media_type(response_type);
           upload.emplace(store_, key, content_type);
@@ -129,6 +133,13 @@ void Archiver::archive(const Job& job) {
     error = upload->finish().error;
   }
   const nlohmann::json where = {{"org_id", job.org_id}, {"call_id", job.vapi_call_id}, {"job", job.id}};
+  if (!error.empty() && stopping_) {
+    // Not the job's fault: it is taken again, without an attempt counted
+    // against it, once its lease ends.
+    upload.reset();
+    vox::log("info", "recording left for the next relay: stopping", where);
+    return;
+  }
   if (!error.empty()) {
     upload.reset();  // aborts a multipart upload before the job can be taken again
     const DbResult failed =

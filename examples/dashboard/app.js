@@ -127,6 +127,7 @@
     if (call.latest) putUtterance(cell('latest'), call.latest);
     else cell('latest').replaceChildren();
     renderRecording(cell('recording'), call);
+    tr.classList.toggle('playing', call.call_id === player.dataset.callId);
     if (call.call_id === player.dataset.callId) playerCall.textContent = callerText(call);
     if (call.call_id === pane.dataset.callId) paneCall.textContent = `${callerText(call)} · ${cell('status').textContent}`;
   }

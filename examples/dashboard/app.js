@@ -1,5 +1,7 @@
 // The calls of one org, live: vox-relay's feed (Server-Sent Events) keeps a
-// row per call, and a transcript pane follows the call a user chose.
+// row per call, and a transcript pane follows the call a user chose. A call
+// with a recording gets a play button: vox-relay answers the recording's
+// route with a redirect to the clinic's archived copy.
 //
 // The page's URL carries the org and a feed credential:
 //   /dashboard/?org=<org id>&token=<feed token>
@@ -19,9 +21,16 @@
   const pane = document.getElementById('transcript');
   const paneCall = pane.querySelector('.call');
   const paneLines = pane.querySelector('.lines');
+  const player = document.getElementById('player');
+  const playerCall = player.querySelector('.call');
+  const playerMessage = player.querySelector('.message');
+  const audio = player.querySelector('audio');
 
   const calls = new Map(); // call id -> the newest Call object seen
   const rows = new Map(); // call id -> its <tr>
+  // Calls whose end-of-call report said they were recorded. A snapshot's
+  // calls do not say it (only the report event does), so this outlives them.
+  const recorded = new Set();
 
   const STATUS = { queued: 'Queued', ringing: 'Ringing', 'in-progress': 'In progress', forwarding: 'Forwarding', ended: 'Ended' };
   const CHANNEL = { inbound: 'Inbound', outbound: 'Outbound', web: 'Web' };
@@ -93,7 +102,7 @@
     const tr = document.createElement('tr');
     tr.dataset.callId = callId;
     tr.tabIndex = 0;
-    for (const name of ['status', 'channel', 'caller', 'duration', 'latest']) {
+    for (const name of ['status', 'channel', 'caller', 'duration', 'latest', 'recording']) {
       const td = document.createElement('td');
       td.className = name;
       tr.append(td);
@@ -117,7 +126,39 @@
     cell('duration').textContent = durationText(call);
     if (call.latest) putUtterance(cell('latest'), call.latest);
     else cell('latest').replaceChildren();
+    renderRecording(cell('recording'), call);
+    tr.classList.toggle('playing', call.call_id === player.dataset.callId);
+    if (call.call_id === player.dataset.callId) playerCall.textContent = callerText(call);
     if (call.call_id === pane.dataset.callId) paneCall.textContent = `${callerText(call)} · ${cell('status').textContent}`;
+  }
+
+  const hasRecording = (call) => call.has_recording === true || recorded.has(call.call_id);
+
+  // The play button of a recorded call; the row's own click and Enter open
+  // the transcript, so the button keeps its click and keys to itself.
+  function renderRecording(td, call) {
+    let button = td.querySelector('button.play');
+    if (!hasRecording(call)) {
+      button?.remove();
+      return;
+    }
+    if (!button) {
+      button = document.createElement('button');
+      button.type = 'button';
+      button.className = 'play';
+      button.setAttribute('aria-controls', 'player');
+      const icon = document.createElement('span');
+      icon.setAttribute('aria-hidden', 'true');
+      icon.textContent = '▶';
+      button.append(icon, ' Play');
+      button.addEventListener('click', (event) => {
+        event.stopPropagation();
+        playRecording(call.call_id);
+      });
+      button.addEventListener('keydown', (event) => event.stopPropagation());
+      td.append(button);
+    }
+    button.setAttribute('aria-label', `Play the recording of the call with ${callerText(call)}`);
   }
 
   // Moves rows only where the order changed, so a focused row keeps focus.
@@ -216,6 +257,91 @@
     else addLine(utterance);
   }
 
+  // ------------------------------------------------------------- recording --
+
+  // The relay answers the recording's route with a redirect to a short-lived
+  // presigned URL of the archived object, or 404 when there is none (not
+  // archived yet, or deleted). An <audio> element cannot tell a 404 from
+  // any other failure, so the route is asked first without following the
+  // redirect (a same-origin fetch with redirect 'manual' sees it as an
+  // opaque redirect); the audio element then follows it itself. The token
+  // stays in the relay's URL: the page sends no referrer.
+  let plays = 0; // a newer play makes an older one's answer moot
+
+  const recordingUrl = (callId) => withToken(`${apiPath(org, 'calls', callId)}/recording`);
+
+  function playerSays(text, state) {
+    playerMessage.textContent = text;
+    playerMessage.dataset.state = state;
+  }
+
+  // Why the route gives nothing to play, as staff would read it; null when
+  // it redirects (there is something to play).
+  async function recordingProblem(callId) {
+    let response;
+    try {
+      response = await fetch(recordingUrl(callId), { redirect: 'manual', cache: 'no-store' });
+    } catch (error) {
+      return `Could not reach the server for the recording (${error.message}).`;
+    }
+    if (response.type === 'opaqueredirect' || response.ok) return null;
+    if (response.status === 404) {
+      return 'This recording is not available: it has not been archived yet (try again in a minute), or it was deleted.';
+    }
+    if (response.status === 401) return 'This dashboard link has expired or was revoked: open the dashboard again from your application.';
+    return `Could not load the recording (HTTP ${response.status}).`;
+  }
+
+  async function playRecording(callId) {
+    const play = ++plays;
+    const call = calls.get(callId);
+    player.dataset.callId = callId;
+    player.hidden = false;
+    playerCall.textContent = call ? callerText(call) : '';
+    for (const tr of tbody.children) tr.classList.toggle('playing', tr.dataset.callId === callId);
+    audio.pause();
+    audio.removeAttribute('src');
+    audio.load();
+    playerSays('Loading the recording…', 'loading');
+    const problem = await recordingProblem(callId);
+    if (play !== plays) return;
+    if (problem) {
+      playerSays(problem, 'error');
+      return;
+    }
+    audio.src = recordingUrl(callId);
+    try {
+      await audio.play();
+    } catch (error) {
+      // The error event says why a load failed; a browser that refuses to
+      // start by itself leaves the controls to the user.
+      if (play === plays && error.name === 'NotAllowedError') playerSays('Press play to listen.', 'ready');
+    }
+  }
+
+  audio.addEventListener('playing', () => playerSays('', 'playing'));
+  audio.addEventListener('error', async () => {
+    if (!audio.getAttribute('src')) return; // cleared on purpose
+    const play = plays;
+    const callId = player.dataset.callId;
+    const problem = await recordingProblem(callId);
+    if (play !== plays) return;
+    // The route may redirect and the object still fail (its link expired
+    // while paused, storage unreachable, a format this browser cannot play).
+    playerSays(problem ?? 'Could not play the recording: its link may have expired or storage did not answer. Press Play on the call to try again.', 'error');
+  });
+
+  function closePlayer() {
+    plays++;
+    audio.pause();
+    audio.removeAttribute('src');
+    audio.load();
+    player.hidden = true;
+    delete player.dataset.callId;
+    for (const tr of tbody.children) tr.classList.remove('playing');
+  }
+  document.getElementById('close-player').addEventListener('click', closePlayer);
+
   // ------------------------------------------------------------------ feed --
 
   // The browser's EventSource reconnects by itself after a network error,
@@ -272,6 +398,13 @@
     source.addEventListener('reset', () => clearCalls('Reloading…'));
     source.addEventListener('message', (event) => {
       const data = JSON.parse(event.data);
+      if (data.report && data.call_id) {
+        if (data.report.has_recording) recorded.add(data.call_id);
+        else recorded.delete(data.call_id);
+        // An older event than the row's (a redelivery) does not render it.
+        const known = calls.get(data.call_id);
+        if (known) renderRow(known);
+      }
       if (data.call) {
         upsert(data.call);
         renderOrder();

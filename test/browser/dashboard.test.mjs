@@ -8,12 +8,19 @@
 // says so instead of retrying. Screenshots of the page (live, and at the end)
 // are saved in the output directory.
 //
+// Recordings: vox-relay archives them into a local S3-compatible server
+// (s3rver) from a local HTTPS origin that plays Vapi's storage (a
+// self-signed certificate made with openssl, a generated WAV file); a call
+// whose report has a recording gets a play button that plays the archived
+// copy through the relay's redirect, and says so when there is none.
+//
 // scripts/test.sh sets PGHOST/PGPORT (the test cluster, vox installed),
 // VOX_SHIM_BIN, VOX_RELAY_BIN and VOX_BROWSER_OUT_DIR; VOX_CHROMIUM names the
 // browser (default /usr/bin/chromium).
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHmac, randomInt, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
+import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -24,6 +31,7 @@ import { fileURLToPath } from 'node:url';
 
 import pg from 'pg';
 import puppeteer from 'puppeteer-core';
+import S3rver from 's3rver';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
@@ -117,12 +125,15 @@ const vapiCall = (world, extra = {}) => {
 const envelope = (message) => JSON.stringify({ message: { timestamp: Date.now(), ...message } });
 const statusUpdate = (call, status, extra = {}) => envelope({ type: 'status-update', status, call: { ...call, status }, ...extra });
 const transcript = (call, role, words) => envelope({ type: 'transcript', role, transcriptType: 'final', transcript: words, call });
-const endOfCallReport = (call, startedAt, endedAt) => envelope({
+const endOfCallReport = (call, startedAt, endedAt, recordingUrl = null) => envelope({
   type: 'end-of-call-report',
   endedReason: 'customer-ended-call',
   startedAt,
   endedAt,
-  artifact: { transcript: 'AI: Thanks for calling.' },
+  artifact: {
+    transcript: 'AI: Thanks for calling.',
+    ...(recordingUrl ? { recording: { mono: { combinedUrl: recordingUrl } } } : {}),
+  },
   analysis: { summary: 'Caller booked a cleaning.', successEvaluation: 'true' },
   call: { ...call, status: 'ended' },
 });
@@ -203,7 +214,104 @@ const startRelay = (port) => startServer('vox-relay', env.relayBin, port, {
   VOX_RELAY_PORT: String(port),
   VOX_RELAY_DATABASE_URL: `host=127.0.0.1 port=${env.pgPort} dbname=${database} user=${relayRole}`,
   VOX_RELAY_DASHBOARD_DIR: path.join(root, 'examples/dashboard'),
+  // The archiver: into the local bucket, from the local HTTPS origin only
+  // (loopback is refused unless a test allows it).
+  VOX_RELAY_S3_ENDPOINT: archive.s3Url,
+  VOX_RELAY_S3_REGION: 'us-east-1',
+  VOX_RELAY_S3_BUCKET: archive.bucket,
+  VOX_RELAY_S3_PATH_STYLE: 'true',
+  VOX_RELAY_S3_ACCESS_KEY_ID: 'S3RVER', // s3rver's built-in account
+  VOX_RELAY_S3_SECRET_ACCESS_KEY: 'S3RVER',
+  VOX_RELAY_ARCHIVE_DOWNLOAD_HOSTS: '127.0.0.1',
+  VOX_RELAY_ARCHIVE_CA_FILE: archive.caFile,
+  VOX_RELAY_ARCHIVE_ALLOW_LOOPBACK: 'true',
+  VOX_RELAY_ARCHIVE_POLL_MS: '200',
 }, '/healthz');
+
+// -------------------------------------------------------------- archive ---
+
+// A WAV file of `seconds` of a quiet 440 Hz tone: 16 kHz, 16-bit PCM, mono.
+function wavFile(seconds, rate = 16000) {
+  const samples = seconds * rate;
+  const wav = Buffer.alloc(44 + 2 * samples);
+  wav.write('RIFF', 0);
+  wav.writeUInt32LE(36 + 2 * samples, 4);
+  wav.write('WAVEfmt ', 8);
+  wav.writeUInt32LE(16, 16); // the fmt chunk's size
+  wav.writeUInt16LE(1, 20); // PCM
+  wav.writeUInt16LE(1, 22); // one channel
+  wav.writeUInt32LE(rate, 24);
+  wav.writeUInt32LE(rate * 2, 28); // bytes a second
+  wav.writeUInt16LE(2, 32); // bytes a frame
+  wav.writeUInt16LE(16, 34); // bits a sample
+  wav.write('data', 36);
+  wav.writeUInt32LE(2 * samples, 40);
+  for (let i = 0; i < samples; i++) wav.writeInt16LE(Math.round(6000 * Math.sin((2 * Math.PI * 440 * i) / rate)), 44 + 2 * i);
+  return wav;
+}
+
+// The bucket (s3rver, its files in the output directory) and the origin
+// that plays Vapi's storage: HTTPS with a self-signed certificate for
+// 127.0.0.1, which vox-relay trusts through its archive CA file. The origin
+// serves the WAV at /recordings/<anything>.wav and 404 for anything else.
+const archive = {
+  bucket: 'vox-browser',
+  wavSeconds: 4,
+  wav: null,
+  s3Url: null,
+  originUrl: null,
+  caFile: null,
+  originRequests: [],
+  async start() {
+    const dir = path.join(env.outDir, 'archive');
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.mkdirSync(dir, { recursive: true });
+    this.caFile = path.join(dir, 'origin-cert.pem');
+    const keyFile = path.join(dir, 'origin-key.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
+      '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', keyFile, '-out', this.caFile], { stdio: 'ignore' });
+    this.wav = wavFile(this.wavSeconds);
+    this.origin = https.createServer({ key: fs.readFileSync(keyFile), cert: fs.readFileSync(this.caFile) }, (request, response) => {
+      this.originRequests.push(request.url);
+      if (request.method === 'GET' && /^\/recordings\/[\w-]+\.wav(\?|$)/.test(request.url)) {
+        response.writeHead(200, { 'content-type': 'audio/wav', 'content-length': this.wav.length });
+        response.end(this.wav);
+      } else {
+        response.writeHead(404, { 'content-type': 'text/plain' });
+        response.end('not found');
+      }
+    });
+    const originPort = await freePort();
+    await new Promise((resolve, reject) => this.origin.listen(originPort, '127.0.0.1', resolve).on('error', reject));
+    this.originUrl = `https://127.0.0.1:${originPort}`;
+    const s3Port = await freePort();
+    this.s3 = new S3rver({
+      address: '127.0.0.1',
+      port: s3Port,
+      silent: true,
+      directory: path.join(dir, 's3rver'),
+      configureBuckets: [{ name: this.bucket }],
+    });
+    await this.s3.run();
+    this.s3Url = `http://127.0.0.1:${s3Port}`;
+  },
+  async stop() {
+    await this.s3?.close().catch(() => {});
+    await new Promise((resolve) => (this.origin ? this.origin.close(resolve) : resolve()));
+  },
+};
+
+// Waits until the recording job of the call is no longer pending and
+// returns its row (status 'done' with its object, or 'dead').
+async function recordingJob(call, { until = (job) => job?.status !== 'pending', timeoutMs = 30_000 } = {}) {
+  let job;
+  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await sleep(200)) {
+    job = await withClient(async (client) => (await client.query(
+      'SELECT * FROM vox.recording_upload_queue WHERE org_id = $1 AND vapi_call_id = $2', [world.orgId, call.id])).rows[0]);
+    if (until(job)) return job;
+  }
+  assert.fail(`the recording job of ${call.id} did not get there within ${timeoutMs / 1000} s: ${JSON.stringify(job)}`);
+}
 
 // ------------------------------------------------------------- the page ---
 
@@ -250,6 +358,7 @@ const pageErrors = [];
 
 before(async () => {
   world = await freshWorld();
+  await archive.start();
   shim = await startShim(await freePort());
   relayPort = await freePort();
   relay = await startRelay(relayPort);
@@ -282,6 +391,7 @@ after(async () => {
   await browser?.close();
   await relay?.stop();
   await shim?.stop();
+  await archive.stop();
 });
 
 // ----------------------------------------------------------------- tests ---
@@ -444,6 +554,135 @@ test('events removed past the retention while the page was away: reset, then the
   assert.equal(rowOf(state, callB).latest, shown(...bye));
   assert.equal(state.transcript.length, 5);
   assert.equal(await page.evaluate(() => window.samePage), true, 'the page was not reloaded');
+});
+
+// ------------------------------------------------------------ recordings ---
+
+// The player as the page shows it, and its audio element's state.
+const playerState = () => page.evaluate(() => {
+  const player = document.getElementById('player');
+  const audio = player.querySelector('audio');
+  return {
+    hidden: player.hidden,
+    call: player.querySelector('.call').textContent,
+    message: player.querySelector('.message').textContent,
+    messageState: player.querySelector('.message').dataset.state ?? null,
+    src: audio.getAttribute('src'),
+    readyState: audio.readyState,
+    currentTime: audio.currentTime,
+    played: audio.played.length,
+    paused: audio.paused,
+    duration: audio.duration,
+    error: audio.error && { code: audio.error.code, message: audio.error.message },
+  };
+});
+
+// Polls the player until `predicate(state)` holds; fails with the last state.
+async function waitForPlayer(what, predicate) {
+  let state;
+  for (const deadline = Date.now() + waitMs; Date.now() < deadline; await sleep(100)) {
+    state = await playerState();
+    if (predicate(state)) return state;
+  }
+  assert.fail(`the player did not show ${what} within ${waitMs / 1000} s; it shows ${JSON.stringify(state, null, 1)}`);
+}
+
+const playButton = (call) => `tr[data-call-id="${call.id}"] button.play`;
+
+// A call that ends with an end-of-call-report naming `recordingUrl`.
+async function recordedCall(recordingUrl) {
+  const endedAt = new Date();
+  const call = vapiCall(world, { startedAt: new Date(endedAt - 42_000).toISOString() });
+  await deliver(world, statusUpdate(call, 'ended', { endedReason: 'customer-ended-call' }));
+  await deliver(world, endOfCallReport(call, call.startedAt, endedAt.toISOString(), recordingUrl(call)));
+  return call;
+}
+
+let recorded; // a call whose recording the relay archives
+let unarchived; // one whose recording's download fails: never archived
+
+test('a call whose report has a recording gets a play button, labelled for it; calls without one get none', async () => {
+  recorded = await recordedCall((call) => `${archive.originUrl}/recordings/${call.id}.wav`);
+  unarchived = await recordedCall((call) => `${archive.originUrl}/gone/${call.id}.wav`);
+  await waitFor('both calls ended', (s) => rowOf(s, recorded)?.status === 'ended' && rowOf(s, unarchived)?.status === 'ended');
+  await page.waitForSelector(playButton(recorded), { timeout: waitMs });
+  await page.waitForSelector(playButton(unarchived), { timeout: waitMs });
+  const button = await page.$eval(playButton(recorded), (element) => ({
+    type: element.type,
+    text: element.textContent,
+    label: element.getAttribute('aria-label'),
+    controls: element.getAttribute('aria-controls'),
+    caller: element.closest('tr').querySelector('.caller').textContent,
+  }));
+  assert.equal(button.type, 'button');
+  assert.match(button.text, /Play$/);
+  assert.equal(button.label, `Play the recording of the call with ${button.caller}`);
+  assert.equal(button.controls, 'player');
+  // Call A ended with a report without a recording; B, C and D have none.
+  assert.deepEqual(await page.$$eval('#calls button.play', (buttons) => buttons.map((b) => b.closest('tr').dataset.callId).sort()),
+    [recorded.id, unarchived.id].sort());
+  assert.equal((await playerState()).hidden, true);
+});
+
+test('a recording not archived: Play says it is not available, and loads nothing into the audio element', async () => {
+  // The origin answers 404: the job fails and backs off, nothing is archived.
+  const job = await recordingJob(unarchived, { until: (j) => j?.last_error || j?.status === 'dead' });
+  assert.notEqual(job.status, 'done');
+  await page.click(playButton(unarchived));
+  const state = await waitForPlayer('a message', (s) => s.messageState === 'error');
+  assert.equal(state.hidden, false);
+  assert.match(state.message, /not available: it has not been archived yet .*or it was deleted/);
+  assert.equal(state.src, null);
+  assert.equal(state.error, null);
+  const caller = await page.$eval(`tr[data-call-id="${unarchived.id}"] .caller`, (td) => td.textContent);
+  assert.equal(state.call, caller);
+});
+
+test('an archived recording plays: Play, by keyboard, loads the relay\'s redirect to the bucket into the audio element', async () => {
+  const job = await recordingJob(recorded);
+  assert.equal(job.status, 'done', `the job ended ${job.status}: ${job.last_error}`);
+  assert.ok(job.storage_path.includes(`${world.orgId}/${recorded.id}/`), job.storage_path);
+  assert.ok(archive.originRequests.some((url) => url.startsWith(`/recordings/${recorded.id}.wav`)));
+
+  const requests = [];
+  const onRequest = (request) => requests.push(request.url());
+  page.on('request', onRequest);
+  const paneBefore = await page.$eval('#transcript', (element) => element.dataset.callId ?? null);
+  await page.focus(playButton(recorded));
+  await page.keyboard.press('Enter');
+  const state = await waitForPlayer('the recording playing',
+    (s) => s.readyState >= 2 && s.played > 0 && s.currentTime > 0.5 && !s.paused);
+  page.off('request', onRequest);
+
+  assert.equal(state.error, null);
+  assert.equal(state.hidden, false);
+  assert.equal(state.message, '');
+  assert.ok(Math.abs(state.duration - archive.wavSeconds) < 0.05, `duration ${state.duration}`);
+  assert.equal(state.src, `/v1/orgs/${world.orgId}/calls/${recorded.id}/recording?token=${encodeURIComponent(world.token)}`);
+  // Enter on the button played; it did not open the row's transcript.
+  assert.equal(await page.$eval('#transcript', (element) => element.dataset.callId ?? null), paneBefore);
+  assert.ok(await page.$eval(`tr[data-call-id="${recorded.id}"]`, (tr) => tr.classList.contains('playing')));
+  // The audio came from the bucket's object, through a presigned URL.
+  const fromBucket = requests.map((url) => new URL(url)).filter((url) => url.origin === archive.s3Url);
+  assert.ok(fromBucket.some((url) => decodeURIComponent(url.pathname) === `/${archive.bucket}/${job.storage_path}` &&
+    url.searchParams.has('X-Amz-Signature')), `requests: ${requests.join('\n')}`);
+  await page.screenshot({ path: path.join(env.outDir, 'dashboard-recording.png'), fullPage: true });
+  // No presigned URL's signature (nor the feed's token) in the relay's log.
+  const log = fs.readFileSync(path.join(env.outDir, 'vox-relay.log'), 'utf8');
+  for (const url of fromBucket) {
+    const signature = url.searchParams.get('X-Amz-Signature');
+    if (signature) assert.ok(!log.includes(signature), 'a presigned URL\'s signature is in the relay\'s log');
+  }
+  assert.ok(!log.includes(world.token), 'the feed token is in the relay\'s log');
+});
+
+test('closing the player stops the recording', async () => {
+  await page.click('#close-player');
+  const state = await playerState();
+  assert.equal(state.hidden, true);
+  assert.equal(state.paused, true);
+  assert.equal(state.src, null);
+  assert.equal(await page.$$eval('#calls tr.playing', (rows) => rows.length), 0);
 });
 
 test('its token revoked: the stream ends, the page says the link no longer works and stops asking', async () => {

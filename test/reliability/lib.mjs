@@ -488,8 +488,9 @@ export const coveredTables = [
   'agents', 'audit_log', 'call_logs', 'call_tracking', 'call_transcripts', 'calls', 'leads', 'organizations',
   'outbox', 'parked_events', 'phone_numbers', 'processed_webhook_events', 'recording_upload_queue', 'webhook_secrets',
 ];
-// Not written by events: maintenance's record, the feed's credentials, origin and horizons.
-export const uncoveredTables = ['feed_credentials', 'feed_horizons', 'feed_origin', 'maintenance_runs'];
+// Not written by events: maintenance's record, the feed's credentials, origin
+// and horizons, and the archive's deletions (queued by retention or a deleted job).
+export const uncoveredTables = ['feed_credentials', 'feed_horizons', 'feed_origin', 'maintenance_runs', 'recording_deletions'];
 
 // Test-only helpers in the test database: creating worlds and snapshots.
 export const harnessSql = `

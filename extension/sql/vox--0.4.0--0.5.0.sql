@@ -304,6 +304,8 @@ AS 'MODULE_PATHNAME', 'vox_notify_enabled';
 COMMENT ON FUNCTION vox.notify_enabled() IS
     'Whether adding outbox rows sends NOTIFY vox_outbox (setting vox.notify as the server has it)';
 
+COMMENT ON TABLE vox.outbox IS
+    'Changes to broadcast after commit (dashboard): one row per applied event, none for duplicates, and one per upload archived or object deleted (topic recording)';
 -- An outbox row like the handler's (committed_by takes the transaction's id
 -- by default), with the state as the change left it.
 CREATE FUNCTION vox.recording_changed(org_id uuid, vapi_call_id text) RETURNS void

@@ -315,8 +315,8 @@ AS $$
 BEGIN
     INSERT INTO vox.outbox (org_id, topic, vapi_call_id, payload)
     VALUES (recording_changed.org_id, 'recording', recording_changed.vapi_call_id,
-            jsonb_build_object('vapi_call_id', recording_changed.vapi_call_id,
-                               'recording', vox.recording_state(recording_changed.org_id, recording_changed.vapi_call_id)));
+            jsonb_build_object('vapi_call_id', recording_changed.vapi_call_id, 'recording',
+                               vox.recording_state(recording_changed.org_id, recording_changed.vapi_call_id)));
     IF vox.notify_enabled() THEN
         PERFORM pg_notify('vox_outbox', recording_changed.org_id::text);
     END IF;

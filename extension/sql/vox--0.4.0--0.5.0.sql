@@ -31,6 +31,9 @@ RETURNS text
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    job_org_id uuid;
+    job_call_id text;
 BEGIN
     IF storage_path IS NULL OR length(storage_path) NOT BETWEEN 1 AND 4096 THEN
         RAISE EXCEPTION 'invalid storage_path: expected 1 to 4096 characters' USING ERRCODE = 'invalid_parameter_value';
@@ -49,8 +52,10 @@ BEGIN
        SET status = 'done', storage_path = complete_recording_upload.storage_path,
            object_size = complete_recording_upload.object_size, content_type = complete_recording_upload.content_type,
            sha256 = complete_recording_upload.sha256, completed_at = now(), last_error = NULL
-     WHERE q.id = complete_recording_upload.id AND q.status = 'pending';
+     WHERE q.id = complete_recording_upload.id AND q.status = 'pending'
+    RETURNING q.org_id, q.vapi_call_id INTO job_org_id, job_call_id;
     IF FOUND THEN
+        PERFORM vox.recording_changed(job_org_id, job_call_id);
         RETURN 'done';
     END IF;
     -- The same object, still archived: keep it. Anything else (no such job,
@@ -67,7 +72,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION vox.complete_recording_upload(bigint, text, bigint, text, text) IS
-    'Records a claimed upload''s object (key, size, content type, SHA-256): ''done'', ''already done'' if the job already holds that object, NULL if no job holds it (the caller deletes the object)';
+    'Records a claimed upload''s object (key, size, content type, SHA-256): ''done'' (and a ''recording'' outbox row), ''already done'' if the job already holds that object, NULL if no job holds it (the caller deletes the object)';
 
 -- Retention ----------------------------------------------------------------------
 -- vox.recording_retention is read as vox defined it (PGC_SIGHUP): a
@@ -204,15 +209,19 @@ BEGIN
     IF NOT FOUND THEN
         RETURN false;
     END IF;
-    -- An expired object's job stays, as the record of the call's archive.
+    -- An expired object's job stays, as the record of the call's archive;
+    -- its dashboards learn that the recording is gone.
     UPDATE vox.recording_upload_queue q SET object_deleted_at = now()
      WHERE q.org_id = deleted.org_id AND q.vapi_call_id = deleted.vapi_call_id
        AND q.storage_path = deleted.storage_path AND q.object_deleted_at IS NULL;
+    IF FOUND THEN
+        PERFORM vox.recording_changed(deleted.org_id, deleted.vapi_call_id);
+    END IF;
     RETURN true;
 END
 $$;
 COMMENT ON FUNCTION vox.complete_recording_deletion(bigint) IS
-    'Marks a claimed deletion done, and its job''s object deleted if the job is still there; false if it was not pending';
+    'Marks a claimed deletion done, and its job''s object deleted if the job is still there (with a ''recording'' outbox row); false if it was not pending';
 
 CREATE FUNCTION vox.fail_recording_deletion(id bigint, error text) RETURNS text
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -233,6 +242,89 @@ END
 $$;
 COMMENT ON FUNCTION vox.fail_recording_deletion(bigint, text) IS
     'Records a failed deletion: retried after a backoff, or dead after vox.queue_max_attempts; returns the new status (NULL if it was not pending)';
+
+-- What the live feed says about a recording ---------------------------------------
+-- A reloaded dashboard must know whether a call's recording can be played,
+-- and a live one when that changes: the state is read with the call, and
+-- the archive's completions add an outbox row.
+
+-- An index for a call whose job went: its deletion is found by the call.
+CREATE INDEX recording_deletions_call_idx ON vox.recording_deletions (org_id, vapi_call_id);
+
+-- One lookup of the call's job by its unique key; the deletions only for an
+-- archived object (by its key) or a job that went (by the call). Any
+-- deletion, even a dead one, ends playback as vox.recording_object does.
+CREATE FUNCTION vox.recording_state(org_id uuid, vapi_call_id text) RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT COALESCE(
+        (SELECT CASE q.status
+                    WHEN 'pending' THEN 'waiting'
+                    WHEN 'dead' THEN 'failed'
+                    WHEN 'done' THEN
+                        CASE WHEN q.object_deleted_at IS NULL
+                                  AND NOT EXISTS (SELECT FROM vox.recording_deletions d
+                                                   WHERE d.org_id = q.org_id AND d.storage_path = q.storage_path)
+                             THEN 'archived' ELSE 'deleted' END
+                END
+           FROM vox.recording_upload_queue q
+          WHERE q.org_id = recording_state.org_id AND q.vapi_call_id = recording_state.vapi_call_id),
+        CASE WHEN EXISTS (SELECT FROM vox.recording_deletions d
+                           WHERE d.org_id = recording_state.org_id AND d.vapi_call_id = recording_state.vapi_call_id)
+             THEN 'deleted' END)
+$$;
+REVOKE ALL ON FUNCTION vox.recording_state(uuid, text) FROM PUBLIC;
+COMMENT ON FUNCTION vox.recording_state(uuid, text) IS
+    'A call''s recording as the feed shows it: waiting, archived (playable), failed, deleted, or NULL (no recording)';
+
+CREATE OR REPLACE FUNCTION vox.feed_call(l vox.call_logs) RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT jsonb_build_object(
+        'call_id', l.vapi_call_id, 'status', l.status, 'channel', l.channel, 'caller', l.customer_number,
+        'caller_name', (SELECT p.name FROM vox.leads p WHERE p.org_id = l.org_id AND p.id = l.lead_id),
+        'started_at', l.started_at, 'ended_at', l.ended_at, 'duration_seconds', l.duration_seconds,
+        'ended_reason', l.ended_reason, 'outcome', l.outcome, 'updated_at', l.updated_at,
+        'latest', (SELECT vox.feed_utterance(t) FROM vox.call_transcripts t
+                    WHERE t.org_id = l.org_id AND t.vapi_call_id = l.vapi_call_id
+                    ORDER BY COALESCE(t.spoken_at, t.created_at) DESC, t.id DESC LIMIT 1),
+        'recording', vox.recording_state(l.org_id, l.vapi_call_id))
+$$;
+COMMENT ON FUNCTION vox.feed_call(vox.call_logs) IS
+    'A call as the feed shows it: state, caller, duration, its latest transcript line and its recording''s state';
+
+-- The handler's NOTIFY condition, for SQL that adds outbox rows: the setting
+-- as vox defined it (a superuser's), never a session's placeholder.
+CREATE FUNCTION vox.notify_enabled() RETURNS boolean
+LANGUAGE c STABLE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'vox_notify_enabled';
+COMMENT ON FUNCTION vox.notify_enabled() IS
+    'Whether adding outbox rows sends NOTIFY vox_outbox (setting vox.notify as the server has it)';
+
+COMMENT ON TABLE vox.outbox IS
+    'Changes to broadcast after commit (dashboard): one row per applied event, none for duplicates, and one per upload archived or object deleted (topic recording)';
+-- An outbox row like the handler's (committed_by takes the transaction's id
+-- by default), with the state as the change left it.
+CREATE FUNCTION vox.recording_changed(org_id uuid, vapi_call_id text) RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    INSERT INTO vox.outbox (org_id, topic, vapi_call_id, payload)
+    VALUES (recording_changed.org_id, 'recording', recording_changed.vapi_call_id,
+            jsonb_build_object('vapi_call_id', recording_changed.vapi_call_id, 'recording',
+                               vox.recording_state(recording_changed.org_id, recording_changed.vapi_call_id)));
+    IF vox.notify_enabled() THEN
+        PERFORM pg_notify('vox_outbox', recording_changed.org_id::text);
+    END IF;
+END
+$$;
+REVOKE ALL ON FUNCTION vox.recording_changed(uuid, text) FROM PUBLIC;
+COMMENT ON FUNCTION vox.recording_changed(uuid, text) IS
+    'Adds a ''recording'' outbox row with the call''s recording state, and NOTIFY vox_outbox when vox.notify is on';
 
 -- Playback and monitoring --------------------------------------------------------
 

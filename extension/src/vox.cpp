@@ -34,6 +34,7 @@ PG_FUNCTION_INFO_V1(vox_replay_parked_batch);
 PG_FUNCTION_INFO_V1(vox_record_maintenance_run);
 PG_FUNCTION_INFO_V1(vox_queue_max_attempts);
 PG_FUNCTION_INFO_V1(vox_recording_retention);
+PG_FUNCTION_INFO_V1(vox_notify_enabled);
 }
 
 // Settings always; the maintenance worker and the event counters' shared
@@ -281,4 +282,11 @@ extern "C" Datum vox_recording_retention(PG_FUNCTION_ARGS) {
   Interval* retention = static_cast<Interval*>(palloc0(sizeof(Interval)));
   retention->time = static_cast<TimeOffset>(setting_recording_retention) * USECS_PER_SEC;
   PG_RETURN_INTERVAL_P(retention);
+}
+
+// The setting as vox defined it (PGC_SUSET), the one the handler's NOTIFY
+// reads: SQL that adds outbox rows decides as the handler does.
+extern "C" Datum vox_notify_enabled(PG_FUNCTION_ARGS) {
+  (void)fcinfo;
+  PG_RETURN_BOOL(setting_notify);
 }

@@ -414,6 +414,24 @@ check_recording_retention_placeholder() {
   fi
 }
 
+# Without the preload, a relay session's SET vox.notify = off (a placeholder
+# until vox's library loads; the setting is a superuser's) must not silence
+# the NOTIFY of an upload it completes: only the server's setting counts.
+check_notify_placeholder() {
+  local id
+  q "SELECT vox.handle_event(vox_test.end_of_call_report(vox_test.call('call-notify', 'asst-demo'), 1763741000000))" \
+    "SELECT id FROM vox.recording_upload_queue WHERE vapi_call_id = 'call-notify' AND status = 'pending'" >/dev/null ||
+    return 1
+  id=${GOT##*$'\n'}
+  q_as relay "$DB" "SET vox.notify = off" "LISTEN vox_outbox" \
+    "SELECT vox.complete_recording_upload($id, 'recordings/call-notify.wav', 10, 'audio/wav', repeat('0', 64))" \
+    >/dev/null || return 1
+  if [[ $GOT != *done* || $GOT != *"notification \"vox_outbox\" with payload \"$ORG\""* ]]; then
+    DIAG+=("the relay's completion after its SET vox.notify = off printed '$GOT' (want done and a vox_outbox notification)")
+    return 1
+  fi
+}
+
 # -------------------------------------------------------------- setup ----
 vox_log "privileges test cluster: $DIR, port $SUITE_PORT"
 out=$(vox_cluster_fresh "$DIR" "$SUITE_PORT" "" 2>&1) || bail "could not create the cluster: $out"
@@ -459,6 +477,8 @@ check "the relay archives and plays through vox's functions only, reads no queue
   check_recording_separation
 check "without the preload, a relay's SET vox.recording_retention = 1 expires no archived object" \
   check_recording_retention_placeholder
+check "without the preload, a relay's SET vox.notify = off does not silence the NOTIFY of an upload it completes" \
+  check_notify_placeholder
 
 suite_cluster_preload "vox.database = '$DB'" "vox.maintenance_interval = 1" "vox.retention = 1"
 

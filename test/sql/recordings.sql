@@ -5,7 +5,9 @@
 -- job goes (an org deleted, a job deleted, the queue truncated) and, by
 -- vox.claim_recording_deletions, once older than vox.recording_retention;
 -- deletions are leased, retried and die like uploads. Playback reads the
--- archived object of one org's call only.
+-- archived object of one org's call only. The live feed shows each call's
+-- recording (waiting, archived, failed, deleted or null), and a completed
+-- upload or a deleted object adds a 'recording' outbox row.
 \set ECHO none
 \i test/fixtures/vapi.sql
 \set ECHO all
@@ -66,6 +68,16 @@ SELECT id, CASE org_id WHEN :org_a THEN 'A' WHEN :org_b THEN 'B' END AS org, vap
        status, attempts, CASE status WHEN 'pending' THEN available_at > now() END AS waiting, last_error,
        completed_at IS NOT NULL AS completed
   FROM vox.recording_deletions ORDER BY id;
+-- Each call's recording as a reloaded dashboard gets it (vox.feed_start).
+CREATE TEMP VIEW feed_recordings AS
+SELECT o.org, c ->> 'call_id' AS call_id, c -> 'recording' AS recording
+  FROM (VALUES ('A', :org_a::uuid), ('B', :org_b::uuid)) o(org, id), vox.feed_start(o.id) f,
+       jsonb_array_elements(f.calls) c
+ ORDER BY 1, 2;
+-- What the archive told live dashboards, in order.
+CREATE TEMP VIEW recording_events AS
+SELECT CASE org_id WHEN :org_a THEN 'A' WHEN :org_b THEN 'B' END AS org, vapi_call_id, payload
+  FROM vox.outbox WHERE topic = 'recording' ORDER BY id;
 
 -- Five calls of A and one of B (under the same call id as A's first) end
 -- with a recording: jobs 1 to 6.
@@ -74,10 +86,16 @@ SELECT count(vox.handle_event(vox_test.end_of_call_report(vox_test.call('call-' 
   FROM generate_series(1, 5) i;
 SELECT vox.handle_event(vox_test.end_of_call_report(vox_test.call('call-1', 'asst-b'), 1763741000000)) ->> 'status'
     AS report_b;
+-- A call of A that ends without a recording has none.
+SELECT vox.handle_event(vox_test.status_update(vox_test.call('call-0', 'asst-a'), 'ended', 1763741000000)) ->> 'status'
+    AS no_recording;
 SELECT * FROM uploads;
+SELECT cursor AS feed_a FROM vox.feed_start(:org_a) \gset
 SELECT id, vapi_call_id, attempts FROM vox.claim_recording_uploads(10, '10 minutes') ORDER BY id;
 -- The relay's gauge: six waiting (leased ones too), none dead.
 SELECT waiting, oldest_waiting_seconds >= 0 AS has_age, dead FROM vox.recording_queue_status();
+-- Claimed or not, a job's recording is waiting; call-0 has none.
+SELECT * FROM feed_recordings;
 
 ---------------------------------------------------------------------------
 -- Completion
@@ -100,10 +118,16 @@ SELECT count(*) AS completed_by_refusals FROM vox.recording_upload_queue WHERE s
 \set key_2 '''recordings/00000000-0000-4000-8000-00000000000a/call-2/2.wav'''
 \set key_3 '''recordings/00000000-0000-4000-8000-00000000000a/call-3/3.wav'''
 \set key_6 '''recordings/00000000-0000-4000-8000-00000000000b/call-1/6.mp3'''
+BEGIN;
 SELECT vox.complete_recording_upload(1, :key_1, 1048576, 'audio/wav', :sha) AS job_1,
        vox.complete_recording_upload(2, :key_2, 0, 'audio/wav', :sha) AS job_2,
        vox.complete_recording_upload(3, :key_3, 2048, 'audio/wav', :sha) AS job_3,
        vox.complete_recording_upload(6, :key_6, 4096, 'audio/mpeg', :sha) AS job_6;
+-- One outbox row per completion, written by the completing transaction
+-- (the feed delivers it to cursors that did not see that transaction).
+SELECT count(*) AS recording_rows, count(*) FILTER (WHERE committed_by = pg_current_xact_id()) AS by_this_transaction
+  FROM vox.outbox WHERE topic = 'recording';
+COMMIT;
 -- A relay restarted after completing, or a second relay that took the job
 -- once the lease ended, completes it again with the same object: kept.
 SELECT vox.complete_recording_upload(1, :key_1, 1048576, 'audio/wav', :sha) AS same_object;
@@ -113,6 +137,15 @@ SELECT vox.complete_recording_upload(1, 'recordings/elsewhere/1.wav', 10, 'audio
        vox.complete_recording_upload(999, 'recordings/x/999.wav', 10, 'audio/wav', :sha) AS no_job;
 SELECT * FROM uploads;
 SELECT waiting, dead FROM vox.recording_queue_status();
+-- Completing again adds no outbox row; each completion added one.
+SELECT * FROM recording_events;
+SELECT * FROM feed_recordings;
+-- A live dashboard reads them from its cursor, each with the call as it is.
+SELECT topic, data ->> 'call_id' AS call_id, data -> 'call' -> 'recording' AS recording
+  FROM vox.feed_read(:org_a, :'feed_a') WHERE topic = 'recording';
+-- B's reader gets B's only.
+SELECT topic, data ->> 'call_id' AS call_id, data -> 'call' -> 'recording' AS recording
+  FROM vox.feed_read(:org_b, :'feed_a');
 
 ---------------------------------------------------------------------------
 -- Playback: the archived object of that org's call only
@@ -139,6 +172,9 @@ SELECT vox.fail_recording_upload(5, 'download refused: host not allowed') AS thi
 SELECT vox.complete_recording_upload(5, 'recordings/late/5.wav', 10, 'audio/wav', :sha) AS late_completion;
 SELECT id, vapi_call_id, status, attempts, last_error FROM vox.recording_upload_queue WHERE id = 5;
 SELECT waiting, dead FROM vox.recording_queue_status();
+-- A dead job's recording failed; a failure adds no outbox row.
+SELECT * FROM feed_recordings WHERE call_id = 'call-5';
+SELECT count(*) AS recording_rows FROM vox.outbox WHERE topic = 'recording';
 
 ---------------------------------------------------------------------------
 -- A deleted job queues the deletion of its object
@@ -150,6 +186,9 @@ DELETE FROM vox.recording_upload_queue WHERE org_id = :org_a AND vapi_call_id IN
 SELECT * FROM deletions;
 SELECT vox.complete_recording_upload(4, 'recordings/a/call-4/4.wav', 10, 'audio/wav', :sha) AS job_gone;
 SELECT count(*) AS playback_after_delete FROM vox.recording_object(:org_a, 'call-2');
+-- The feed agrees: call-2's object is deleted (its job went, its deletion
+-- is queued); call-4's job went before it held an object, so no recording.
+SELECT * FROM feed_recordings WHERE call_id IN ('call-2', 'call-4');
 -- vox.stats counts pending and dead deletions.
 SELECT section, name, value, oldest IS NOT NULL AS has_oldest FROM vox.stats WHERE section LIKE 'recording%';
 
@@ -169,12 +208,16 @@ SELECT * FROM deletions;
 -- Queued for deletion, call-3 is not played any more, nor is it kept by a
 -- late completion.
 SELECT count(*) AS playback_while_deleting FROM vox.recording_object(:org_a, 'call-3');
+SELECT * FROM feed_recordings WHERE call_id = 'call-3';
 SELECT vox.complete_recording_upload(3, :key_3, 2048, 'audio/wav', :sha) AS completed_while_deleting;
 -- Storage confirms: the job stays, its object marked deleted; again changes
 -- nothing.
 SELECT vox.complete_recording_deletion(2) AS deleted, vox.complete_recording_deletion(2) AS deleted_again,
        vox.complete_recording_deletion(999) AS no_deletion;
 SELECT * FROM uploads WHERE id = 3;
+-- Marking the object deleted told the dashboards; confirming call-2's
+-- deletion would not (its job is gone).
+SELECT * FROM recording_events WHERE vapi_call_id = 'call-3';
 -- A deleted object is never queued again; the unconfirmed deletion of
 -- call-2 comes back.
 CALL pg_temp.time_passes();
@@ -228,6 +271,9 @@ SELECT count(*) AS jobs_of_b FROM vox.recording_upload_queue WHERE org_id = :org
 SELECT vox.complete_recording_upload(6, :key_6, 4096, 'audio/mpeg', :sha) AS org_gone;
 SELECT id, vapi_call_id, reason FROM vox.claim_recording_deletions(10, '5 minutes');
 SELECT vox.complete_recording_deletion(4) AS deleted;
+-- B's feed went with B; A's is untouched.
+SELECT * FROM recording_events;
+SELECT * FROM feed_recordings;
 
 ---------------------------------------------------------------------------
 -- TRUNCATE queues every archived object not deleted yet

@@ -51,13 +51,21 @@ SELECT 'new', * FROM (SELECT * FROM pg_temp.vox_rows('columns_0_4_0') EXCEPT SEL
 SELECT count(*) AS deletions FROM vox.recording_deletions;
 SELECT id, status, storage_path, object_size, content_type, sha256, object_deleted_at
   FROM vox.recording_upload_queue ORDER BY id;
--- The old completion is gone; the new one completes the waiting upload.
+-- The feed shows the recordings 0.4.0 left: archived, and two waiting (one
+-- failed once, retried).
+SELECT c ->> 'call_id' AS call_id, c -> 'recording' AS recording
+  FROM vox.feed_start(:org_a) f, jsonb_array_elements(f.calls) c ORDER BY 1;
+-- The old completion is gone; the new one completes the waiting upload,
+-- and tells the feed.
 SELECT vox.complete_recording_upload(3, 'recordings/call-3.wav');
 SELECT vox.complete_recording_upload(3, 'recordings/call-3.wav', 10, 'audio/wav', repeat('0', 64)) AS completed;
+SELECT vapi_call_id, payload FROM vox.outbox WHERE topic = 'recording';
 -- The object 0.4.0 recorded is played, and deleted with its job.
 SELECT * FROM vox.recording_object(:org_a, 'call-1');
 DELETE FROM vox.recording_upload_queue WHERE id = 1;
 SELECT vapi_call_id, storage_path, reason, status FROM vox.recording_deletions;
+SELECT c ->> 'call_id' AS call_id, c -> 'recording' AS recording
+  FROM vox.feed_start(:org_a) f, jsonb_array_elements(f.calls) c ORDER BY 1;
 
 -- pg_dump keeps every table and identity sequence of vox but the feed's
 -- origin, which a restore must renew.

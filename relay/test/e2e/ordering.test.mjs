@@ -14,7 +14,7 @@ import {
 let world, relay, shim, credA, credB;
 const isoWithOffset = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:?\d\d)$/;
 const callFields = ['call_id', 'status', 'channel', 'caller', 'caller_name', 'started_at', 'ended_at',
-  'duration_seconds', 'ended_reason', 'outcome', 'updated_at', 'latest'];
+  'duration_seconds', 'ended_reason', 'outcome', 'updated_at', 'latest', 'recording'];
 
 before(async () => {
   world = await freshWorld();
@@ -97,7 +97,10 @@ test('a call through the shim: each event in commit order, with the call state, 
       assert.equal(Date.parse(data.call.started_at), Date.parse(report.startedAt), where);
       assert.equal(Date.parse(data.call.ended_at), Date.parse(report.endedAt), where);
       assert.equal(data.call.duration_seconds, 210, where);
+      // Queued for the archive, which this suite does not run.
+      assert.equal(data.call.recording, 'waiting', `${where}: the recording's state`);
     } else {
+      assert.equal(data.call.recording, null, `${where}: no recording before the report`);
       assert.equal(data.report, undefined, `${where}: a report on a ${step.topic}`);
     }
   }

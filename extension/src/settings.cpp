@@ -18,6 +18,7 @@ int setting_maintenance_interval = 60;
 int setting_retention = 30 * 24 * 3600;
 int setting_queue_max_attempts = 10;
 int setting_parked_max_attempts = 1000;
+int setting_recording_retention = 0;
 bool setting_notify = true;
 
 namespace {
@@ -74,6 +75,12 @@ void define_settings(bool preloading) {
                           "Replays after which a parked event is dead: sweeps pass over it, a scoped replay still "
                           "applies it.",
                           nullptr, &setting_parked_max_attempts, 1000, 1, INT_MAX, PGC_SUSET, 0, nullptr, nullptr,
+                          nullptr);
+  // Server-wide (a reload), never a session's: what clinics promise holds
+  // whichever session claims the deletions.
+  DefineCustomIntVariable("vox.recording_retention",
+                          "Age after which archived call recordings are deleted from storage; 0 keeps them.", nullptr,
+                          &setting_recording_retention, 0, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr,
                           nullptr);
   DefineCustomBoolVariable("vox.notify", "Send NOTIFY vox_outbox when an event adds outbox rows.", nullptr,
                            &setting_notify, true, PGC_SUSET, 0, nullptr, nullptr, nullptr);

@@ -9,6 +9,7 @@ extern int setting_maintenance_interval;  // vox.maintenance_interval, seconds
 extern int setting_retention;             // vox.retention, seconds
 extern int setting_queue_max_attempts;    // vox.queue_max_attempts
 extern int setting_parked_max_attempts;   // vox.parked_max_attempts
+extern int setting_recording_retention;   // vox.recording_retention, seconds (0: forever)
 extern bool setting_notify;               // vox.notify: NOTIFY vox_outbox on new outbox rows
 
 // preloading: loaded through shared_preload_libraries.

@@ -33,6 +33,7 @@ PG_FUNCTION_INFO_V1(vox_remove_expired);
 PG_FUNCTION_INFO_V1(vox_replay_parked_batch);
 PG_FUNCTION_INFO_V1(vox_record_maintenance_run);
 PG_FUNCTION_INFO_V1(vox_queue_max_attempts);
+PG_FUNCTION_INFO_V1(vox_recording_retention);
 }
 
 // Settings always; the maintenance worker and the event counters' shared
@@ -272,4 +273,12 @@ extern "C" Datum vox_record_maintenance_run(PG_FUNCTION_ARGS) {
 extern "C" Datum vox_queue_max_attempts(PG_FUNCTION_ARGS) {
   (void)fcinfo;
   PG_RETURN_INT32(setting_queue_max_attempts);
+}
+
+// The setting as vox defined it (PGC_SIGHUP), like vox.queue_max_attempts.
+extern "C" Datum vox_recording_retention(PG_FUNCTION_ARGS) {
+  (void)fcinfo;
+  Interval* retention = static_cast<Interval*>(palloc0(sizeof(Interval)));
+  retention->time = static_cast<TimeOffset>(setting_recording_retention) * USECS_PER_SEC;
+  PG_RETURN_INTERVAL_P(retention);
 }

@@ -4,7 +4,8 @@
 # .run/backup-pg) on the first free port from $VOX_BACKUP_PORT_BASE (default
 # 59700). Database voxsrc is populated through vox's own API (tenants,
 # secrets, a few thousand events, parked events, claimed and acknowledged
-# queue items, audit rows, a cleanup run), dumped with pg_dump -Fc and
+# queue items, archived recordings and their deletions, audit rows, a
+# cleanup run), dumped with pg_dump -Fc and
 # restored into voxrestored the documented way: a superuser's pg_restore
 # with session_replication_role = replica, so that vox's triggers (audit
 # log, replay of parked events) do not fire for restored rows. Every row of
@@ -102,9 +103,14 @@ populate() {
     "SELECT count(*) FROM vox.ack_outbox(ARRAY(SELECT id FROM vox.claim_outbox(500, '1 minute')))" \
     "UPDATE vox.outbox SET delivered_at = now() - interval '30 days' WHERE id <= 20" \
     "SELECT count(*) FROM vox.claim_outbox(100, '1 hour')" \
-    "SELECT count(vox.complete_recording_upload(id, 'recordings/' || vapi_call_id || '.wav'))
+    "SELECT count(vox.complete_recording_upload(id, 'recordings/' || vapi_call_id || '.wav', 1000 + id, 'audio/wav',
+                                                md5(vapi_call_id) || md5(vapi_call_id)))
        FROM vox.claim_recording_uploads(10, '1 minute')" \
     "SELECT count(vox.fail_recording_upload(id, 'storage unavailable')) FROM vox.claim_recording_uploads(3, '1 minute')" \
+    "DELETE FROM vox.recording_upload_queue
+      WHERE id IN (SELECT id FROM vox.recording_upload_queue WHERE status = 'done' ORDER BY id LIMIT 3)" \
+    "SELECT count(vox.complete_recording_deletion(id)) FROM vox.claim_recording_deletions(1, '1 minute')" \
+    "SELECT count(vox.fail_recording_deletion(id, 'storage unavailable')) FROM vox.claim_recording_deletions(1, '1 minute')" \
     "SELECT vox.cleanup()" >/dev/null || return 1
   # A dashboard's feed credential, and where its stream stood at the dump.
   FEED_TOKEN=$(q_as postgres "$SRC" "SELECT token FROM vox.create_feed_credential('$ORG_A', 'front desk')") || return 1
@@ -301,6 +307,33 @@ check_feed() {
   return "$ok"
 }
 
+# The archive on the copy: an archived object is played as on the source,
+# and deleting its job queues a deletion numbered after the restored ones.
+check_recordings() {
+  local call source max_deletion
+  call=$(q_as postgres "$SRC" "SELECT vapi_call_id FROM vox.recording_upload_queue WHERE status = 'done' ORDER BY id LIMIT 1") ||
+    return 1
+  source=$(q_as postgres "$SRC" "SELECT q.org_id || ' ' || o.storage_path || ' ' || o.content_type || ' ' || o.object_size
+                                   FROM vox.recording_upload_queue q, vox.recording_object(q.org_id, q.vapi_call_id) o
+                                  WHERE q.vapi_call_id = '$call'") || return 1
+  q "SELECT q.org_id || ' ' || o.storage_path || ' ' || o.content_type || ' ' || o.object_size
+       FROM vox.recording_upload_queue q, vox.recording_object(q.org_id, q.vapi_call_id) o
+      WHERE q.vapi_call_id = '$call'" >/dev/null || return 1
+  if [[ -z $call || -z $source || $GOT != "$source" ]]; then
+    DIAG+=("the archived object of $call: '$source' in $SRC, '$GOT' restored")
+    return 1
+  fi
+  max_deletion=$(q "SELECT max(id) FROM vox.recording_deletions") || return 1
+  q "DELETE FROM vox.recording_upload_queue WHERE vapi_call_id = '$call'" \
+    "SELECT count(*) || ' ' || (SELECT count(*) FROM vox.recording_object('${source%% *}', '$call'))
+       FROM vox.recording_deletions WHERE id > $max_deletion AND vapi_call_id = '$call' AND status = 'pending'" >/dev/null ||
+    return 1
+  if [[ $GOT != "1 0" ]]; then
+    DIAG+=("after deleting $call's job: its deletions numbered after $max_deletion, its object played: $GOT (want 1 0)")
+    return 1
+  fi
+}
+
 check_worker() {
   local pending delivered
   pending=$(q "SELECT count(*) FROM vox.outbox WHERE delivered_at IS NULL") || return 1
@@ -340,5 +373,7 @@ check "redeliveries of old events are duplicates; a new event is processed and n
 check "a new secret and its audit row take identity values after the restored ones" check_identities_continue
 check "registering the agent of a restored parked event applies it" check_replay
 check "the feed on the copy: credentials kept, the source's cursors reset, restored outbox rows written by the restore" check_feed
+check "the archive on the copy: an object is played as on the source, a deletion numbered after the restored ones" \
+  check_recordings
 check "with vox preloaded and vox.database on the copy, the worker's rounds run there" check_worker
 finish

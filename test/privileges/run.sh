@@ -181,7 +181,7 @@ check_audit_forgery() {
 check_triggers_not_attachable() {
   local role table fn ok=0
   for role in dashboard appowner; do
-    for fn in "audit_trigger()" "replay_parked_trigger('vapi_assistant_id')"; do
+    for fn in "audit_trigger()" "replay_parked_trigger('vapi_assistant_id')" "recording_upload_queue_deleted()"; do
       if [[ $role == dashboard ]]; then table="pg_temp.agents"; else table="public.agents"; fi
       refused_as "$role" "$DB" "permission denied for function" \
         "CREATE TABLE $table (org_id uuid, id uuid, vapi_assistant_id text)" \
@@ -320,7 +320,8 @@ EOF
 }
 
 # The feed's two roles log in as nobody, bypass nothing, and may execute
-# only their own functions among vox's: the relay reads, the issuer mints.
+# only their own functions among vox's: the relay reads feeds and archives
+# recordings, the issuer mints.
 check_feed_roles() {
   q "SELECT string_agg(r.rolname || ' ' || r.rolcanlogin || ' ' || r.rolsuper || ' ' || r.rolbypassrls || ' ' ||
                        coalesce((SELECT string_agg(p.proname, ',' ORDER BY p.proname) FROM pg_catalog.pg_proc p
@@ -330,7 +331,9 @@ check_feed_roles() {
                        '; ' ORDER BY r.rolname)
        FROM pg_catalog.pg_roles r WHERE r.rolname IN ('vox_relay', 'vox_feed_issuer')" >/dev/null || return 1
   local want="vox_feed_issuer false false false create_feed_credential,revoke_feed_credential; "
-  want+="vox_relay false false false feed_authorize,feed_credentials_valid,feed_read,feed_start,feed_transcript"
+  want+="vox_relay false false false claim_recording_deletions,claim_recording_uploads,complete_recording_deletion,"
+  want+="complete_recording_upload,fail_recording_deletion,fail_recording_upload,feed_authorize,feed_credentials_valid,"
+  want+="feed_read,feed_start,feed_transcript,recording_object,recording_queue_status"
   if [[ $GOT != "$want" ]]; then
     DIAG+=("the feed's roles: '$GOT'" "want '$want'")
     return 1
@@ -366,6 +369,51 @@ check_feed_separation() {
   return "$ok"
 }
 
+# The relay archives through vox's functions only: it completes an upload,
+# plays an org's object and claims deletions, but reads neither queue, nor
+# deletes a job (which would queue its object's deletion); the dashboard role
+# reads its org's deletions and plays nothing.
+check_recording_separation() {
+  local id ok=0
+  q "SELECT vox.handle_event(vox_test.end_of_call_report(vox_test.call('call-rec', 'asst-demo'), 1763741000000)) ->> 'status'" \
+    >/dev/null || return 1
+  q_as relay "$DB" "SELECT id FROM vox.claim_recording_uploads(10, '1 minute') WHERE vapi_call_id = 'call-rec'" >/dev/null ||
+    return 1
+  id=$GOT
+  q_as relay "$DB" "SELECT vox.complete_recording_upload($id, 'recordings/$ORG/call-rec/$id.wav', 10, 'audio/wav', repeat('0', 64))" \
+    "SELECT storage_path FROM vox.recording_object('$ORG', 'call-rec')" >/dev/null || return 1
+  if [[ $GOT != $'done\nrecordings/'"$ORG/call-rec/$id.wav" ]]; then
+    DIAG+=("the relay's completion and playback of job $id: '${GOT//$'\n'/ }'")
+    ok=1
+  fi
+  refused_as relay "$DB" "permission denied for table" "SELECT count(*) FROM vox.recording_upload_queue" || ok=1
+  refused_as relay "$DB" "permission denied for table" "SELECT count(*) FROM vox.recording_deletions" || ok=1
+  refused_as relay "$DB" "permission denied for table" "DELETE FROM vox.recording_upload_queue" || ok=1
+  refused_as dashboard "$DB" "permission denied for function" "SELECT * FROM vox.recording_object('$ORG', 'call-rec')" || ok=1
+  refused_as dashboard "$DB" "permission denied for function" "SELECT * FROM vox.claim_recording_deletions(1, '1 minute')" ||
+    ok=1
+  return "$ok"
+}
+
+# Without the preload, a relay session's SET vox.recording_retention = 1
+# (a placeholder until vox's library loads) must not expire any object:
+# only the server's setting (0, forever) counts.
+check_recording_retention_placeholder() {
+  q "UPDATE vox.recording_upload_queue SET completed_at = now() - interval '10 years' WHERE status = 'done'" \
+    "SELECT count(*) FROM vox.recording_upload_queue WHERE status = 'done'" >/dev/null || return 1
+  if [[ $GOT == 0 ]]; then
+    DIAG+=("no archived object to expire")
+    return 1
+  fi
+  q_as relay "$DB" "SET vox.recording_retention = 1" \
+    "SELECT count(*) FROM vox.claim_recording_deletions(10, '1 minute')" >/dev/null || return 1
+  q "SELECT count(*) FROM vox.recording_deletions" >/dev/null || return 1
+  if [[ $GOT != 0 ]]; then
+    DIAG+=("deletions queued after the relay's SET vox.recording_retention = 1: $GOT (want 0)")
+    return 1
+  fi
+}
+
 # -------------------------------------------------------------- setup ----
 vox_log "privileges test cluster: $DIR, port $SUITE_PORT"
 out=$(vox_cluster_fresh "$DIR" "$SUITE_PORT" "" 2>&1) || bail "could not create the cluster: $out"
@@ -385,7 +433,7 @@ q "\\i $ROOT/test/fixtures/vapi.sql" \
   "GRANT SELECT ON vox.organizations, vox.agents, vox.phone_numbers, vox.leads, vox.call_tracking, vox.call_logs,
          vox.calls, vox.call_transcripts, vox.outbox, vox.recording_upload_queue, vox.audit_log TO dashboard" \
   "GRANT EXECUTE ON FUNCTION vox.claim_outbox(integer, interval), vox.ack_outbox(bigint[]),
-         vox.claim_recording_uploads(integer, interval), vox.complete_recording_upload(bigint, text),
+         vox.claim_recording_uploads(integer, interval), vox.complete_recording_upload(bigint, text, bigint, text, text),
          vox.fail_recording_upload(bigint, text), vox.register_outbound_call(uuid, text, uuid, uuid, jsonb) TO consumer" \
   "GRANT SELECT, INSERT ON vox.agents TO admin" \
   "GRANT vox_relay TO relay" \
@@ -403,10 +451,14 @@ check "without the preload, a consumer's SET vox.queue_max_attempts = 0 kills no
   check_queue_max_attempts_placeholder
 check "an admin with BYPASSRLS and INSERT on vox.agents registers an agent; its parked events are applied" \
   check_admin_registers_agent
-check "vox_relay and vox_feed_issuer cannot log in, are no superusers, bypass no RLS, and may execute only their feed functions" \
+check "vox_relay and vox_feed_issuer cannot log in, are no superusers, bypass no RLS, and may execute only their own functions (feeds, archive; minting)" \
   check_feed_roles
 check "the relay reads feeds but mints no token, reads no hash, writes no event; the issuer reads no feed; revocation holds" \
   check_feed_separation
+check "the relay archives and plays through vox's functions only, reads no queue, deletes no job; the dashboard plays nothing" \
+  check_recording_separation
+check "without the preload, a relay's SET vox.recording_retention = 1 expires no archived object" \
+  check_recording_retention_placeholder
 
 suite_cluster_preload "vox.database = '$DB'" "vox.maintenance_interval = 1" "vox.retention = 1"
 

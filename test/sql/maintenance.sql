@@ -123,8 +123,8 @@ SELECT vox.fail_recording_upload(1, 'storage unavailable');
 -- Without the preload, nothing is counted, and vox.stats says so.
 SELECT count(*) AS event_counts FROM vox.event_counts();
 -- The backlogs: the parked event (two days old, so not in the last hour),
--- the pending and dead outbox rows, the pending and dead uploads, and the
--- last run (value: rows it removed).
+-- the pending and dead outbox rows, the pending and dead uploads, no
+-- recording deletions, and the last run (value: rows it removed).
 SELECT section, name, value, last_hour, oldest IS NOT NULL AS has_oldest FROM vox.stats;
 -- A parked event that failed to apply shows as well.
 UPDATE vox.parked_events SET last_error = 'invalid call.assistantId';

@@ -148,11 +148,13 @@ SELECT id, vapi_call_id, attempts, available_at - now() AS leased_for FROM vox.c
 SELECT id, vapi_call_id, attempts, available_at - now() AS leased_for FROM vox.claim_recording_uploads(1, '5 minutes');
 SELECT id, vapi_call_id, attempts, available_at - now() AS leased_for FROM vox.claim_recording_uploads(1, '5 minutes');
 -- call-2's worker succeeds: done, with where it stored it. A second
--- completion changes nothing.
-SELECT vox.complete_recording_upload(2, 's3://recordings/clinic-a/call-2.wav') AS completed;
-SELECT vox.complete_recording_upload(2, 's3://elsewhere/call-2.wav') AS completed_again;
-SELECT pg_temp.try($$SELECT vox.complete_recording_upload(1, NULL)$$) AS no_path,
-       pg_temp.try($$SELECT vox.complete_recording_upload(1, '')$$) AS empty_path;
+-- completion with another object changes nothing (recordings.sql has the
+-- rest).
+\set sha '''e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'''
+SELECT vox.complete_recording_upload(2, 's3://recordings/clinic-a/call-2.wav', 0, 'audio/wav', :sha) AS completed;
+SELECT vox.complete_recording_upload(2, 's3://elsewhere/call-2.wav', 0, 'audio/wav', :sha) AS completed_again;
+SELECT pg_temp.try($$SELECT vox.complete_recording_upload(1, NULL, 0, 'audio/wav', repeat('0', 64))$$) AS no_path,
+       pg_temp.try($$SELECT vox.complete_recording_upload(1, '', 0, 'audio/wav', repeat('0', 64))$$) AS empty_path;
 -- call-1's worker fails: pending again after vox.queue_backoff(1), with the
 -- error (one transaction, so that now() is the failure's time).
 BEGIN;
@@ -177,7 +179,8 @@ SELECT id, vapi_call_id, attempts, available_at - now() AS leased_for
   FROM vox.claim_recording_uploads(10, '5 minutes') ORDER BY id;
 -- The third failure is the last: dead, kept with its error.
 SELECT vox.fail_recording_upload(1, 'timeout again') AS outcome;
-SELECT vox.fail_recording_upload(1, 'once more') AS fail_dead, vox.complete_recording_upload(1, 's3://x') AS complete_dead;
+SELECT vox.fail_recording_upload(1, 'once more') AS fail_dead,
+       vox.complete_recording_upload(1, 's3://x', 0, 'audio/wav', :sha) AS complete_dead;
 -- call-3's third lease runs out: the next claim sets it aside.
 CALL pg_temp.time_passes();
 SELECT count(*) AS claimable FROM vox.claim_recording_uploads(10, '5 minutes');

@@ -199,8 +199,7 @@ export async function job(id) {
 
 // A call of `tenant` ended with a report whose recording is at `url`, applied
 // by vox.handle_event: { call, id (the queue row's) }.
-export async function createJob(tenant, url) {
-  const call = vapiCall(tenant);
+export async function createJob(tenant, url, call = vapiCall(tenant)) {
   const { rows } = await query('SELECT vox.handle_event($1::uuid, $2::jsonb) AS result',
     [tenant.orgId, endOfCallReport(call, url)]);
   const row = await jobOf(tenant, call.id);

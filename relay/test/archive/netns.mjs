@@ -3,7 +3,7 @@
 // 169.254.169.254, ports 443 and 80) and the origin's ports lead to the
 // origin's Unix sockets outside (netns-helper.mjs). Whatever the relay does,
 // nothing it connects to is outside this machine, and a connection to a
-// refused address shows as a trap. Needs root (unshare -n, nsenter).
+// refused address shows as a trap. The store's proxy is there too. Needs root (unshare -n, nsenter).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -15,7 +15,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 
 export const trapAddresses = ['10.1.2.3', '169.254.169.254'];
 
-export async function startNetns(origin, { relayPort = 8080 } = {}) {
+export async function startNetns(origin, store, { relayPort = 8080 } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vox-archive-netns-'));
   const relaySocket = path.join(dir, 'relay.sock');
   const config = {
@@ -23,6 +23,7 @@ export async function startNetns(origin, { relayPort = 8080 } = {}) {
     inbound: [
       { host: '127.0.0.1', port: origin.port, socket: origin.httpsSocket },
       { host: '127.0.0.1', port: origin.plainPort, socket: origin.httpSocket },
+      { host: '127.0.0.1', port: store.port, socket: store.socketPath },
     ],
     outbound: [{ socket: relaySocket, host: '127.0.0.1', port: relayPort }],
   };

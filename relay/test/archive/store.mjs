@@ -35,7 +35,7 @@ export async function startStore({ accessKeyId, secretAccessKey, region = 'us-ea
   const hooks = []; // { match(info), kind: 'stall-body' | 'hold-response', afterBytes, resolve, release }
   const sockets = new Set();
 
-  const proxy = http.createServer((req, res) => {
+  const handler = (req, res) => {
     const info = {
       method: req.method,
       path: req.url.split('?')[0],
@@ -122,12 +122,19 @@ export async function startStore({ accessKeyId, secretAccessKey, region = 'us-ea
       if (held) upstream.write(held);
       upstream.end();
     });
-  });
-  proxy.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
+  };
+  // On 127.0.0.1, and on a Unix socket for relays in a network namespace.
+  const proxy = http.createServer(handler);
+  const proxyUnix = http.createServer(handler);
+  const socketPath = path.join(directory, 'proxy.sock');
+  for (const server of [proxy, proxyUnix]) {
+    server.on('connection', (socket) => {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+    });
+  }
   await new Promise((resolve, reject) => proxy.listen(proxyPort, '127.0.0.1', resolve).on('error', reject));
+  await new Promise((resolve, reject) => proxyUnix.listen(socketPath, resolve).on('error', reject));
   const port = proxy.address().port;
 
   const store = {
@@ -137,6 +144,7 @@ export async function startStore({ accessKeyId, secretAccessKey, region = 'us-ea
     secretAccessKey,
     directory,
     port,
+    socketPath,
     endpoint: `http://127.0.0.1:${port}`,
     s3Port,
     requests,
@@ -191,6 +199,7 @@ export async function startStore({ accessKeyId, secretAccessKey, region = 'us-ea
     async close() {
       for (const socket of sockets) socket.destroy();
       await new Promise((resolve) => proxy.close(resolve));
+      await new Promise((resolve) => proxyUnix.close(resolve));
       await s3rver.close();
       fs.rmSync(directory, { recursive: true, force: true });
     },

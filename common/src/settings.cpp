@@ -44,6 +44,16 @@ Setting rate(const char* flag, const char* env, const char* help, double& field)
           }};
 }
 
+Setting boolean(const char* flag, const char* env, const char* help, bool& field) {
+  return {flag, env, help,
+          [=, &field](const std::string& v) {
+            if (v != "true" && v != "false")
+              throw ConfigError("--" + std::string(flag) + ": expected true or false, got \"" + v + "\"");
+            field = v == "true";
+          },
+          [&field] { return std::string(field ? "true" : "false"); }};
+}
+
 Setting text(const char* flag, const char* env, const char* help, std::string& field) {
   return {flag, env, help, [&field](const std::string& v) { field = v; },
           [&field] { return field.empty() ? std::string("(none)") : field; }};

@@ -32,6 +32,8 @@ double parse_rate(const char* flag, const std::string& text);
 Setting integer(const char* flag, const char* env, const char* help, int& field, long min, long max);
 Setting size(const char* flag, const char* env, const char* help, size_t& field, long min, long max);
 Setting rate(const char* flag, const char* env, const char* help, double& field);
+// "true" or "false".
+Setting boolean(const char* flag, const char* env, const char* help, bool& field);
 // Empty shows as "(none)".
 Setting text(const char* flag, const char* env, const char* help, std::string& field);
 

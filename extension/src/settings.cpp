@@ -78,10 +78,9 @@ void define_settings(bool preloading) {
                           nullptr);
   // Server-wide (a reload), never a session's: what clinics promise holds
   // whichever session claims the deletions.
-  DefineCustomIntVariable("vox.recording_retention",
-                          "Age after which archived call recordings are deleted from storage; 0 keeps them.", nullptr,
-                          &setting_recording_retention, 0, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr,
-                          nullptr);
+  DefineCustomIntVariable(
+      "vox.recording_retention", "Age after which archived call recordings are deleted from storage; 0 keeps them.",
+      nullptr, &setting_recording_retention, 0, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
   DefineCustomBoolVariable("vox.notify", "Send NOTIFY vox_outbox when an event adds outbox rows.", nullptr,
                            &setting_notify, true, PGC_SUSET, 0, nullptr, nullptr, nullptr);
   // Read by SQL (row-level security, the audit log), defined here so that

@@ -2,12 +2,16 @@
 
 #include <vector>
 
+#include "download_fence.hpp"
+
 namespace relay {
 
 namespace {
 
+using vox::boolean;
 using vox::integer;
 using vox::Setting;
+using vox::size;
 using vox::text;
 
 // The settings, bound to the fields of `c`.
@@ -43,6 +47,36 @@ std::vector<Setting> settings(Config& c) {
       integer("retry-after-seconds", "VOX_RELAY_RETRY_AFTER_SECONDS", "Retry-After of a 503", c.retry_after_seconds, 1,
               3600),
       integer("read-batch", "VOX_RELAY_READ_BATCH", "most events one read of a feed takes", c.read_batch, 1, 100000),
+      text("s3-endpoint", "VOX_RELAY_S3_ENDPOINT",
+           "S3-compatible storage to archive recordings to, http(s)://host[:port][/path] (none: no archiver)",
+           c.s3_endpoint),
+      text("s3-region", "VOX_RELAY_S3_REGION", "the bucket's region, as signatures name it", c.s3_region),
+      text("s3-bucket", "VOX_RELAY_S3_BUCKET", "the bucket recordings are archived to", c.s3_bucket),
+      boolean("s3-path-style", "VOX_RELAY_S3_PATH_STYLE",
+              "address the bucket as endpoint/bucket (MinIO, Supabase) instead of bucket.endpoint", c.s3_path_style),
+      text("s3-key-prefix", "VOX_RELAY_S3_KEY_PREFIX",
+           "prefix of every object's key; the key goes on with org_id/call_id/job.ext", c.s3_key_prefix),
+      text("s3-ca-file", "VOX_RELAY_S3_CA_FILE", "PEM certificate authorities for the storage (none: the system's)",
+           c.s3_ca_file),
+      integer("archive-workers", "VOX_RELAY_ARCHIVE_WORKERS", "recordings archived at once", c.archive_workers, 1, 64),
+      integer("archive-poll-ms", "VOX_RELAY_ARCHIVE_POLL_MS", "an idle archiver looks for jobs this often",
+              c.archive_poll_ms, 50, 600000),
+      integer("archive-lease-seconds", "VOX_RELAY_ARCHIVE_LEASE_SECONDS",
+              "a claimed job returns to the queue after this long if its relay died",
+              c.archive_lease_seconds, 10, 86400),
+      integer("archive-max-seconds", "VOX_RELAY_ARCHIVE_MAX_SECONDS", "longest download of one recording",
+              c.archive_max_seconds, 1, 86400),
+      size("archive-max-bytes", "VOX_RELAY_ARCHIVE_MAX_BYTES", "largest recording downloaded", c.archive_max_bytes, 1,
+           5L << 40),
+      text("archive-download-hosts", "VOX_RELAY_ARCHIVE_DOWNLOAD_HOSTS",
+           "comma-separated hosts recordings may be downloaded from (*.example.com: its subdomains)",
+           c.archive_download_hosts),
+      text("archive-ca-file", "VOX_RELAY_ARCHIVE_CA_FILE",
+           "PEM certificate authorities for downloads (none: the system's)", c.archive_ca_file),
+      boolean("archive-allow-loopback", "VOX_RELAY_ARCHIVE_ALLOW_LOOPBACK",
+              "let downloads reach loopback addresses (tests only)", c.archive_allow_loopback),
+      integer("playback-url-seconds", "VOX_RELAY_PLAYBACK_URL_SECONDS",
+              "how long a playback redirect's presigned URL is valid", c.playback_url_seconds, 1, 604800),
   };
 }
 
@@ -53,6 +87,19 @@ Invocation parse_invocation(int argc, const char* const* argv, const std::functi
   invocation.help = vox::apply_settings(settings(invocation.config), argc, argv, getenv);
   const Config& c = invocation.config;
   if (c.max_streams_per_org > c.max_streams) throw ConfigError("--max-streams-per-org: must not exceed --max-streams");
+  AwsCredentials& credentials = invocation.config.s3_credentials;
+  for (auto [name, field] : {std::pair{"VOX_RELAY_S3_ACCESS_KEY_ID", &credentials.access_key_id},
+                             std::pair{"VOX_RELAY_S3_SECRET_ACCESS_KEY", &credentials.secret_access_key},
+                             std::pair{"VOX_RELAY_S3_SESSION_TOKEN", &credentials.session_token}})
+    if (const char* value = getenv(name)) *field = value;
+  if (!c.s3_endpoint.empty()) {
+    const std::optional<Url> endpoint = parse_url(c.s3_endpoint);
+    if (!endpoint || endpoint->target.find('?') != std::string::npos)
+      throw ConfigError("--s3-endpoint: must be http(s)://host[:port][/path], without a query");
+    if (c.s3_bucket.empty()) throw ConfigError("--s3-bucket: needed with --s3-endpoint");
+    if (credentials.access_key_id.empty() || credentials.secret_access_key.empty())
+      throw ConfigError("--s3-endpoint: needs VOX_RELAY_S3_ACCESS_KEY_ID and VOX_RELAY_S3_SECRET_ACCESS_KEY");
+  }
   return invocation;
 }
 
@@ -60,8 +107,11 @@ std::string usage() {
   Config defaults;
   return vox::settings_usage(
       "usage: vox-relay [--flag=value ...]\n\n"
-      "Serves each org's live feed of calls (Server-Sent Events) from vox.feed_read.\n"
-      "Every flag can also be set by its environment variable; a flag wins.\n\n",
+      "Serves each org's live feed of calls (Server-Sent Events) from vox.feed_read, and\n"
+      "archives recordings to S3-compatible storage when --s3-endpoint is set.\n"
+      "Every flag can also be set by its environment variable; a flag wins.\n"
+      "The storage's credentials come from the environment only: VOX_RELAY_S3_ACCESS_KEY_ID,\n"
+      "VOX_RELAY_S3_SECRET_ACCESS_KEY and, for temporary ones, VOX_RELAY_S3_SESSION_TOKEN.\n\n",
       settings(defaults));
 }
 

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "settings.hpp"
+#include "sigv4.hpp"
 
 namespace relay {
 
@@ -27,6 +28,25 @@ struct Config {
   int max_connections_per_ip = 32;  // connections served at once per peer address (0: no limit)
   int retry_after_seconds = 2;      // Retry-After of a 503
   int read_batch = 500;             // events per vox.feed_read
+
+  // The recording archiver: off while s3_endpoint is empty.
+  std::string s3_endpoint;
+  std::string s3_region = "us-east-1";
+  std::string s3_bucket;
+  bool s3_path_style = false;
+  std::string s3_key_prefix = "recordings/";
+  std::string s3_ca_file;
+  // From the environment only, never a flag: a flag shows in `ps`.
+  AwsCredentials s3_credentials;
+  int archive_workers = 2;
+  int archive_poll_ms = 2000;
+  int archive_lease_seconds = 600;
+  int archive_max_seconds = 300;
+  size_t archive_max_bytes = size_t(1) << 30;
+  std::string archive_download_hosts = "storage.vapi.ai";
+  std::string archive_ca_file;
+  bool archive_allow_loopback = false;
+  int playback_url_seconds = 300;
 };
 
 // What the process was asked to do.

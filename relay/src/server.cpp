@@ -48,6 +48,8 @@ std::string route_of(const std::string& path) {
     if (path.size() > 5 && path.compare(path.size() - 5, 5, "/feed") == 0) return "/v1/orgs/{org_id}/feed";
     if (path.size() > 11 && path.compare(path.size() - 11, 11, "/transcript") == 0)
       return "/v1/orgs/{org_id}/calls/{call_id}/transcript";
+    if (path.size() > 10 && path.compare(path.size() - 10, 10, "/recording") == 0)
+      return "/v1/orgs/{org_id}/calls/{call_id}/recording";
   }
   if (path == "/" || path == "/healthz" || path == "/metrics") return path;
   if (path.rfind("/dashboard", 0) == 0) return "/dashboard/";
@@ -64,6 +66,24 @@ std::optional<std::string> param(const httplib::Request& request, const char* na
   return request.get_param_value(name);
 }
 
+std::unique_ptr<Archiver> make_archiver(const Config& config, Metrics& metrics) {
+  if (config.s3_endpoint.empty()) return nullptr;
+  return std::make_unique<Archiver>(
+      ArchiverSettings{config.database_url,
+                       config.archive_workers,
+                       std::chrono::milliseconds(config.archive_poll_ms),
+                       config.archive_lease_seconds,
+                       DownloadLimits{std::chrono::seconds(config.archive_max_seconds), config.archive_max_bytes,
+                                      config.archive_ca_file},
+                       config.archive_download_hosts,
+                       config.archive_allow_loopback,
+                       config.s3_key_prefix,
+                       config.playback_url_seconds},
+      StoreSettings{config.s3_endpoint, config.s3_region, config.s3_bucket, config.s3_path_style, config.s3_ca_file,
+                    config.s3_credentials},
+      metrics);
+}
+
 }  // namespace
 
 Server::Server(const Config& config)
@@ -74,6 +94,7 @@ Server::Server(const Config& config)
       listener_(config.database_url, hub_, checker_),
       cors_(config.allowed_origins),
       dashboard_(config.dashboard_dir),
+      archiver_(make_archiver(config, metrics_)),
       // A stream holds its worker for its whole life.
       http_(vox::ConnectionSettings{size_t(config.max_streams) + kSpareWorkers,
                                     kQueueLimit,
@@ -131,6 +152,8 @@ Server::Server(const Config& config)
             [this](const httplib::Request& request, httplib::Response& response) { feed(request, response); });
   http_.Get(R"(/v1/orgs/([^/]+)/calls/([^/]+)/transcript)",
             [this](const httplib::Request& request, httplib::Response& response) { transcript(request, response); });
+  http_.Get(R"(/v1/orgs/([^/]+)/calls/([^/]+)/recording)",
+            [this](const httplib::Request& request, httplib::Response& response) { recording(request, response); });
   http_.Get("/healthz", [this](const httplib::Request&, httplib::Response& response) { healthz(response); });
   http_.Get("/metrics", [this](const httplib::Request&, httplib::Response& response) {
     response.set_content(metrics_.render(hub_.open_streams()), "text/plain; version=0.0.4");
@@ -185,6 +208,7 @@ bool Server::run() {
 }
 
 void Server::stop() {
+  if (archiver_) archiver_->stop();
   hub_.shut_down();
   http_.stop();
 }
@@ -266,6 +290,25 @@ void Server::transcript(const httplib::Request& request, httplib::Response& resp
   }
   response.set_header("Cache-Control", "no-store");
   response.set_content(result.value, "application/json");
+}
+
+void Server::recording(const httplib::Request& request, httplib::Response& response) {
+  const auto who = authorize(request, response);
+  if (!who) return;
+  const std::string call_id = request.matches[2];
+  if (!archiver_ || call_id.size() > kMaxCallIdBytes) return respond_error(response, 404, "not_found");
+  const vox::DbResult result = archiver_->playback_url(who->first, call_id);
+  if (!result.ok()) {
+    metrics_.count_db_error(result.sqlstate);
+    current.error = result.message;
+    response.set_header("Retry-After", std::to_string(config_.retry_after_seconds));
+    return respond_error(response, 503, "unavailable");
+  }
+  if (result.value.empty()) return respond_error(response, 404, "not_found");
+  // The URL is a bearer credential for the object until it expires.
+  response.set_header("Cache-Control", "no-store");
+  response.set_header("Referrer-Policy", "no-referrer");
+  response.set_redirect(result.value, 302);
 }
 
 void Server::healthz(httplib::Response& response) {

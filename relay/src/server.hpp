@@ -1,13 +1,18 @@
 // The HTTP surface: GET /v1/orgs/{org_id}/feed (the live feed, Server-Sent
-// Events), GET /v1/orgs/{org_id}/calls/{call_id}/transcript, GET /healthz,
-// GET /metrics, the dashboard's files under /dashboard/, and CORS preflights.
+// Events), GET /v1/orgs/{org_id}/calls/{call_id}/transcript, GET
+// /v1/orgs/{org_id}/calls/{call_id}/recording (a redirect to the archived
+// recording), GET /healthz, GET /metrics, the dashboard's files under
+// /dashboard/, and CORS preflights. Runs the recording archiver when
+// storage is configured.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 
 #include <httplib.h>
 
+#include "archiver.hpp"
 #include "config.hpp"
 #include "cors.hpp"
 #include "credential_checker.hpp"
@@ -32,6 +37,7 @@ class Server {
  private:
   void feed(const httplib::Request& request, httplib::Response& response);
   void transcript(const httplib::Request& request, httplib::Response& response);
+  void recording(const httplib::Request& request, httplib::Response& response);
   void healthz(httplib::Response& response);
   void dashboard(const std::string& relative, httplib::Response& response);
   // The org of the path and the id of the request's credential for it; or
@@ -48,6 +54,7 @@ class Server {
   NotificationListener listener_;  // after the hub and the checker: it wakes them
   const Cors cors_;
   const StaticFiles dashboard_;
+  const std::unique_ptr<Archiver> archiver_;  // none without storage
   vox::HttpServer http_;  // last: its workers use everything above
 };
 

@@ -2,14 +2,17 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/sha.h>
 
 #include <climits>
 #include <stdexcept>
 
+#include "digest.hpp"
+
 namespace shim {
 namespace {
+
+using vox::hmac;
+using vox::sha256;
 
 constexpr std::string_view kMissingSignature = "missing_signature";
 constexpr std::string_view kBadSignature = "bad_signature";
@@ -96,25 +99,6 @@ const EVP_MD* digest_named(std::string_view algorithm) {
   if (algorithm == "sha512") return EVP_sha512();
   if (algorithm == "sha1") return EVP_sha1();
   return nullptr;
-}
-
-std::string hmac(const EVP_MD* digest, std::string_view key, std::string_view message) {
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  // key sizes come from configuration, far below INT_MAX; a failure leaves an
-  // empty MAC that no presented signature can equal.
-  if (key.size() > INT_MAX ||
-      HMAC(digest, key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(message.data()),
-           message.size(), out, &length) == nullptr) {
-    return {};
-  }
-  return std::string(reinterpret_cast<const char*>(out), length);
-}
-
-std::string sha256(std::string_view data) {
-  unsigned char out[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), out);
-  return std::string(reinterpret_cast<const char*>(out), sizeof out);
 }
 
 struct FormatPiece {

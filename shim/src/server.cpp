@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "client_ip.hpp"
+#include "digest.hpp"
 #include "error_map.hpp"
 #include "http_server.hpp"
 #include "json_depth.hpp"
@@ -44,13 +45,7 @@ thread_local RequestRecord current;
 std::string new_request_id() {
   unsigned char bytes[8];
   if (RAND_bytes(bytes, sizeof bytes) != 1) throw std::runtime_error("RAND_bytes failed");
-  static const char* hex = "0123456789abcdef";
-  std::string id;
-  for (unsigned char b : bytes) {
-    id += hex[b >> 4];
-    id += hex[b & 15];
-  }
-  return id;
+  return vox::to_hex(std::string_view(reinterpret_cast<const char*>(bytes), sizeof bytes));
 }
 
 // The request id of the response being made (a new one for a new request),

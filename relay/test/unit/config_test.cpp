@@ -98,10 +98,44 @@ TEST(RelayConfig, HelpListsEveryFlagWithItsVariable) {
 
 // README's vox-relay configuration table has a row for each flag, naming its
 // variable and default as --help does, and no other row.
+TEST(RelayConfig, TheArchiverIsOffByDefaultWithSafeDefaults) {
+  const Config c = parse({}).config;
+  EXPECT_EQ(c.s3_endpoint, "");
+  EXPECT_EQ(c.s3_region, "us-east-1");
+  EXPECT_FALSE(c.s3_path_style);
+  EXPECT_EQ(c.s3_key_prefix, "recordings/");
+  EXPECT_EQ(c.archive_download_hosts, "storage.vapi.ai");
+  EXPECT_FALSE(c.archive_allow_loopback);
+  EXPECT_EQ(c.archive_max_bytes, size_t(1) << 30);
+  EXPECT_EQ(c.playback_url_seconds, 300);
+}
+
+TEST(RelayConfig, StorageNeedsABucketAndCredentialsFromTheEnvironment) {
+  const std::map<std::string, std::string> keys = {{"VOX_RELAY_S3_ACCESS_KEY_ID", "AKID"},
+                                                   {"VOX_RELAY_S3_SECRET_ACCESS_KEY", "secret"},
+                                                   {"VOX_RELAY_S3_SESSION_TOKEN", "session"}};
+  const Config c =
+      parse({"--s3-endpoint=https://s3.eu-west-1.amazonaws.com", "--s3-bucket=clinic", "--s3-path-style=true"}, keys)
+          .config;
+  EXPECT_TRUE(c.s3_path_style);
+  EXPECT_EQ(c.s3_credentials.access_key_id, "AKID");
+  EXPECT_EQ(c.s3_credentials.secret_access_key, "secret");
+  EXPECT_EQ(c.s3_credentials.session_token, "session");
+  EXPECT_THROW(parse({"--s3-endpoint=https://s3.example"}, keys), ConfigError);
+  EXPECT_THROW(parse({"--s3-endpoint=https://s3.example", "--s3-bucket=b"}), ConfigError);
+  EXPECT_THROW(parse({"--s3-endpoint=https://s3.example/?x=1", "--s3-bucket=b"}, keys), ConfigError);
+  EXPECT_EQ(parse({"--s3-endpoint=https://p.supabase.co/storage/v1/s3", "--s3-bucket=b"}, keys).config.s3_endpoint,
+            "https://p.supabase.co/storage/v1/s3");
+  EXPECT_THROW(parse({"--s3-endpoint=s3.example", "--s3-bucket=b"}, keys), ConfigError);
+  EXPECT_THROW(parse({"--s3-path-style=yes"}), ConfigError);
+  // A credential is never a flag: it would show in `ps`.
+  EXPECT_THROW(parse({"--s3-secret-access-key=secret"}), ConfigError);
+}
+
 TEST(RelayConfig, ReadmeTableListsExactlyWhatHelpLists) {
   const std::string text = readme();
   const std::string help = usage();
-  const std::regex entry(R"(  --([a-z-]+)\n      (VOX_RELAY_[A-Z_]+)  \(default (\(none\)|[^)]*)\))");
+  const std::regex entry(R"(  --([a-z0-9-]+)\n      (VOX_RELAY_[A-Z0-9_]+)  \(default (\(none\)|[^)]*)\))");
   std::set<std::string> rows;
   for (std::sregex_iterator it(help.begin(), help.end(), entry), end; it != end; ++it) {
     const std::string value = (*it)[3];
@@ -110,8 +144,8 @@ TEST(RelayConfig, ReadmeTableListsExactlyWhatHelpLists) {
     EXPECT_NE(text.find(row), std::string::npos) << "README lacks: " << row;
     rows.insert((*it)[2].str());
   }
-  EXPECT_EQ(rows.size(), 15u);
-  const std::regex readme_row(R"(\| `--[a-z-]+` \| `(VOX_RELAY_[A-Z_]+)` \|)");
+  EXPECT_EQ(rows.size(), 30u);
+  const std::regex readme_row(R"(\| `--[a-z0-9-]+` \| `(VOX_RELAY_[A-Z0-9_]+)` \|)");
   for (std::sregex_iterator it(text.begin(), text.end(), readme_row), end; it != end; ++it)
     EXPECT_EQ(rows.count((*it)[1].str()), 1u) << "README documents a flag --help does not list: " << (*it)[1];
 }

@@ -43,4 +43,22 @@ TEST(RelayMetrics, Counts) {
     EXPECT_TRUE(has_line(text, line)) << line << "\n" << text;
 }
 
+TEST(RelayMetrics, CountsTheArchiver) {
+  Metrics metrics;
+  EXPECT_TRUE(has_line(metrics.render(0), "vox_relay_recordings_archived_total 0"));
+  metrics.count_recording_archived(1000);
+  metrics.count_recording_archived(24);
+  metrics.count_recording_failed(false);
+  metrics.count_recording_failed(true);
+  metrics.count_recording_deleted();
+  metrics.set_oldest_waiting_recording(42);
+  const std::string text = metrics.render(0);
+  for (const char* line :
+       {"vox_relay_recordings_archived_total 2", "vox_relay_recording_bytes_total 1024",
+        "vox_relay_recordings_failed_total 2", "vox_relay_recordings_dead_total 1",
+        "vox_relay_recordings_deleted_total 1", "# TYPE vox_relay_recording_oldest_waiting_seconds gauge",
+        "vox_relay_recording_oldest_waiting_seconds 42"})
+    EXPECT_TRUE(has_line(text, line)) << line << "\n" << text;
+}
+
 }  // namespace relay

@@ -1,5 +1,5 @@
 // vox-relay killed with SIGKILL in the middle of archiving, then started
-// again: once the job's lease (3 s here) has expired the new process takes it,
+// again: once the job's lease (10 s here, the least the relay takes) has expired the new process takes it,
 // and the end is exactly one complete object under the job's key and one
 // completed job, whatever the moment of the crash:
 // - mid-upload: the PUT's body half through (the proxy stops reading it);
@@ -20,7 +20,7 @@ let world, store, origin, relay;
 before(async () => {
   world = await freshWorld();
   ({ store, origin } = await startServices());
-  relay = await startRelay(archiveSettings(store, origin, { VOX_RELAY_ARCHIVE_LEASE_SECONDS: '3' }));
+  relay = await startRelay(archiveSettings(store, origin, { VOX_RELAY_ARCHIVE_LEASE_SECONDS: '10' }));
 });
 after(async () => {
   await relay?.stop();

@@ -66,7 +66,14 @@ export async function startStore({ accessKeyId, secretAccessKey, region = 'us-ea
       res.end(body);
       req.resume();
     };
-    if (!result.ok) return refuse(result.status, result.code, result.message);
+    if (!result.ok) {
+      // VOX_ARCHIVE_DEBUG=1: what was refused and the canonical request computed here.
+      if (process.env.VOX_ARCHIVE_DEBUG) {
+        process.stderr.write(`proxy refused ${req.method} ${req.url}: ${result.code} ${result.message}\n` +
+          `${JSON.stringify(req.rawHeaders)}\n${result.canonicalRequest ?? ''}\n`);
+      }
+      return refuse(result.status, result.code, result.message);
+    }
     info.payloadHash = result.payloadHash;
     info.presigned = result.presigned;
 

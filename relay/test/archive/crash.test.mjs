@@ -59,6 +59,7 @@ test('killed mid-upload (the PUT body half through), restarted: one object, the 
   assert.ok(info.bytesIn >= 64 * 1024 && info.bytesIn < wav.length, `${info.bytesIn} bytes in`);
   assert.equal((await job(target.id)).status, 'pending');
   await killAndRestart();
+  await new Promise((resolve) => setTimeout(resolve, 500));
   assert.equal(await store.exists(expectedKey(target.tenant, target.call.id, target.id)), false,
     'a half-sent PUT left an object');
   await assertOneObject(target, { size: wav.length, digest: sha256(wav) });

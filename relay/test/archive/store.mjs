@@ -82,8 +82,18 @@ export async function startStore({ accessKeyId, secretAccessKey, region = 'us-ea
     const headers = { ...req.headers };
     const upstream = http.request({ host: '127.0.0.1', port: s3Port, method: req.method, path: req.url, headers });
     upstream.on('error', () => refuse(502, 'BadGateway', 'the store failed'));
+    // A PUT whose body never arrived whole stores nothing on S3; s3rver
+    // writes straight into the object's file, so the proxy removes what a
+    // cut-off PutObject (not a part) left there, once s3rver has let go.
+    const objectKey = decodeURIComponent(info.path.slice(`/${bucket}/`.length));
+    const putObject = req.method === 'PUT' && info.path.startsWith(`/${bucket}/`) && !info.query.includes('partNumber');
     req.on('close', () => {
-      if (!req.complete) upstream.destroy();
+      if (req.complete) return;
+      upstream.destroy();
+      info.aborted = true;
+      if (putObject) {
+        setTimeout(() => s3rver.store.deleteObject(bucket, objectKey).catch(() => {}), 200);
+      }
     });
     res.on('close', () => {
       if (!res.writableFinished) upstream.destroy();
@@ -91,6 +101,7 @@ export async function startStore({ accessKeyId, secretAccessKey, region = 'us-ea
     upstream.on('response', (upRes) => {
       const send = () => {
         info.status = upRes.statusCode;
+        info.etag = upRes.headers.etag ?? null;
         res.writeHead(upRes.statusCode, upRes.headers);
         upRes.pipe(res);
       };
@@ -119,11 +130,13 @@ export async function startStore({ accessKeyId, secretAccessKey, region = 'us-ea
     req.on('end', () => {
       if (declared !== null && declared !== info.bytesIn) {
         upstream.destroy();
+        if (putObject) setTimeout(() => s3rver.store.deleteObject(bucket, objectKey).catch(() => {}), 200);
         return refuse(400, 'IncompleteBody', `${info.bytesIn} bytes, Content-Length ${declared}`);
       }
       const digest = hash.digest('hex');
       if (/^[0-9a-f]{64}$/.test(result.payloadHash) && digest !== result.payloadHash) {
         upstream.destroy();
+        if (putObject) setTimeout(() => s3rver.store.deleteObject(bucket, objectKey).catch(() => {}), 200);
         return refuse(400, 'XAmzContentSHA256Mismatch', 'The provided x-amz-content-sha256 header does not match what was computed.');
       }
       if (held) upstream.write(held);

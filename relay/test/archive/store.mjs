@@ -82,23 +82,30 @@ export async function startStore({ accessKeyId, secretAccessKey, region = 'us-ea
     const headers = { ...req.headers };
     const upstream = http.request({ host: '127.0.0.1', port: s3Port, method: req.method, path: req.url, headers });
     upstream.on('error', () => refuse(502, 'BadGateway', 'the store failed'));
-    // A PUT whose body never arrived whole stores nothing on S3; s3rver
-    // writes straight into the object's file, so the proxy removes what a
-    // cut-off PutObject (not a part) left there, once s3rver has let go.
+    // A PUT whose body never reached s3rver whole stores nothing on S3;
+    // s3rver writes straight into the object's file, so the proxy removes
+    // what a cut-off PutObject (not a part) left there, once s3rver let go.
     const objectKey = decodeURIComponent(info.path.slice(`/${bucket}/`.length));
     const putObject = req.method === 'PUT' && info.path.startsWith(`/${bucket}/`) && !info.query.includes('partNumber');
-    req.on('close', () => {
-      if (req.complete) return;
-      upstream.destroy();
+    let upstreamAnswered = false;
+    const cutOff = () => {
+      if (info.aborted || upstreamAnswered) return;
       info.aborted = true;
-      if (putObject) {
-        setTimeout(() => s3rver.store.deleteObject(bucket, objectKey).catch(() => {}), 200);
-      }
+      upstream.destroy();
+      if (process.env.VOX_ARCHIVE_DEBUG) process.stderr.write(`proxy: ${req.method} ${info.path} cut off after ${info.bytesIn} bytes\n`);
+      if (putObject) setTimeout(() => s3rver.store.deleteObject(bucket, objectKey).catch(() => {}), 200);
+    };
+    req.on('close', () => {
+      if (!req.complete) cutOff();
     });
     res.on('close', () => {
-      if (!res.writableFinished) upstream.destroy();
+      if (!res.writableFinished) {
+        if (upstreamAnswered) upstream.destroy();
+        else cutOff();
+      }
     });
     upstream.on('response', (upRes) => {
+      upstreamAnswered = true;
       const send = () => {
         info.status = upRes.statusCode;
         info.etag = upRes.headers.etag ?? null;
@@ -117,17 +124,22 @@ export async function startStore({ accessKeyId, secretAccessKey, region = 'us-ea
     const hash = createHash('sha256');
     const declared = req.headers['content-length'] === undefined ? null : Number(req.headers['content-length']);
     let held = null;
+    let stalled = false;
     req.on('data', (chunk) => {
       info.bytesIn += chunk.length;
+      // Stalled: the rest is read (so that a client gone shows at once) but
+      // never reaches s3rver, and no answer comes.
+      if (stalled) return;
       hash.update(chunk);
       if (held) upstream.write(held);
       held = chunk;
       if (hook?.kind === 'stall-body' && info.bytesIn >= hook.afterBytes) {
-        req.pause();
-        hook.resolve(info);
+        stalled = true;
+        hook.resolve({ ...info }); // as it was when it stalled
       }
     });
     req.on('end', () => {
+      if (stalled) return;
       if (declared !== null && declared !== info.bytesIn) {
         upstream.destroy();
         if (putObject) setTimeout(() => s3rver.store.deleteObject(bucket, objectKey).catch(() => {}), 200);

@@ -33,7 +33,8 @@ test('the relay logs of every test file that starts one are here, and the record
   }
   assert.ok(recorded.secret.size >= files.length, `${recorded.secret.size} secret keys recorded`);
   assert.ok(recorded.signature.size >= 50, `${recorded.signature.size} signatures recorded`);
-  assert.ok(recorded.url.size >= 3, `${recorded.url.size} presigned URLs recorded`);
+  // Presigned in the same second, two URLs of one object are the same URL.
+  assert.ok(recorded.url.size >= 2, `${recorded.url.size} presigned URLs recorded`);
   assert.ok(recorded.token.size >= files.length, `${recorded.token.size} tokens recorded`);
 });
 

@@ -360,6 +360,12 @@ if vox_build_shim "$ROOT"; then
   # The live feed: vox-relay's streams fed by vox-shim's webhooks and by SQL.
   suite_node_e2e relay-e2e "$ROOT/relay/test/e2e" VOX_RELAY_BIN="$ROOT/build/vox-relay" \
     VOX_SHIM_BIN="$ROOT/build/vox-shim"
+  # The recording archiver: s3rver behind a proxy that verifies every SigV4
+  # signature, an HTTPS origin serving WAV files, crashes, two relays, refused
+  # downloads (in a network namespace of their own), 200 MiB in bounded
+  # memory, retention, playback, and no secret in any log.
+  suite_node_e2e relay-archive "$ROOT/relay/test/archive" VOX_RELAY_BIN="$ROOT/build/vox-relay" \
+    VOX_SHIM_BIN="$ROOT/build/vox-shim"
   # The dashboard in headless Chromium, served by vox-relay, following signed
   # webhooks through vox-shim and a restart of the relay; its screenshot and
   # the servers' logs in LOG_DIR/browser.

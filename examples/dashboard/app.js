@@ -1,7 +1,7 @@
 // The calls of one org, live: vox-relay's feed (Server-Sent Events) keeps a
 // row per call, and a transcript pane follows the call a user chose. A call
-// with a recording gets a play button: vox-relay answers the recording's
-// route with a redirect to the clinic's archived copy.
+// whose recording vox-relay archived gets a play button: the relay answers
+// the recording's route with a redirect to the clinic's archived copy.
 //
 // The page's URL carries the org and a feed credential:
 //   /dashboard/?org=<org id>&token=<feed token>
@@ -28,14 +28,14 @@
 
   const calls = new Map(); // call id -> the newest Call object seen
   const rows = new Map(); // call id -> its <tr>
-  // Calls whose end-of-call report said they were recorded. A snapshot's
-  // calls do not say it (only the report event does), so this outlives them.
-  const recorded = new Set();
 
   const STATUS = { queued: 'Queued', ringing: 'Ringing', 'in-progress': 'In progress', forwarding: 'Forwarding', ended: 'Ended' };
   const CHANNEL = { inbound: 'Inbound', outbound: 'Outbound', web: 'Web' };
   const ROLE = { user: 'Caller', assistant: 'Assistant' };
   const LIVE = new Set(['in-progress', 'forwarding']);
+  // A call's recording when there is nothing to play yet, or any more; a
+  // call without one (null) says nothing. 'archived' gets the play button.
+  const RECORDING = { waiting: 'Archiving…', failed: 'Not archived', deleted: 'Deleted' };
 
   const apiPath = (...parts) => `/v1/orgs/${parts.map(encodeURIComponent).join('/')}`;
   const withToken = (path) => `${path}?token=${encodeURIComponent(token)}`;
@@ -132,16 +132,30 @@
     if (call.call_id === pane.dataset.callId) paneCall.textContent = `${callerText(call)} · ${cell('status').textContent}`;
   }
 
-  const hasRecording = (call) => call.has_recording === true || recorded.has(call.call_id);
-
-  // The play button of a recorded call; the row's own click and Enter open
-  // the transcript, so the button keeps its click and keys to itself.
+  // The play button of a call whose recording is archived, else a short
+  // note of its state (as text in the cell: screen readers read it with the
+  // column's header). The row's own click and Enter open the transcript, so
+  // the button keeps its click and keys to itself.
   function renderRecording(td, call) {
     let button = td.querySelector('button.play');
-    if (!hasRecording(call)) {
+    if (call.recording !== 'archived') {
       button?.remove();
+      const text = RECORDING[call.recording];
+      let note = td.querySelector('.note');
+      if (!text) {
+        note?.remove();
+        return;
+      }
+      if (!note) {
+        note = document.createElement('span');
+        note.className = 'note';
+        td.append(note);
+      }
+      note.textContent = text;
+      note.dataset.recording = call.recording;
       return;
     }
+    td.querySelector('.note')?.remove();
     if (!button) {
       button = document.createElement('button');
       button.type = 'button';
@@ -172,10 +186,16 @@
   }
 
   // A call's state as an event carried it. Each event carries the state the
-  // relay read, so an older one (a redelivery) never undoes a newer one.
+  // relay read, so an older one (a redelivery) never undoes a newer one. The
+  // archive changes a call's recording without its updated_at: the relay
+  // reads on in time, so the recording of the event received last is the
+  // newest, whatever the call's updated_at says.
   function upsert(call) {
     const known = calls.get(call.call_id);
-    if (known && Date.parse(known.updated_at) > Date.parse(call.updated_at)) return;
+    if (known && Date.parse(known.updated_at) > Date.parse(call.updated_at)) {
+      if (known.recording === call.recording) return;
+      call = { ...known, recording: call.recording };
+    }
     calls.set(call.call_id, call);
     renderRow(call);
   }
@@ -260,8 +280,9 @@
   // ------------------------------------------------------------- recording --
 
   // The relay answers the recording's route with a redirect to a short-lived
-  // presigned URL of the archived object, or 404 when there is none (not
-  // archived yet, or deleted). An <audio> element cannot tell a 404 from
+  // presigned URL of the archived object, or 404 when there is none: the
+  // button shows only for an archived recording, but its deletion may be
+  // under way when it is pressed (the feed says so once storage confirms). An <audio> element cannot tell a 404 from
   // any other failure, so the route is asked first without following the
   // redirect (a same-origin fetch with redirect 'manual' sees it as an
   // opaque redirect); the audio element then follows it itself. The token
@@ -286,7 +307,7 @@
     }
     if (response.type === 'opaqueredirect' || response.ok) return null;
     if (response.status === 404) {
-      return 'This recording is not available: it has not been archived yet (try again in a minute), or it was deleted.';
+      return 'This recording is no longer available: it may have been deleted.';
     }
     if (response.status === 401) return 'This dashboard link has expired or was revoked: open the dashboard again from your application.';
     return `Could not load the recording (HTTP ${response.status}).`;
@@ -398,13 +419,7 @@
     source.addEventListener('reset', () => clearCalls('Reloading…'));
     source.addEventListener('message', (event) => {
       const data = JSON.parse(event.data);
-      if (data.report && data.call_id) {
-        if (data.report.has_recording) recorded.add(data.call_id);
-        else recorded.delete(data.call_id);
-        // An older event than the row's (a redelivery) does not render it.
-        const known = calls.get(data.call_id);
-        if (known) renderRow(known);
-      }
+      // Every topic carries its call, a recording's change too.
       if (data.call) {
         upsert(data.call);
         renderOrder();

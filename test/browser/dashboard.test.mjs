@@ -10,9 +10,11 @@
 //
 // Recordings: vox-relay archives them into a local S3-compatible server
 // (s3rver) from a local HTTPS origin that plays Vapi's storage (a
-// self-signed certificate made with openssl, a generated WAV file); a call
-// whose report has a recording gets a play button that plays the archived
-// copy through the relay's redirect, and says so when there is none.
+// self-signed certificate made with openssl, a generated WAV file); a
+// recorded call's row says "Archiving…" until the feed says its recording is
+// archived, then gets a play button, live, that plays the archived copy
+// through the relay's redirect; one whose download fails never gets one, and
+// one whose recording is deleted says so.
 //
 // scripts/test.sh sets PGHOST/PGPORT (the test cluster, vox installed),
 // VOX_SHIM_BIN, VOX_RELAY_BIN and VOX_BROWSER_OUT_DIR; VOX_CHROMIUM names the
@@ -253,7 +255,8 @@ function wavFile(seconds, rate = 16000) {
 // The bucket (s3rver, its files in the output directory) and the origin
 // that plays Vapi's storage: HTTPS with a self-signed certificate for
 // 127.0.0.1, which vox-relay trusts through its archive CA file. The origin
-// serves the WAV at /recordings/<anything>.wav and 404 for anything else.
+// serves the WAV at /recordings/<anything>.wav and 404 for anything else;
+// hold() keeps it from answering for the WAV until the release it returns.
 const archive = {
   bucket: 'vox-browser',
   wavSeconds: 4,
@@ -262,6 +265,15 @@ const archive = {
   originUrl: null,
   caFile: null,
   originRequests: [],
+  held: null, // while set, a promise the WAV's answers wait for
+  hold() {
+    let release;
+    this.held = new Promise((resolve) => (release = resolve));
+    return () => {
+      this.held = null;
+      release();
+    };
+  },
   async start() {
     const dir = path.join(env.outDir, 'archive');
     fs.rmSync(dir, { recursive: true, force: true });
@@ -271,9 +283,10 @@ const archive = {
     execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
       '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', keyFile, '-out', this.caFile], { stdio: 'ignore' });
     this.wav = wavFile(this.wavSeconds);
-    this.origin = https.createServer({ key: fs.readFileSync(keyFile), cert: fs.readFileSync(this.caFile) }, (request, response) => {
+    this.origin = https.createServer({ key: fs.readFileSync(keyFile), cert: fs.readFileSync(this.caFile) }, async (request, response) => {
       this.originRequests.push(request.url);
       if (request.method === 'GET' && /^\/recordings\/[\w-]+\.wav(\?|$)/.test(request.url)) {
+        if (this.held) await this.held;
         response.writeHead(200, { 'content-type': 'audio/wav', 'content-length': this.wav.length });
         response.end(this.wav);
       } else {
@@ -327,6 +340,8 @@ const pageState = () => page.evaluate(() => ({
     caller: tr.querySelector('.caller').textContent,
     duration: tr.querySelector('.duration').textContent,
     latest: tr.querySelector('.latest').textContent,
+    recording: tr.querySelector('.recording').textContent,
+    play: tr.querySelector('.recording button.play') !== null,
   })),
   transcript: document.getElementById('transcript').hidden ? null
     : [...document.querySelectorAll('#transcript .line')].map((li) => li.textContent),
@@ -601,41 +616,108 @@ async function recordedCall(recordingUrl) {
 let recorded; // a call whose recording the relay archives
 let unarchived; // one whose recording's download fails: never archived
 
-test('a call whose report has a recording gets a play button, labelled for it; calls without one get none', async () => {
-  recorded = await recordedCall((call) => `${archive.originUrl}/recordings/${call.id}.wav`);
-  unarchived = await recordedCall((call) => `${archive.originUrl}/gone/${call.id}.wav`);
-  await waitFor('both calls ended', (s) => rowOf(s, recorded)?.status === 'ended' && rowOf(s, unarchived)?.status === 'ended');
-  await page.waitForSelector(playButton(recorded), { timeout: waitMs });
-  await page.waitForSelector(playButton(unarchived), { timeout: waitMs });
+// What a screen reader reads in the call's recording cell: the text of the
+// accessibility tree's leaves under it.
+async function spokenRecording(call) {
+  const root = await page.$(`tr[data-call-id="${call.id}"] td.recording`);
+  const tree = await page.accessibility.snapshot({ root, interestingOnly: false });
+  const leaves = [];
+  const walk = (node) => (node.children?.length ? node.children.forEach(walk) : node.name && leaves.push(node.name));
+  if (tree) walk(tree);
+  return leaves.join(' ');
+}
+
+test('a recorded call says "Archiving…" until the feed says its recording is archived, then gets a play button, live', async () => {
+  // The origin keeps the WAV until released: the upload cannot finish first.
+  const release = archive.hold();
+  try {
+    recorded = await recordedCall((call) => `${archive.originUrl}/recordings/${call.id}.wav`);
+    unarchived = await recordedCall((call) => `${archive.originUrl}/gone/${call.id}.wav`);
+    const state = await waitFor('both calls ended, archiving', (s) =>
+      [recorded, unarchived].every((call) => rowOf(s, call)?.status === 'ended' && rowOf(s, call).recording === 'Archiving…'));
+    assert.equal(rowOf(state, recorded).play, false);
+    assert.equal(rowOf(state, unarchived).play, false);
+    assert.equal(await spokenRecording(recorded), 'Archiving…');
+    // The relay is at it: it asked the origin, which has not answered.
+    for (const deadline = Date.now() + waitMs; !archive.originRequests.some((url) => url.startsWith(`/recordings/${recorded.id}.wav`));) {
+      assert.ok(Date.now() < deadline, 'vox-relay did not ask the origin for the recording');
+      await sleep(100);
+    }
+    assert.equal((await recordingJob(recorded, { until: () => true })).status, 'pending');
+    assert.equal(rowOf(await pageState(), recorded).recording, 'Archiving…');
+  } finally {
+    release();
+  }
+
+  // The completion's `recording` event brings the button, without a reload.
+  const state = await waitFor('a play button for the archived call', (s) => rowOf(s, recorded)?.play);
+  assert.equal(await page.evaluate(() => window.samePage), true, 'the page was reloaded');
+  const events = (await page.evaluate(() => window.feedEvents)).filter((event) => event.data.call_id === recorded.id);
+  assert.deepEqual(events.filter((event) => event.data.topic === 'recording').map((event) => event.data.call.recording),
+    ['archived']);
+  assert.equal(events.at(-1).data.topic, 'recording');
+  assert.equal((await recordingJob(recorded)).status, 'done');
+
   const button = await page.$eval(playButton(recorded), (element) => ({
     type: element.type,
     text: element.textContent,
     label: element.getAttribute('aria-label'),
     controls: element.getAttribute('aria-controls'),
     caller: element.closest('tr').querySelector('.caller').textContent,
+    note: element.closest('td').querySelector('.note') !== null,
   }));
   assert.equal(button.type, 'button');
   assert.match(button.text, /Play$/);
   assert.equal(button.label, `Play the recording of the call with ${button.caller}`);
   assert.equal(button.controls, 'player');
-  // Call A ended with a report without a recording; B, C and D have none.
-  assert.deepEqual(await page.$$eval('#calls button.play', (buttons) => buttons.map((b) => b.closest('tr').dataset.callId).sort()),
-    [recorded.id, unarchived.id].sort());
+  assert.equal(button.note, false, '"Archiving…" stayed beside the button');
+  // The failing download is still retried; call A's report had no
+  // recording, and B, C and D had no report: they say nothing.
+  assert.equal(rowOf(state, unarchived).recording, 'Archiving…');
+  for (const row of state.rows.filter((r) => r.id !== recorded.id && r.id !== unarchived.id)) {
+    assert.deepEqual([row.id, row.recording, row.play], [row.id, '', false]);
+  }
+  assert.deepEqual(await page.$$eval('#calls button.play', (buttons) => buttons.map((b) => b.closest('tr').dataset.callId)),
+    [recorded.id]);
   assert.equal((await playerState()).hidden, true);
 });
 
-test('a recording not archived: Play says it is not available, and loads nothing into the audio element', async () => {
-  // The origin answers 404: the job fails and backs off, nothing is archived.
-  const job = await recordingJob(unarchived, { until: (j) => j?.last_error || j?.status === 'dead' });
-  assert.notEqual(job.status, 'done');
-  await page.click(playButton(unarchived));
-  const state = await waitForPlayer('a message', (s) => s.messageState === 'error');
-  assert.equal(state.hidden, false);
-  assert.match(state.message, /not available: it has not been archived yet .*or it was deleted/);
-  assert.equal(state.src, null);
-  assert.equal(state.error, null);
-  const caller = await page.$eval(`tr[data-call-id="${unarchived.id}"] .caller`, (td) => td.textContent);
-  assert.equal(state.call, caller);
+test('a recording whose download fails never gets a play button: "Archiving…" while retried, "Not archived" once dead', async () => {
+  // The origin answers 404: the job fails and backs off.
+  const failed = await recordingJob(unarchived, { until: (j) => j?.last_error });
+  assert.equal(failed.status, 'pending');
+  let row = rowOf(await pageState(), unarchived);
+  assert.deepEqual([row.recording, row.play], ['Archiving…', false]);
+  // Its remaining attempts used up without the backoff's waits: one more
+  // claim makes it dead (again if the relay's lease ran over the change).
+  for (const deadline = Date.now() + 30_000; ;) {
+    const { rows } = await withClient((client) => client.query(
+      `UPDATE vox.recording_upload_queue SET attempts = greatest(attempts, vox.queue_max_attempts() - 1), available_at = now()
+        WHERE id = $1 AND status = 'pending' RETURNING id`, [failed.id]));
+    if (rows.length === 0) break;
+    assert.ok(Date.now() < deadline, 'the job did not end dead');
+    await sleep(500);
+  }
+  const dead = await recordingJob(unarchived);
+  assert.equal(dead.status, 'dead');
+  assert.match(dead.last_error, /download failed: HTTP 404/);
+  row = rowOf(await pageState(), unarchived);
+  assert.equal(row.play, false);
+});
+
+test('reloaded: the snapshot says the same, the archived call has its play button and the dead one says "Not archived"', async () => {
+  await page.reload();
+  const state = await waitFor('the snapshot', (s) => s.connection === 'live' && rowOf(s, recorded)?.play);
+  const snapshot = (await page.evaluate(() => window.feedEvents)).find((event) => event.type === 'snapshot');
+  const recordingOf = (call) => snapshot.data.calls.find((c) => c.call_id === call.id)?.recording;
+  assert.equal(recordingOf(recorded), 'archived');
+  assert.equal(recordingOf(unarchived), 'failed');
+  assert.equal(recordingOf(callA), null);
+  assert.deepEqual([rowOf(state, unarchived).recording, rowOf(state, unarchived).play], ['Not archived', false]);
+  assert.equal(await spokenRecording(unarchived), 'Not archived');
+  assert.deepEqual([rowOf(state, callA).recording, rowOf(state, callA).play], ['', false]);
+  assert.deepEqual(await page.$$eval('#calls button.play', (buttons) => buttons.map((b) => b.closest('tr').dataset.callId)),
+    [recorded.id]);
 });
 
 test('an archived recording plays: Play, by keyboard, loads the relay\'s redirect to the bucket into the audio element', async () => {
@@ -683,6 +765,43 @@ test('closing the player stops the recording', async () => {
   assert.equal(state.paused, true);
   assert.equal(state.src, null);
   assert.equal(await page.$$eval('#calls tr.playing', (rows) => rows.length), 0);
+});
+
+test('a recording deleted while its play button shows: Play says it is no longer available; once storage confirms, the row says "Deleted", live', async () => {
+  const job = await recordingJob(recorded);
+  const object = `${archive.s3Url}/${archive.bucket}/${job.storage_path.split('/').map(encodeURIComponent).join('/')}`;
+  assert.equal((await fetch(object, { method: 'HEAD' })).status, 200, 'the object is not in the bucket');
+  // Stands for the retention (claim_recording_deletions queues an expired
+  // object so), not due yet: playback ends at once, the feed says nothing
+  // until storage confirms, so the button is still there.
+  const deletion = await withClient(async (client) => (await client.query(
+    `INSERT INTO vox.recording_deletions (org_id, vapi_call_id, storage_path, reason, available_at)
+     VALUES ($1, $2, $3, 'retention', now() + interval '1 hour') RETURNING id`,
+    [world.orgId, recorded.id, job.storage_path])).rows[0].id);
+  await page.evaluate(() => (window.samePage = true));
+  assert.equal(rowOf(await pageState(), recorded).play, true);
+  await page.click(playButton(recorded));
+  const state = await waitForPlayer('a message', (s) => s.messageState === 'error');
+  assert.equal(state.hidden, false);
+  assert.match(state.message, /no longer available/);
+  assert.equal(state.src, null);
+  assert.equal(state.error, null);
+  assert.equal(state.call, await page.$eval(`tr[data-call-id="${recorded.id}"] .caller`, (td) => td.textContent));
+
+  // Due now: vox-relay deletes the object, vox marks it, the feed says so.
+  await withClient((client) => client.query('UPDATE vox.recording_deletions SET available_at = now() WHERE id = $1', [deletion]));
+  const row = rowOf(await waitFor('"Deleted"', (s) => rowOf(s, recorded)?.recording === 'Deleted'), recorded);
+  assert.equal(row.play, false);
+  assert.equal(await spokenRecording(recorded), 'Deleted');
+  assert.equal(await page.evaluate(() => window.samePage), true, 'the page was reloaded');
+  const marked = await withClient(async (client) => (await client.query(
+    `SELECT d.status, q.object_deleted_at IS NOT NULL AS object_deleted FROM vox.recording_deletions d
+       JOIN vox.recording_upload_queue q ON q.org_id = d.org_id AND q.storage_path = d.storage_path WHERE d.id = $1`,
+    [deletion])).rows[0]);
+  assert.deepEqual(marked, { status: 'done', object_deleted: true });
+  assert.equal((await fetch(object, { method: 'HEAD' })).status, 404, 'the object is still in the bucket');
+  await page.click('#close-player');
+  assert.equal((await playerState()).hidden, true);
 });
 
 test('its token revoked: the stream ends, the page says the link no longer works and stops asking', async () => {

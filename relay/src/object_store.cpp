@@ -74,11 +74,12 @@ StoreResult ObjectStore::send(const char* operation, const std::string& method, 
     headers.emplace(name == "host" ? "Host" : name, value);
   const std::string request_target = where.path + query_string(query);
   const std::unique_ptr<httplib::ClientImpl> http = client();
+  // The Content-Type is among the signed headers: httplib must not add a second.
   httplib::Result response;
   if (method == "PUT")
-    response = http->Put(request_target, headers, body.data(), body.size(), content_type);
+    response = http->Put(request_target, headers, body.data(), body.size(), "");
   else if (method == "POST")
-    response = http->Post(request_target, headers, body, content_type);
+    response = http->Post(request_target, headers, body, "");
   else if (method == "DELETE")
     response = http->Delete(request_target, headers);
   else
@@ -114,9 +115,11 @@ StoreResult ObjectStore::start_multipart(const std::string& key, const std::stri
 
 StoreResult ObjectStore::upload_part(const std::string& key, const std::string& upload_id, int part_number,
                                      const std::string& body) const {
-  StoreResult result;
-  result = send("UploadPart", "PUT", key, {{"partNumber", std::to_string(part_number)}, {"uploadId", upload_id}}, body,
-                "", 200, nullptr, &result.value);
+  std::string etag;
+  StoreResult result = send("UploadPart", "PUT", key,
+                            {{"partNumber", std::to_string(part_number)}, {"uploadId", upload_id}}, body, "", 200,
+                            nullptr, &etag);
+  result.value = etag;
   if (result.ok() && result.value.empty()) result.error = "storage answered UploadPart without an ETag";
   return result;
 }

@@ -84,11 +84,11 @@ bool Archiver::pause() {
 void Archiver::work(size_t index) {
   while (!stopping_) {
     bool busy = archive_next();
-    // One worker keeps the bucket's deletions and the queue's gauge.
-    if (index == 0) {
-      busy = delete_queued() || busy;
-      read_queue_status();
-    }
+    // One worker keeps the bucket's deletions.
+    if (index == 0) busy = delete_queued() || busy;
+    // Every worker reads the queue's age, so the gauge moves while some
+    // are held by long downloads.
+    read_queue_status();
     if (!busy && !pause()) return;
   }
 }

@@ -1,7 +1,7 @@
 // The recording archiver: workers that claim recording jobs from vox, stream
 // each recording from its URL (through the download fence) into the bucket,
 // and record the object in vox; one of them also deletes what retention or
-// a deletion queued, and reads the queue's age for the metrics. Each worker
+// a deletion queued. Each reads the queue's age for the metrics. Each worker
 // holds at most one multipart part in memory, whatever the recording's size.
 #pragma once
 

@@ -6,6 +6,7 @@ OBJS = \
 	extension/src/event_reader.o \
 	extension/src/handler.o \
 	extension/src/maintenance.o \
+	extension/src/outbox_notifier.o \
 	extension/src/pg_bridge.o \
 	extension/src/phone.o \
 	extension/src/settings.o \

@@ -160,15 +160,25 @@ void verify_run(Connection& db, const RunResult& run, const std::vector<Delivery
                              " parked");
 }
 
-// CPU time of the shim and of its pool's backends, by process.
-std::map<int, double> shim_cpu(Connection& db, int shim_pid) {
-  std::map<int, double> cpu{{shim_pid, cpu_seconds(shim_pid)}};
-  Result pool = db.exec("SELECT pid FROM pg_stat_activity WHERE application_name = 'vox-shim'");
-  for (int i = 0; i < pool.rows(); ++i) {
-    const int pid = static_cast<int>(pool.integer(i, 0));
+// CPU time of the backends that `where` selects from pg_stat_activity (and
+// of process `also`, when given), by process.
+std::map<int, double> cpu_of(Connection& db, const std::string& where, int also = 0) {
+  std::map<int, double> cpu;
+  if (also) cpu[also] = cpu_seconds(also);
+  Result backends = db.exec("SELECT pid FROM pg_stat_activity WHERE " + where);
+  for (int i = 0; i < backends.rows(); ++i) {
+    const int pid = static_cast<int>(backends.integer(i, 0));
     cpu[pid] = cpu_seconds(pid);
   }
   return cpu;
+}
+
+// The processes that work for a mode beside the connections' backends: the
+// shim and its pool's backends (http), vox's notifier (vox-notify).
+std::map<int, double> helpers_cpu(Connection& db, const std::string& mode, ServerProcess* shim) {
+  if (mode == "http") return cpu_of(db, "application_name = 'vox-shim'", shim->pid());
+  if (mode == "vox-notify") return cpu_of(db, "backend_type = 'vox notifier'");
+  return {};
 }
 
 // What the processes of `after` used since `before` (a pool connection opened
@@ -313,16 +323,11 @@ std::vector<RunResult> run_table(Connection& admin, const Target& target, const 
         for (const std::string& mode : modes) {
           reset_event_tables(admin);
           std::unique_ptr<RssSampler> sampler;
-          std::map<int, double> shim_cpu_before;
-          if (mode == "http") {
-            sampler = std::make_unique<RssSampler>(shim->pid());
-            shim_cpu_before = shim_cpu(admin, shim->pid());
-          }
+          if (mode == "http") sampler = std::make_unique<RssSampler>(shim->pid());
+          const std::map<int, double> helpers_before = helpers_cpu(admin, mode, shim);
           RunResult result = run_mode(mode, target, deliveries, c, sync, options.max_seconds);
-          if (sampler) {
-            shim_peak_kb = std::max(shim_peak_kb, sampler->peak_kb());
-            result.server_cpu_seconds = cpu_used(shim_cpu_before, shim_cpu(admin, shim->pid()));
-          }
+          if (sampler) shim_peak_kb = std::max(shim_peak_kb, sampler->peak_kb());
+          result.server_cpu_seconds += cpu_used(helpers_before, helpers_cpu(admin, mode, shim));
           verify_run(admin, result, deliveries);
           merge_round(merged[mode], result);
         }

@@ -4,12 +4,12 @@
 #include <vector>
 
 #include "event_reader.hpp"
+#include "outbox_notifier.hpp"
 #include "phone.hpp"
 #include "settings.hpp"
 
 extern "C" {
 #include "access/xact.h"
-#include "commands/async.h"
 #include "catalog/namespace.h"
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
@@ -415,14 +415,6 @@ struct CallRow {
   AgentRoute agent_route = kNoAgent;
   Jsonb* metadata = nullptr;  // none: {}
 };
-
-// Wakes outbox consumers once the transaction commits (NOTIFY is
-// transactional, and repeated ones in a transaction are sent once).
-void notify_outbox(const Uuid& org_id) {
-  if (!setting_notify) return;
-  const std::string org = org_id.to_string();
-  pg_call([&]() { Async_Notify("vox_outbox", org.c_str()); });
-}
 
 // Returns whether the call was seen for the first time.
 bool upsert_call_row(const Uuid& org_id, const std::string& vapi_call_id, const CallRow& row) {

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "handler.hpp"
+#include "outbox_notifier.hpp"
 #include "settings.hpp"
 #include "spi.hpp"
 
@@ -320,6 +321,7 @@ void run_round_worker(Oid database) {
     if (got_sigterm) TerminateBackgroundWorker(handle);
     (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1000L, PG_WAIT_EXTENSION);
     ResetLatch(MyLatch);
+    tend_notifier();
   }
   pfree(handle);
 }
@@ -381,6 +383,8 @@ extern "C" void vox_maintenance_main(Datum) {
   ereport(LOG, errmsg("vox maintenance worker started for database \"%s\"", setting_database));
   while (!got_sigterm) {
     const Oid database = database_for_round();
+    notifier_serve(database);
+    tend_notifier();
     if (OidIsValid(database)) run_round_worker(database);
     // The latch is also set when a round's worker stops: wait out the
     // interval, unless a SIGHUP changes it.
@@ -389,6 +393,7 @@ extern "C" void vox_maintenance_main(Datum) {
       (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, (next_round - now) / 1000 + 1,
                       PG_WAIT_EXTENSION);
       ResetLatch(MyLatch);
+      tend_notifier();
       if (ConfigReloadPending) {
         ConfigReloadPending = false;
         ProcessConfigFile(PGC_SIGHUP);

@@ -4,6 +4,7 @@
 #include "event_reader.hpp"
 #include "handler.hpp"
 #include "maintenance.hpp"
+#include "outbox_notifier.hpp"
 #include "settings.hpp"
 #include "stats.hpp"
 
@@ -37,10 +38,11 @@ PG_FUNCTION_INFO_V1(vox_recording_retention);
 PG_FUNCTION_INFO_V1(vox_notify_enabled);
 }
 
-// Settings always; the maintenance worker and the event counters' shared
-// memory only when loaded through shared_preload_libraries.
+// Settings and the commit hook always; the maintenance worker, the event
+// counters' and the notifier's shared memory only when loaded through shared_preload_libraries.
 extern "C" void _PG_init(void) {
   vox::define_settings(process_shared_preload_libraries_in_progress);
+  vox::init_outbox_notifier(process_shared_preload_libraries_in_progress);
   if (!process_shared_preload_libraries_in_progress) return;
   vox::request_stats_memory();
   vox::register_maintenance_worker();

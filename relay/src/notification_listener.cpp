@@ -93,7 +93,10 @@ bool NotificationListener::listen_until_disconnected() {
       break;
     }
     while (PGnotify* notification = PQnotifies(conn)) {
-      if (std::strcmp(notification->relname, kOutbox) == 0)
+      // An empty payload: vox's notifier overflowed and names no org.
+      if (std::strcmp(notification->relname, kOutbox) == 0 && notification->extra[0] == '\0')
+        hub_.wake_all();
+      else if (std::strcmp(notification->relname, kOutbox) == 0)
         hub_.wake_org(notification->extra);
       else
         checker_.wake();

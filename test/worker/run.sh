@@ -496,6 +496,77 @@ check_stats() {
   fi
 }
 
+NOTIFIER="vox notifier" # backend_type of the worker that sends NOTIFY vox_outbox
+
+# notifications_after SQL...: a session that LISTENs on vox_outbox runs each
+# SQL, then waits 0.6 s; prints its pid ("own PID"), the notifier's pids then
+# ("notifier PID..." or "notifier -"), and each notification as "PAYLOAD from
+# PID" (psql leaves an empty payload out).
+notifications_after() {
+  local out
+  out=$(psql_to "$DIR" "$PORT" "LISTEN vox_outbox" "$@" "SELECT pg_sleep(0.3)" "SELECT pg_sleep(0.3)" \
+    "SELECT 'own ' || pg_backend_pid()" \
+    "SELECT 'notifier ' || coalesce(string_agg(pid::text, ' '), '-') FROM pg_stat_activity
+      WHERE backend_type = '$NOTIFIER'" 2>&1) || { DIAG+=("listening session failed: $out"); return 1; }
+  sed -nE -e 's/^Asynchronous notification "vox_outbox" with payload "([^"]*)" received from server process with PID ([0-9]+)\.$/\1 from \2/p' \
+    -e 's/^Asynchronous notification "vox_outbox" received from server process with PID ([0-9]+)\.$/ from \1/p' \
+    -e '/^(own|notifier) /p' <<<"$out"
+}
+
+# Committers that NOTIFY commit one at a time (a cluster-wide lock held
+# across the commit's flush), so with vox preloaded a committing backend
+# leaves the NOTIFY to the notifier: the notification comes from another
+# process, after the commit, once per org; nothing for a rollback; an empty
+# payload when more orgs moved than the queue holds; and the notifier leaves
+# when idle, so that it never holds vox.database for long.
+check_notifier() {
+  local out own notifier want
+  out=$(notifications_after \
+    "SELECT vox.handle_event(vox_test.status_update(vox_test.call('call-wn1', 'asst-demo'), 'ringing', 1763740800000)) ->> 'status'" \
+    "SELECT vox.handle_event(vox_test.status_update(vox_test.call('call-wn1', 'asst-demo'), 'in-progress', 1763740801000)) ->> 'status'") ||
+    return 1
+  own=$(sed -nE 's/^own ([0-9]+)$/\1/p' <<<"$out")
+  notifier=$(sed -nE 's/^notifier ([0-9]+)$/\1/p' <<<"$out")
+  if [[ -z $notifier || $notifier == "$own" ]]; then
+    DIAG+=("no single '$NOTIFIER' backend apart from the session ($own) right after its events:" "$out")
+    return 1
+  fi
+  want="$ORG from $notifier
+$ORG from $notifier"
+  if [[ $(grep ' from ' <<<"$out") != "$want" ]]; then
+    DIAG+=("two events of $ORG in two transactions: notifications" "$out" "want two from the notifier ($notifier)")
+    return 1
+  fi
+  out=$(notifications_after "BEGIN" \
+    "SELECT vox.handle_event(vox_test.status_update(vox_test.call('call-wn2', 'asst-demo'), 'ringing', 1763740800000)) ->> 'status'" \
+    "SELECT vox.handle_event(vox_test.status_update(vox_test.call('call-wn2', 'asst-b'), 'ringing', 1763740800000)) ->> 'status'" \
+    "ROLLBACK" "BEGIN" \
+    "SELECT vox.handle_event(vox_test.status_update(vox_test.call('call-wn3', 'asst-b'), 'ringing', 1763740800000)) ->> 'status'" \
+    "SELECT vox.handle_event(vox_test.transcript(vox_test.call('call-wn3', 'asst-b'), 'user', 'Hi.', 1763740801000)) ->> 'status'" \
+    "COMMIT") || return 1
+  if [[ $(sed -nE 's/^(.*) from [0-9]+$/\1/p' <<<"$out") != "$ORG_B" ]]; then
+    DIAG+=("a rolled-back transaction of both orgs, then one of two events of $ORG_B: notifications" "$out"
+      "want only $ORG_B, once")
+    return 1
+  fi
+  q "SELECT count(vox_test.tenant(('00000000-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid, 'Notify ' || g,
+                                  'asst-wn-' || g, 'pn-wn-' || g, '+1415556' || lpad(g::text, 4, '0')))
+       FROM generate_series(1001, 1130) g" >/dev/null || return 1
+  out=$(notifications_after "BEGIN" \
+    "SELECT count(vox.handle_event(vox_test.status_update(vox_test.call('call-wn-' || g, 'asst-wn-' || g),
+                                                          'ringing', 1763740800000)))
+       FROM generate_series(1001, 1130) g" "COMMIT") || return 1
+  if [[ $(sed -nE 's/^(.*) from [0-9]+$/[\1]/p' <<<"$out") != "[]" ]]; then
+    DIAG+=("one transaction over 130 orgs (more than the queue's 128): notifications" "$out"
+      "want one, with an empty payload (any org)")
+    return 1
+  fi
+  if ! poll 10 0 "SELECT count(*) FROM pg_stat_activity WHERE backend_type = '$NOTIFIER'"; then
+    DIAG+=("$GOT '$NOTIFIER' backends 10 s after the last event; want none (it leaves after 2 idle seconds)")
+    return 1
+  fi
+}
+
 check_sighup() {
   local since last_id extra
   q "ALTER SYSTEM SET vox.maintenance_interval = '3600'" >/dev/null || return 1
@@ -913,6 +984,7 @@ check "retention is per org: one org's expired mark goes, another org's fresh ma
 check "a parked event whose call becomes known is applied by a round (maintenance_runs.replayed > 0)" check_replay
 check "vox.event_counts() counts processed, duplicate and invalid events; vox.stats shows the last run" check_stats
 check "$PARKED unresolvable parked events: each round takes < 100 transaction ids; after vox.parked_max_attempts they are dead in vox.stats, sweeps pass over them, and their agent's registration still applies one" check_parked_bounded
+check "the notifier, not the committing backend, sends NOTIFY vox_outbox: once per org and commit, nothing on rollback, one empty payload past 128 orgs; it leaves when idle" check_notifier
 check "SIGHUP reloads vox.maintenance_interval (3600 s: rounds stop; back to 1 s: they resume)" check_sighup
 check "SIGTERM: the launcher logs it stops, the postmaster starts a new one, nothing crashes" check_sigterm
 check "SIGTERM while a round waits on a lock: the round exits at once, the launcher carries on" check_sigterm_in_lock_wait

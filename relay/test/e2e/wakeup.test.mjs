@@ -81,3 +81,28 @@ test('vox.notify off with a 300 ms poll interval: each event within 1 s', async 
     await producer.end();
   }
 });
+
+// vox's notifier names no org when more orgs moved at once than its queue
+// holds: an empty payload wakes every stream.
+test('an empty NOTIFY vox_outbox payload (any org) wakes the stream at once with a 20 s poll interval', async () => {
+  const relay = await relayPolling(20_000);
+  const producer = new Producer(world.a, { notify: false });
+  const call = await producer.startCall();
+  const stream = await openFeed(relay, world.a.orgId, cred.token);
+  try {
+    await stream.untilEvents(1);
+    await sleep(1000);
+    await producer.transcript(call);
+    const key = producer.committed.at(-1);
+    const arrived = (s) => s.messages().some((data) => eventKey(data) === key);
+    await sleep(1000);
+    assert.ok(!arrived(stream), 'the event arrived before any NOTIFY');
+    await producer.client.query("SELECT pg_notify('vox_outbox', '')");
+    const notifiedAt = Date.now();
+    await stream.until(arrived, 3_000);
+    assert.ok(Date.now() - notifiedAt <= 500, `${Date.now() - notifiedAt} ms from the NOTIFY to the client`);
+  } finally {
+    stream.close();
+    await producer.end();
+  }
+});

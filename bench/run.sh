@@ -79,8 +79,8 @@ if [[ -z $RELAY ]]; then
 fi
 if [[ -x $RELAY ]]; then result OK "vox-relay is built"; else result FAIL "vox-relay is built"; fi
 
-# A benchmark server: vox preloaded (as in production: its event counters
-# run), room for the shim's pool and 32 clients, checkpoints spaced so that
+# A benchmark server: vox preloaded with vox.database the benchmark's (as in
+# production: its event counters and its notifier run), room for the shim's pool and 32 clients, checkpoints spaced so that
 # a run rarely meets one. fsync and full_page_writes stay on: the floor is
 # the machine's real durable-commit limit.
 psql_bench() { "$VOX_PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$DIR" -p "$PORT" -U postgres "$@"; }
@@ -88,7 +88,7 @@ if vox_cluster_fresh "$DIR" "$PORT" vox &&
   psql_bench -d postgres -c "ALTER SYSTEM SET shared_buffers = '1GB'" \
     -c "ALTER SYSTEM SET max_connections = 100" -c "ALTER SYSTEM SET max_wal_size = '8GB'" \
     -c "ALTER SYSTEM SET checkpoint_timeout = '30min'" -c "ALTER SYSTEM SET log_min_messages = 'warning'" \
-    -c "ALTER SYSTEM SET track_commit_timestamp = on" &&
+    -c "ALTER SYSTEM SET track_commit_timestamp = on" -c "ALTER SYSTEM SET vox.database = 'bench'" &&
   vox_cluster_start "$DIR" "$PORT" vox &&
   psql_bench -d postgres -c "CREATE DATABASE bench"; then
   result OK "benchmark cluster in $DIR on port $PORT"

@@ -55,7 +55,8 @@ void print_table(const std::vector<RunResult>& runs) {
   }
   std::printf(
       "cpu us/ev: CPU time of the processes doing the work per event: the connections' backends; for http,\n"
-      "vox-shim and its pool's backends (not the WAL writer, not the load generator)\n");
+      "vox-shim and its pool's backends; for vox-notify, also vox's notifier (not the WAL writer, not the\n"
+      "load generator)\n");
 }
 
 }  // namespace bench

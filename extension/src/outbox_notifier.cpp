@@ -41,6 +41,7 @@ struct NotifyQueue {
   Latch* launcher;  // null while no launcher runs
   Latch* notifier;  // null while no notifier takes orgs
   bool any_org;     // overflowed: one NOTIFY for any org
+  uint64 connected;  // notifiers that connected to their database, ever
   int count;
   pg_uuid_t orgs[kQueuedOrgs];
 };
@@ -69,6 +70,7 @@ void attach_memory() {
     queue->launcher = nullptr;
     queue->notifier = nullptr;
     queue->any_org = false;
+    queue->connected = 0;
     queue->count = 0;
   }
   LWLockRelease(AddinShmemInitLock);
@@ -128,7 +130,9 @@ void launcher_leaves(int, Datum) {
   SpinLockRelease(&queue->lock);
 }
 
-BackgroundWorkerHandle* notifier_handle = nullptr;  // in the launcher
+// In the launcher: the notifier it started, and queue->connected then.
+BackgroundWorkerHandle* notifier_handle = nullptr;
+uint64 connected_before_start = 0;
 
 // --- The notifier --------------------------------------------------------------
 
@@ -247,11 +251,25 @@ void tend_notifier() {
     if (GetBackgroundWorkerPid(notifier_handle, &pid) != BGWH_STOPPED) return;
     pfree(notifier_handle);
     notifier_handle = nullptr;
+    // It never connected (its database dropped or not taking connections):
+    // starting another would fail alike until the launcher looks the
+    // database up again. Until then committers notify themselves, and what
+    // waits is dropped: consumers find it when they poll.
+    SpinLockAcquire(&queue->lock);
+    const bool never_connected = queue->connected == connected_before_start;
+    if (never_connected) {
+      queue->database = InvalidOid;
+      queue->any_org = false;
+      queue->count = 0;
+    }
+    SpinLockRelease(&queue->lock);
+    if (never_connected) ereport(LOG, errmsg("vox notifier: could not connect; committers notify themselves"));
   }
   SpinLockAcquire(&queue->lock);
   // A notifier that an earlier launcher started may still be taking orgs.
   const bool waiting = (queue->any_org || queue->count > 0) && queue->notifier == nullptr;
   const Oid database = queue->database;
+  connected_before_start = queue->connected;
   SpinLockRelease(&queue->lock);
   if (!waiting || !OidIsValid(database)) return;
   BackgroundWorker worker = {};
@@ -288,6 +306,7 @@ extern "C" void vox_notifier_main(Datum database) {
   before_shmem_exit(notifier_leaves, 0);
   SpinLockAcquire(&queue->lock);
   queue->notifier = MyLatch;
+  ++queue->connected;
   SpinLockRelease(&queue->lock);
   static Batch batch;
   TimestampTz last_sent = GetCurrentTimestamp();

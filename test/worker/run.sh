@@ -127,9 +127,9 @@ log_since() { tail -c +$(($2 + 1)) "$1/server.log"; }
 CRASH_LOG='terminated by signal|was terminated|PANIC|TRAP:|terminating any other active|all server processes terminated|reinitializing|vox maintenance: '
 BAD_LOG="$CRASH_LOG|ERROR:|FATAL:"
 # What the worker says by design, not a failed step: a round refusing
-# vox.maintenance_role, the launcher waiting for vox.database (the checks that
-# cause them look for them).
-EXPECTED_LOG='vox maintenance: no round: role |vox maintenance: database ".*" \(vox.database\) does not exist'
+# vox.maintenance_role, the launcher waiting for vox.database, the notifier
+# refused by it (the checks that cause them look for them).
+EXPECTED_LOG='vox maintenance: no round: role |vox maintenance: database ".*" \(vox.database\) does not exist|database "'"$DB"'" is not currently accepting connections'
 # bad_lines PATTERN: the lines of stdin that match PATTERN and are not expected.
 bad_lines() { grep -E "$1" | grep -Ev "$EXPECTED_LOG" || true; }
 
@@ -567,6 +567,58 @@ $ORG from $notifier"
   fi
 }
 
+# A notifier that cannot connect (vox.database stopped taking connections
+# while a session stays in it) is started once, not again and again: until
+# the launcher looks the database up again, committers notify themselves.
+check_notifier_cannot_connect() {
+  local offset out own since fatal
+  poll 10 0 "SELECT count(*) FROM pg_stat_activity WHERE backend_type = '$NOTIFIER'" || {
+    DIAG+=("a '$NOTIFIER' still runs after 10 s")
+    return 1
+  }
+  # The launcher looks vox.database up at the reload, then sleeps an hour.
+  q "ALTER SYSTEM SET vox.maintenance_interval = '3600'" >/dev/null || return 1
+  since=$(q "SELECT clock_timestamp()") || return 1
+  q "SELECT pg_reload_conf()" >/dev/null || return 1
+  poll 10 t "SELECT EXISTS (SELECT FROM vox_test.seen_runs WHERE started_at > '$since')" || {
+    DIAG+=("no round within 10 s of the reload")
+    return 1
+  }
+  sleep 1
+  offset=$(log_size "$DIR")
+  # From another database: a session cannot refuse connections to its own.
+  local from_postgres="\\! env -u PGHOSTADDR -u PGSERVICE -u PGDATABASE -u PGOPTIONS $VOX_PG_BIN/psql -X -q -h $DIR -p $PORT -U postgres -d postgres -c"
+  out=$(notifications_after "$from_postgres 'ALTER DATABASE $DB WITH ALLOW_CONNECTIONS false'" \
+    "SELECT vox.handle_event(vox_test.status_update(vox_test.call('call-wn4', 'asst-demo'), 'ringing', 1763740800000)) ->> 'status'" \
+    "SELECT pg_sleep(1.5)" \
+    "SELECT vox.handle_event(vox_test.status_update(vox_test.call('call-wn4', 'asst-demo'), 'in-progress', 1763740801000)) ->> 'status'" \
+    "$from_postgres 'ALTER DATABASE $DB WITH ALLOW_CONNECTIONS true'")
+  local rc=$?
+  QDB=postgres q "ALTER DATABASE $DB WITH ALLOW_CONNECTIONS true" "ALTER SYSTEM RESET vox.maintenance_interval" \
+    "SELECT pg_reload_conf()" >/dev/null || return 1
+  ((rc == 0)) || return 1
+  own=$(sed -nE 's/^own ([0-9]+)$/\1/p' <<<"$out")
+  fatal=$(log_since "$DIR" "$offset" | grep -c 'is not currently accepting connections' || true)
+  if [[ $fatal != 1 ]]; then
+    DIAG+=("notifiers that failed to connect: $fatal (want 1)" "$(log_since "$DIR" "$offset" | tail -n 10)")
+    return 1
+  fi
+  if [[ $(grep ' from ' <<<"$out") != "$ORG from $own" ]]; then
+    DIAG+=("the event after the failed start: notifications" "$out" "want one, from the session itself ($own)")
+    return 1
+  fi
+  # The launcher's next look at the database brings the notifier back.
+  sleep 2
+  out=$(notifications_after \
+    "SELECT vox.handle_event(vox_test.status_update(vox_test.call('call-wn4', 'asst-demo'), 'ended', 1763740802000)) ->> 'status'") ||
+    return 1
+  own=$(sed -nE 's/^own ([0-9]+)$/\1/p' <<<"$out")
+  if [[ $(grep -c ' from ' <<<"$out") != 1 || -n $(grep " from $own\$" <<<"$out") ]]; then
+    DIAG+=("once the database takes connections again: notifications" "$out" "want one, from a notifier")
+    return 1
+  fi
+}
+
 check_sighup() {
   local since last_id extra
   q "ALTER SYSTEM SET vox.maintenance_interval = '3600'" >/dev/null || return 1
@@ -985,6 +1037,7 @@ check "a parked event whose call becomes known is applied by a round (maintenanc
 check "vox.event_counts() counts processed, duplicate and invalid events; vox.stats shows the last run" check_stats
 check "$PARKED unresolvable parked events: each round takes < 100 transaction ids; after vox.parked_max_attempts they are dead in vox.stats, sweeps pass over them, and their agent's registration still applies one" check_parked_bounded
 check "the notifier, not the committing backend, sends NOTIFY vox_outbox: once per org and commit, nothing on rollback, one empty payload past 128 orgs; it leaves when idle" check_notifier
+check "a notifier that cannot connect is started once; committers then notify themselves until the launcher looks the database up again" check_notifier_cannot_connect
 check "SIGHUP reloads vox.maintenance_interval (3600 s: rounds stop; back to 1 s: they resume)" check_sighup
 check "SIGTERM: the launcher logs it stops, the postmaster starts a new one, nothing crashes" check_sigterm
 check "SIGTERM while a round waits on a lock: the round exits at once, the launcher carries on" check_sigterm_in_lock_wait

@@ -300,18 +300,8 @@ Oid database_for_round() {
 // Starts a round in database, and waits until it ends. A SIGTERM to the
 // launcher ends the round too.
 void run_round_worker(Oid database) {
-  BackgroundWorker worker = {};
-  worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-  worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-  worker.bgw_restart_time = BGW_NEVER_RESTART;
-  snprintf(worker.bgw_library_name, BGW_MAXLEN, "vox");
-  snprintf(worker.bgw_function_name, BGW_MAXLEN, "vox_maintenance_round_main");
-  snprintf(worker.bgw_name, BGW_MAXLEN, "vox maintenance round");
-  snprintf(worker.bgw_type, BGW_MAXLEN, "vox maintenance round");
-  worker.bgw_main_arg = ObjectIdGetDatum(database);
-  worker.bgw_notify_pid = MyProcPid;
-  BackgroundWorkerHandle* handle = nullptr;
-  if (!RegisterDynamicBackgroundWorker(&worker, &handle)) {
+  BackgroundWorkerHandle* handle = start_database_worker("vox_maintenance_round_main", "vox maintenance round", database);
+  if (!handle) {
     ereport(LOG, errmsg("vox maintenance: no background worker slot free for a round (max_worker_processes)"));
     return;
   }
@@ -327,6 +317,21 @@ void run_round_worker(Oid database) {
 }
 
 }  // namespace
+
+BackgroundWorkerHandle* start_database_worker(const char* function, const char* type, Oid database) {
+  BackgroundWorker worker = {};
+  worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+  worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+  worker.bgw_restart_time = BGW_NEVER_RESTART;
+  snprintf(worker.bgw_library_name, BGW_MAXLEN, "vox");
+  snprintf(worker.bgw_function_name, BGW_MAXLEN, "%s", function);
+  snprintf(worker.bgw_name, BGW_MAXLEN, "%s", type);
+  snprintf(worker.bgw_type, BGW_MAXLEN, "%s", type);
+  worker.bgw_main_arg = ObjectIdGetDatum(database);
+  worker.bgw_notify_pid = MyProcPid;  // its start and its end set the launcher's latch
+  BackgroundWorkerHandle* handle = nullptr;
+  return RegisterDynamicBackgroundWorker(&worker, &handle) ? handle : nullptr;
+}
 
 Removed remove_expired(int64_t batch) {
   Removed removed;

@@ -4,6 +4,12 @@
 
 #include <cstdint>
 
+extern "C" {
+#include "postgres.h"
+
+#include "postmaster/bgworker.h"
+}
+
 namespace vox {
 
 struct Removed {
@@ -25,5 +31,10 @@ void record_maintenance_run(const char* ran_by, int64_t started_at, const Remove
 
 // From _PG_init while shared_preload_libraries is being processed.
 void register_maintenance_worker();
+
+// The launcher starts a worker of vox's (its entry point `function`, its
+// backend_type `type`) in database; it is not restarted, and its start and
+// end set the launcher's latch. nullptr when no slot is free.
+BackgroundWorkerHandle* start_database_worker(const char* function, const char* type, Oid database);
 
 }  // namespace vox

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <vector>
 
+#include "maintenance.hpp"
 #include "pg_bridge.hpp"
 #include "settings.hpp"
 
@@ -272,18 +273,8 @@ void tend_notifier() {
   connected_before_start = queue->connected;
   SpinLockRelease(&queue->lock);
   if (!waiting || !OidIsValid(database)) return;
-  BackgroundWorker worker = {};
-  worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-  worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-  worker.bgw_restart_time = BGW_NEVER_RESTART;
-  snprintf(worker.bgw_library_name, BGW_MAXLEN, "vox");
-  snprintf(worker.bgw_function_name, BGW_MAXLEN, "vox_notifier_main");
-  snprintf(worker.bgw_name, BGW_MAXLEN, "vox notifier");
-  snprintf(worker.bgw_type, BGW_MAXLEN, "vox notifier");
-  worker.bgw_main_arg = ObjectIdGetDatum(database);
-  worker.bgw_notify_pid = MyProcPid;  // its start and its end set the launcher's latch
-  if (!RegisterDynamicBackgroundWorker(&worker, &notifier_handle)) {
-    notifier_handle = nullptr;
+  notifier_handle = start_database_worker("vox_notifier_main", "vox notifier", database);
+  if (!notifier_handle) {
     static bool reported = false;
     if (!reported)
       ereport(LOG, errmsg("vox notifier: no background worker slot free (max_worker_processes); "

@@ -704,6 +704,14 @@ BEGIN
         tenant_agent := NULL;
     END IF;
 
+    -- The org, locked until commit: the event tables have no foreign key to
+    -- it, and deleting it waits for this lock.
+    PERFORM FROM vox.organizations o WHERE o.id = tenant_org FOR KEY SHARE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'organization % was deleted while this event was applied', tenant_org
+            USING ERRCODE = 'serialization_failure';
+    END IF;
+
     -- The idempotency mark, committed with the effects or not at all.
     INSERT INTO vox.processed_webhook_events (org_id, event_id, event_type, vapi_call_id)
     VALUES (tenant_org, event_id, kind, call_id)

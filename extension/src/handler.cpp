@@ -34,11 +34,9 @@ namespace {
 //      LIMIT 2 detects a call id held by two. With a signing org ($2), only
 //      that org's calls are candidates.
 // One small statement per route, rather than one union of all three, keeps
-// the common case (an assistant vox knows) to a few index lookups; the region
-// is a scalar subquery because a join's generic plan may hash the whole
-// organizations table on every call.
+// the common case (an assistant vox knows) to a few index lookups.
 Statement tenant_by_assistant(R"SQL(
-SELECT a.org_id, a.id, (SELECT o.default_region FROM vox.organizations o WHERE o.id = a.org_id),
+SELECT a.org_id, a.id,
        a.active OR EXISTS (SELECT 1 FROM vox.call_tracking t WHERE t.org_id = a.org_id AND t.vapi_call_id = $2)
   FROM vox.agents a
  WHERE a.vapi_assistant_id = $1
@@ -46,19 +44,30 @@ SELECT a.org_id, a.id, (SELECT o.default_region FROM vox.organizations o WHERE o
                               {TEXTOID, TEXTOID});
 
 Statement tenant_by_phone_number(R"SQL(
-SELECT p.org_id, p.agent_id, (SELECT o.default_region FROM vox.organizations o WHERE o.id = p.org_id)
+SELECT p.org_id, p.agent_id
   FROM vox.phone_numbers p
  WHERE p.vapi_phone_number_id = $1
 )SQL",
                                  {TEXTOID});
 
 Statement tenant_by_call(R"SQL(
-SELECT t.org_id, (SELECT o.default_region FROM vox.organizations o WHERE o.id = t.org_id)
+SELECT t.org_id
   FROM vox.call_tracking t
  WHERE t.vapi_call_id = $1 AND ($2::uuid IS NULL OR t.org_id = $2)
  LIMIT 2
 )SQL",
                          {TEXTOID, UUIDOID});
+
+// The org an event is applied to, locked until the transaction ends, and the
+// region its national phone formats are read in. The event tables carry no
+// foreign key to organizations (a check per row written cost a fifth of
+// vox's throughput): this one lock per event is what keeps their org_id
+// naming an org, since deleting an org waits for it (vox.organizations'
+// delete trigger then removes the org's rows).
+Statement lock_org(R"SQL(
+SELECT default_region FROM vox.organizations WHERE id = $1 FOR KEY SHARE
+)SQL",
+                   {UUIDOID});
 
 // ON CONFLICT DO NOTHING without a target: a clash on the event key or on the
 // delivery id both mean this event was applied before.
@@ -351,7 +360,7 @@ struct Tenant {
   Uuid org_id;
   std::optional<Uuid> agent_id;
   AgentRoute agent_route;
-  std::string region;
+  std::string region;  // set by lock_tenant_org
 };
 
 struct Resolution {
@@ -373,8 +382,8 @@ Resolution resolve(const CallFields& call, const std::optional<Uuid>& signer) {
     if (rows.count() > 0) {
       const Uuid org_id = *rows.uuid(0, 1);
       check_signer(signer, org_id, "call.assistantId", "an assistant of another organization than the signer's");
-      if (!rows.boolean(0, 4)) return {std::nullopt, "inactive_assistant"};
-      return {Tenant{org_id, rows.uuid(0, 2), kByAssistant, *rows.string(0, 3)}, nullptr};
+      if (!rows.boolean(0, 3)) return {std::nullopt, "inactive_assistant"};
+      return {Tenant{org_id, rows.uuid(0, 2), kByAssistant, {}}, nullptr};
     }
   }
   if (call.phone_number_id) {
@@ -385,7 +394,7 @@ Resolution resolve(const CallFields& call, const std::optional<Uuid>& signer) {
       const Uuid org_id = *rows.uuid(0, 1);
       check_signer(signer, org_id, "call.phoneNumberId", "a phone number of another organization than the signer's");
       std::optional<Uuid> agent_id = rows.uuid(0, 2);
-      return {Tenant{org_id, agent_id, agent_id ? kByPhoneNumber : kNoAgent, *rows.string(0, 3)}, nullptr};
+      return {Tenant{org_id, agent_id, agent_id ? kByPhoneNumber : kNoAgent, {}}, nullptr};
     }
   }
   if (call.assistant_id) return {std::nullopt, "unknown_assistant"};
@@ -396,7 +405,29 @@ Resolution resolve(const CallFields& call, const std::optional<Uuid>& signer) {
   Rows rows = execute(tenant_by_call, params, 2);
   if (rows.count() == 0) return {std::nullopt, "unknown_call"};
   if (rows.count() == 2) return {std::nullopt, "ambiguous_call"};
-  return {Tenant{*rows.uuid(0, 1), std::nullopt, kNoAgent, *rows.string(0, 2)}, nullptr};
+  return {Tenant{*rows.uuid(0, 1), std::nullopt, kNoAgent, {}}, nullptr};
+}
+
+// Locks the resolved org (lock_org) and returns its region. An org deleted
+// since the route was read is a lost race, not the event's fault: retried, the
+// event parks or resolves again.
+std::string lock_tenant_org(const Uuid& org_id) {
+  Params params;
+  params.uuid(org_id);
+  Rows rows = execute(lock_org, params, 1);
+  if (rows.count() == 0)
+    throw SqlError(sqlstate::kSerializationFailure, "organization " + org_id.to_string() +
+                                                        " was deleted while this event was applied");
+  return *rows.string(0, 1);
+}
+
+// A registration names its org itself: one that does not exist is the
+// caller's error, as an agent or lead of another org is (their foreign keys).
+void lock_registered_org(const Uuid& org_id) {
+  Params params;
+  params.uuid(org_id);
+  if (execute(lock_org, params, 1).count() == 0)
+    throw SqlError(sqlstate::kForeignKeyViolation, "organization " + org_id.to_string() + " does not exist");
 }
 
 // --- Effects -----------------------------------------------------------------
@@ -697,7 +728,8 @@ Outcome apply_event(Jsonb* payload, const std::optional<std::string>& delivery_i
     }
     return outcome;
   }
-  const Tenant& tenant = *resolution.tenant;
+  Tenant tenant = *resolution.tenant;
+  tenant.region = lock_tenant_org(tenant.org_id);
   outcome.org_id = tenant.org_id;
 
   Params mark;
@@ -734,6 +766,7 @@ Outcome register_outbound_call(const OutboundCall& call) {
   row.agent_route = call.agent_id ? kByRegistration : kNoAgent;
   row.lead_id = call.lead_id;
   row.metadata = call.metadata;
+  lock_registered_org(call.org_id);
   if (upsert_call_row(call.org_id, call.vapi_call_id, row)) replay_parked_for_new_call(call.vapi_call_id, call.org_id);
   Outcome outcome{"registered", ""};
   outcome.org_id = call.org_id;

@@ -13,8 +13,10 @@ inline constexpr const char* kNullValueNotAllowed = "22004";
 inline constexpr const char* kStringDataRightTruncation = "22001";
 inline constexpr const char* kDatetimeFieldOverflow = "22008";
 inline constexpr const char* kNumericValueOutOfRange = "22003";
+inline constexpr const char* kForeignKeyViolation = "23503";
 inline constexpr const char* kExternalRoutineException = "38000";
 inline constexpr const char* kTriggerProtocolViolated = "39P01";
+inline constexpr const char* kSerializationFailure = "40001";
 }  // namespace sqlstate
 
 class SqlError : public std::runtime_error {

@@ -712,13 +712,16 @@ BEGIN
             USING ERRCODE = 'serialization_failure';
     END IF;
 
-    -- The idempotency mark, committed with the effects or not at all.
-    INSERT INTO vox.processed_webhook_events (org_id, event_id, event_type, vapi_call_id)
-    VALUES (tenant_org, event_id, kind, call_id)
-    ON CONFLICT DO NOTHING;
-    IF NOT FOUND THEN
-        RETURN jsonb_build_object('status', 'duplicate', 'event_type', msg_type, 'event_id', event_id,
-                                  'org_id', tenant_org, 'vapi_call_id', call_id);
+    -- The idempotency mark, committed with the effects or not at all; a
+    -- final transcript's is its utterance's unique key.
+    IF kind <> 'transcript' THEN
+        INSERT INTO vox.processed_webhook_events (org_id, event_id, event_type, vapi_call_id)
+        VALUES (tenant_org, event_id, kind, call_id)
+        ON CONFLICT DO NOTHING;
+        IF NOT FOUND THEN
+            RETURN jsonb_build_object('status', 'duplicate', 'event_type', msg_type, 'event_id', event_id,
+                                      'org_id', tenant_org, 'vapi_call_id', call_id);
+        END IF;
     END IF;
 
     -- Effects -----------------------------------------------------------------------

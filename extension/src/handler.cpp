@@ -732,19 +732,26 @@ Outcome apply_event(Jsonb* payload, const std::optional<std::string>& delivery_i
   tenant.region = lock_tenant_org(tenant.org_id);
   outcome.org_id = tenant.org_id;
 
-  Params mark;
-  mark.uuid(tenant.org_id)
-      .string(outcome.event_id)
-      .string(std::string(canonical_type(event.kind)))
-      .string(event.call.id)
-      .string(delivery_id);
-  if (execute(mark_processed, mark).count() == 0) {
-    outcome.status = "duplicate";
-    return outcome;
+  // A final transcript's event key is its utterance's unique key, so the
+  // utterance is its own idempotency mark (one row and two index entries
+  // fewer per utterance). A delivery id still needs a mark: a second message
+  // under it is a redelivery, whatever it says.
+  const bool utterance_is_mark = event.kind == EventKind::kTranscript && !delivery_id;
+  if (!utterance_is_mark) {
+    Params mark;
+    mark.uuid(tenant.org_id)
+        .string(outcome.event_id)
+        .string(std::string(canonical_type(event.kind)))
+        .string(event.call.id)
+        .string(delivery_id);
+    if (execute(mark_processed, mark).count() == 0) {
+      outcome.status = "duplicate";
+      return outcome;
+    }
   }
 
   if (event.kind == EventKind::kTranscript) {
-    // Same utterance under another delivery id: already stored once.
+    // Stored already, under another delivery id or none.
     outcome.status = insert_utterance(tenant.org_id, event, delivery_id) ? "processed" : "duplicate";
     return outcome;
   }

@@ -10,8 +10,8 @@ import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import {
-  callEvents, deliverAll, env, freshWorld, request, shellAsync, shimRole, startShim, vapiCall, waitForDatabase,
-  withClient,
+  appliedEventsSql, callEvents, deliverAll, env, freshWorld, request, shellAsync, shimRole, startShim, vapiCall,
+  waitForDatabase, withClient,
 } from './harness.mjs';
 
 const callsPerOrg = 40;
@@ -136,7 +136,7 @@ test('PostgreSQL stopped in immediate mode mid-load, then started', async (t) =>
 
 test('every acknowledged event is reflected, every call whole, every invariant holds', async (t) => {
   await withClient(async (db) => {
-    const { rows: marks } = await db.query(`SELECT org_id::text || ' ' || event_id AS key FROM vox.processed_webhook_events`);
+    const { rows: marks } = await db.query(`SELECT org_id::text || ' ' || event_id AS key FROM ${appliedEventsSql} e`);
     const marked = new Set(marks.map((row) => row.key));
     for (const ack of acks) assert.match(ack.json.status, /^(processed|duplicate)$/, JSON.stringify(ack.json));
     const lost = acks.filter((ack) => !marked.has(`${ack.json.org_id} ${ack.json.event_id}`));
@@ -162,7 +162,7 @@ test('every acknowledged event is reflected, every call whole, every invariant h
           AS transcripts,
         (SELECT count(DISTINCT text) FROM vox.call_transcripts x WHERE x.org_id = i.org_id AND x.vapi_call_id = i.id)::int
           AS utterances,
-        (SELECT count(*) FROM vox.processed_webhook_events x WHERE x.org_id = i.org_id AND x.vapi_call_id = i.id)::int
+        (SELECT count(*) FROM ${appliedEventsSql} x WHERE x.org_id = i.org_id AND x.vapi_call_id = i.id)::int
           AS marks,
         (SELECT count(*) FROM vox.recording_upload_queue x WHERE x.org_id = i.org_id AND x.vapi_call_id = i.id)::int
           AS recordings
@@ -179,7 +179,7 @@ test('every acknowledged event is reflected, every call whole, every invariant h
                 FULL JOIN vox.calls c USING (org_id, vapi_call_id)
               WHERE t.vapi_call_id IS NULL OR l.vapi_call_id IS NULL OR c.vapi_call_id IS NULL)::int AS half_applied,
              (SELECT count(*) FROM vox.call_logs)::int AS calls,
-             (SELECT count(*) FROM vox.processed_webhook_events)::int AS marks,
+             (SELECT count(*) FROM ${appliedEventsSql} x)::int AS marks,
              (SELECT count(*) FROM vox.call_transcripts)::int AS transcripts,
              (SELECT count(*) FROM vox.parked_events)::int AS parked`);
     assert.deepEqual(totals, { half_applied: 0, calls: calls.length, marks: calls.length * eventsPerCall,

@@ -227,6 +227,12 @@ export async function freshWorld() {
   });
 }
 
+// Every event vox applied, as rows (org_id, vapi_call_id, event_id): its
+// idempotency mark, or for a final transcript sent without a delivery id its
+// utterance, whose unique key is the event key.
+export const appliedEventsSql = `(SELECT org_id, vapi_call_id, event_id FROM vox.processed_webhook_events
+  UNION SELECT org_id, vapi_call_id, 'transcript:' || vapi_call_id || ':' || content_key FROM vox.call_transcripts)`;
+
 // Every row vox keeps about one call or one org, for "nothing was written"
 // and "nothing changed" checks. Timestamps are part of it: an update that
 // writes the same values still shows.

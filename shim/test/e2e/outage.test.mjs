@@ -8,8 +8,8 @@ import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import {
-  callEvents, deliverAll, env, freshWorld, metrics, noRows, postSigned, request, rowsOf, shell, shellAsync, startShim,
-  statusUpdate, vapiCall, withClient,
+  appliedEventsSql, callEvents, deliverAll, env, freshWorld, metrics, noRows, postSigned, request, rowsOf, shell,
+  shellAsync, startShim, statusUpdate, vapiCall, withClient,
 } from './harness.mjs';
 
 let world, shim;
@@ -181,7 +181,7 @@ test(`stopped for ${outageMs / 1000} s under load: 503 with Retry-After througho
   assert.equal(loaded.exitStatus(), null);
   assert.equal(result.acks.filter((ack) => !ack).length, 0, 'every event acknowledged in the end');
   await withClient(async (db) => {
-    const { rows } = await db.query(`SELECT org_id::text || ' ' || event_id AS key FROM vox.processed_webhook_events`);
+    const { rows } = await db.query(`SELECT org_id::text || ' ' || event_id AS key FROM ${appliedEventsSql} e`);
     const marked = new Set(rows.map((row) => row.key));
     const lost = result.acks.filter((ack) => !marked.has(`${ack.json.org_id} ${ack.json.event_id}`));
     assert.equal(lost.length, 0, 'acknowledged but not marked');

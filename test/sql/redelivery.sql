@@ -110,6 +110,9 @@ SELECT vox.handle_event(vox_test.status_update(vox_test.call('call-r2', 'asst-de
 -- redelivery (column comment on processed_webhook_events.delivery_id).
 SELECT vox.handle_event(vox_test.status_update(vox_test.call('call-r2', 'asst-demo'), 'ringing', 1763740800500),
                         'msg_2a1b3c') ->> 'status';
+-- A transcript too, though it has no mark of its own without a delivery id.
+SELECT vox.handle_event(vox_test.transcript(vox_test.call('call-r2', 'asst-demo'), 'user', 'Anyone there?', 1763740800600),
+                        'msg_2a1b3c') ->> 'status';
 SELECT vapi_call_id, status FROM vox.call_logs WHERE vapi_call_id = 'call-r2';
 -- A final transcript without its timestamp is told apart by its delivery id:
 -- the same delivery is a duplicate, another delivery another utterance.

@@ -567,6 +567,58 @@ $ORG from $notifier"
   fi
 }
 
+# The notification follows the commit, never precedes it: a listener that
+# reads the outbox when told must find the row. A committer held inside its
+# commit (a synchronous standby that does not exist: the commit record is
+# flushed, then the backend waits, before its rows become visible) has its
+# org not announced until the wait ends; cancelled, it finishes its commit,
+# and the notification arrives with the row visible. Only this session waits
+# (synchronous_commit = on); every other one, the notifier's too, is local.
+check_notifier_after_commit() {
+  local listener=$DIR/listener.out committer=$DIR/committer.out listener_pid committer_pid pid rc=0
+  q "ALTER SYSTEM SET synchronous_standby_names = 'vox_test_absent'" "ALTER SYSTEM SET synchronous_commit = 'local'" \
+    "SELECT pg_reload_conf()" >/dev/null || return 1
+  local sleeps=()
+  for _ in $(seq 1 60); do sleeps+=("SELECT pg_sleep(0.1)"); done
+  psql_to "$DIR" "$PORT" "LISTEN vox_outbox" "${sleeps[@]}" >"$listener" 2>&1 &
+  listener_pid=$!
+  psql_to "$DIR" "$PORT" "SET synchronous_commit = on" \
+    "SELECT vox.handle_event(vox_test.status_update(vox_test.call('call-wn5', 'asst-b'), 'ringing', 1763740800000)) ->> 'status'" \
+    >"$committer" 2>&1 &
+  committer_pid=$!
+  if ! poll 10 1 "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'"; then
+    DIAG+=("the committer did not wait for the absent standby within 10 s: $GOT backends in SyncRep")
+    rc=1
+  else
+    sleep 1.5
+    if grep -q "payload \"$ORG_B\"" "$listener"; then
+      DIAG+=("$ORG_B was announced while its event's commit had not finished:" "$(cat "$listener")")
+      rc=1
+    fi
+    if [[ $(q "SELECT count(*) FROM vox.outbox WHERE vapi_call_id = 'call-wn5'") != 0 ]]; then
+      DIAG+=("the outbox row of an unfinished commit is visible: $GOT")
+      rc=1
+    fi
+    pid=$(q "SELECT pid FROM pg_stat_activity WHERE wait_event = 'SyncRep'") &&
+      q "SELECT pg_cancel_backend($pid)" >/dev/null || rc=1
+    wait "$committer_pid" || true
+    local deadline=$(($(now_ms) + 5000))
+    until grep -q "payload \"$ORG_B\"" "$listener" || (($(now_ms) > deadline)); do sleep 0.1; done
+    if ! grep -q "payload \"$ORG_B\"" "$listener"; then
+      DIAG+=("no notification for $ORG_B within 5 s of its commit:" "listener: $(cat "$listener")" "committer: $(cat "$committer")")
+      rc=1
+    elif [[ $(q "SELECT count(*) FROM vox.outbox WHERE vapi_call_id = 'call-wn5'") != 1 ]]; then
+      DIAG+=("notified, but the outbox row is not visible: $GOT rows")
+      rc=1
+    fi
+  fi
+  kill "$listener_pid" "$committer_pid" 2>/dev/null || true
+  wait "$listener_pid" "$committer_pid" 2>/dev/null || true
+  q "ALTER SYSTEM RESET synchronous_standby_names" "ALTER SYSTEM RESET synchronous_commit" "SELECT pg_reload_conf()" \
+    >/dev/null || return 1
+  return $rc
+}
+
 # A notifier that cannot connect (vox.database stopped taking connections
 # while a session stays in it) is started once, not again and again: until
 # the launcher looks the database up again, committers notify themselves.
@@ -1037,6 +1089,7 @@ check "a parked event whose call becomes known is applied by a round (maintenanc
 check "vox.event_counts() counts processed, duplicate and invalid events; vox.stats shows the last run" check_stats
 check "$PARKED unresolvable parked events: each round takes < 100 transaction ids; after vox.parked_max_attempts they are dead in vox.stats, sweeps pass over them, and their agent's registration still applies one" check_parked_bounded
 check "the notifier, not the committing backend, sends NOTIFY vox_outbox: once per org and commit, nothing on rollback, one empty payload past 128 orgs; it leaves when idle" check_notifier
+check "NOTIFY follows the commit: a commit held before its rows are visible is announced only once it ends, with the row visible" check_notifier_after_commit
 check "a notifier that cannot connect is started once; committers then notify themselves until the launcher looks the database up again" check_notifier_cannot_connect
 check "SIGHUP reloads vox.maintenance_interval (3600 s: rounds stop; back to 1 s: they resume)" check_sighup
 check "SIGTERM: the launcher logs it stops, the postmaster starts a new one, nothing crashes" check_sigterm

@@ -34,19 +34,21 @@ bool wait_for(socket_t sock, short events, Clock::time_point until) {
   }
 }
 
-ssize_t receive(socket_t sock, char* data, size_t size) {
+ssize_t receive(socket_t sock, char* data, size_t size, int flags = 0) {
   ssize_t n;
-  do n = recv(sock, data, size, 0);
+  do n = recv(sock, data, size, flags);
   while (n < 0 && errno == EINTR);
   return n;
 }
 
-ssize_t send_all(socket_t sock, const char* data, size_t size) {
+ssize_t send_all(socket_t sock, const char* data, size_t size, int flags = 0) {
   ssize_t n;
-  do n = send(sock, data, size, MSG_NOSIGNAL);
+  do n = send(sock, data, size, MSG_NOSIGNAL | flags);
   while (n < 0 && errno == EINTR);
   return n;
 }
+
+bool would_block() { return errno == EAGAIN || errno == EWOULDBLOCK; }
 
 void address_of(int (*name)(int, sockaddr*, socklen_t*), socket_t sock, std::string& ip, int& port) {
   sockaddr_storage address{};
@@ -109,11 +111,20 @@ class ConnectionStream : public httplib::Stream {
   ssize_t read(char* data, size_t size) override {
     if (head_.too_large()) return -1;
     if (start_ == end_) {
-      if (!wait_for(sock_, POLLIN, deadline_)) {
+      // What has already arrived is read without a poll first (a request
+      // mostly has); past the deadline nothing is.
+      if (Clock::now() >= deadline_) {
         timed_out_ = true;
         return -1;
       }
-      const ssize_t n = receive(sock_, buffer_, sizeof buffer_);
+      ssize_t n = receive(sock_, buffer_, sizeof buffer_, MSG_DONTWAIT);
+      if (n < 0 && would_block()) {
+        if (!wait_for(sock_, POLLIN, deadline_)) {
+          timed_out_ = true;
+          return -1;
+        }
+        n = receive(sock_, buffer_, sizeof buffer_);
+      }
       if (n <= 0) return n;
       start_ = 0;
       end_ = size_t(n);
@@ -129,7 +140,11 @@ class ConnectionStream : public httplib::Stream {
     start_ += n;
     return ssize_t(n);
   }
+  // A response mostly fits in the socket's buffer: the poll is only for one
+  // that does not.
   ssize_t write(const char* data, size_t size) override {
+    const ssize_t n = send_all(sock_, data, size, MSG_DONTWAIT);
+    if (n >= 0 || !would_block()) return n;
     if (!wait_writable()) return -1;
     return send_all(sock_, data, size);
   }

@@ -1,5 +1,9 @@
 #include "vapi_body.hpp"
 
+#include <nlohmann/json.hpp>
+
+#include "json_fields.hpp"
+
 namespace shim {
 
 namespace {
@@ -53,12 +57,35 @@ int repair_json_escapes(std::string& body) {
   return repaired;
 }
 
-std::string vapi_response_body(const nlohmann::json& outcome, const std::string& answer) {
-  if (outcome.is_object()) {
-    const auto response = outcome.find("response");
-    if (response != outcome.end() && response->is_object()) return response->dump();
-  }
-  return answer;
+VapiEvent read_vapi_event(std::string_view body) {
+  static const std::vector<JsonPath> paths = {{},     {"message"}, {"message", "type"}, {"message", "call", "id"},
+                                              {"type"}, {"call", "id"}};
+  const std::optional<std::vector<JsonField>> fields = read_json_fields(body, paths);
+  if (!fields) return {};
+  VapiEvent event;
+  event.json = true;
+  event.object = (*fields)[0].type == nlohmann::json::value_t::object;
+  const bool envelope = (*fields)[1].type == nlohmann::json::value_t::object;
+  const JsonField& type = (*fields)[envelope ? 2 : 4];
+  const JsonField& call_id = (*fields)[envelope ? 3 : 5];
+  if (type.type == nlohmann::json::value_t::string) event.type = type.string;
+  if (call_id.type == nlohmann::json::value_t::string) event.call_id = call_id.string;
+  return event;
+}
+
+DatabaseAnswer read_database_answer(const std::string& answer) {
+  static const std::vector<JsonPath> paths = {{"status"}, {"org_id"}, {"response"}};
+  DatabaseAnswer read{{}, {}, answer};
+  const std::optional<std::vector<JsonField>> fields = read_json_fields(answer, paths);
+  if (!fields) return read;
+  const auto string_at = [&](size_t i) {
+    return (*fields)[i].type == nlohmann::json::value_t::string ? (*fields)[i].string : std::string();
+  };
+  read.status = string_at(0);
+  read.org_id = string_at(1);
+  // Only assistant-request and tool-calls answer with one: parsed whole then.
+  if ((*fields)[2].type == nlohmann::json::value_t::object) read.body = nlohmann::json::parse(answer)["response"].dump();
+  return read;
 }
 
 }  // namespace shim

@@ -2,9 +2,9 @@
 // through: bodies PostgreSQL's jsonb would refuse, and answers Vapi waits for.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace shim {
 
@@ -16,9 +16,23 @@ namespace shim {
 // many escapes were rewritten.
 int repair_json_escapes(std::string& body);
 
-// The HTTP body for the database's answer: its "response" (exactly what Vapi
-// waits for: an assistant-request's assistant, tool-calls' results), else
-// the answer as it is.
-std::string vapi_response_body(const nlohmann::json& outcome, const std::string& answer);
+// What the shim reads of a webhook body, for logs and the per-call rate
+// limit: the message's type and call id (when strings), from Vapi's envelope
+// ({"message": {...}}) or the flat form.
+struct VapiEvent {
+  bool json = false;    // nlohmann could read it (else it goes to the database as it is)
+  bool object = false;  // it is a JSON object
+  std::optional<std::string> type, call_id;
+};
+VapiEvent read_vapi_event(std::string_view body);
+
+// What the shim reads of the database's answer: its status and org_id (when
+// strings), for logs and metrics, and the HTTP body for Vapi: the answer's
+// "response" (exactly what Vapi waits for: an assistant-request's assistant,
+// tool-calls' results), else the answer as it is.
+struct DatabaseAnswer {
+  std::string status, org_id, body;
+};
+DatabaseAnswer read_database_answer(const std::string& answer);
 
 }  // namespace shim

@@ -42,8 +42,14 @@ function(vox_httplib_split header outdir)
   string(SUBSTRING "${text}" ${implementation_start} ${implementation_length} implementation)
   string(SUBSTRING "${text}" ${tail_start} -1 tail)
   string(REPLACE "inline " "" implementation "${implementation}")
-  file(WRITE "${outdir}/httplib.h" "${head}${tail}")
-  file(WRITE "${outdir}/httplib.cc" "#include \"httplib.h\"\nnamespace httplib {\n${implementation}} // namespace httplib\n")
+  # Written only when they change: a new timestamp at every configure would
+  # rebuild every file including them.
+  file(WRITE "${outdir}/httplib.h.new" "${head}${tail}")
+  file(WRITE "${outdir}/httplib.cc.new" "#include \"httplib.h\"\nnamespace httplib {\n${implementation}} // namespace httplib\n")
+  foreach(part httplib.h httplib.cc)
+    file(COPY_FILE "${outdir}/${part}.new" "${outdir}/${part}" ONLY_IF_DIFFERENT)
+    file(REMOVE "${outdir}/${part}.new")
+  endforeach()
   # Reconfigure when the header changes.
   set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${header}")
 endfunction()

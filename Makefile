@@ -3,6 +3,7 @@ EXTENSION = vox
 MODULE_big = vox
 OBJS = \
 	extension/src/event.o \
+	extension/src/distribution.o \
 	extension/src/event_reader.o \
 	extension/src/handler.o \
 	extension/src/maintenance.o \
@@ -18,9 +19,9 @@ OBJS = \
 # current version's script is the first version's followed by each step, so
 # a fresh install and an upgraded one cannot differ.
 DATA = extension/sql/vox--0.1.0.sql extension/sql/vox--0.1.0--0.2.0.sql extension/sql/vox--0.2.0--0.3.0.sql extension/sql/vox--0.3.0--0.4.0.sql \
-	extension/sql/vox--0.4.0--0.5.0.sql extension/sql/vox--0.5.0--0.6.0.sql
+	extension/sql/vox--0.4.0--0.5.0.sql extension/sql/vox--0.5.0--0.6.0.sql extension/sql/vox--0.6.0--0.7.0.sql
 DATA_built = extension/sql/vox--0.2.0.sql extension/sql/vox--0.3.0.sql extension/sql/vox--0.4.0.sql \
-	extension/sql/vox--0.5.0.sql extension/sql/vox--0.6.0.sql
+	extension/sql/vox--0.5.0.sql extension/sql/vox--0.6.0.sql extension/sql/vox--0.7.0.sql
 
 REGRESS = $(basename $(notdir $(wildcard test/sql/*.sql)))
 REGRESS_OPTS = --inputdir=test --load-extension=vox
@@ -56,4 +57,6 @@ extension/sql/vox--0.4.0.sql: extension/sql/vox--0.3.0.sql extension/sql/vox--0.
 extension/sql/vox--0.5.0.sql: extension/sql/vox--0.4.0.sql extension/sql/vox--0.4.0--0.5.0.sql
 	cat $^ > $@
 extension/sql/vox--0.6.0.sql: extension/sql/vox--0.5.0.sql extension/sql/vox--0.5.0--0.6.0.sql
+	cat $^ > $@
+extension/sql/vox--0.7.0.sql: extension/sql/vox--0.6.0.sql extension/sql/vox--0.6.0--0.7.0.sql
 	cat $^ > $@

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install the Debian packages that building and testing vox needs.
-# Usage: bash scripts/deps.sh [browser]
+# Usage: bash scripts/deps.sh [browser] [citus]
 #   browser: also Chromium, for the dashboard's browser suite (test/browser
 #   asks for it; up.sh and the other suites do not need it).
+#   citus: also what Citus builds with (scripts/citus.sh build asks for it).
 # Idempotent: when everything is already installed it exits at once without
 # touching apt (no `apt-get update`), so up.sh/test.sh can always call it.
 # Works without stdin (CI): apt runs non-interactively.
@@ -30,8 +31,10 @@ for group in "$@"; do
     # The dashboard's browser suite drives Debian's Chromium through
     # puppeteer-core (no browser download).
     browser) PKGS+=(chromium) ;;
+    # Citus' compression and the PostgreSQL headers' GSSAPI.
+    citus) PKGS+=(liblz4-dev libzstd-dev libkrb5-dev) ;;
     *)
-      echo "[deps] ERROR: unknown group '$group' (known: browser)" >&2
+      echo "[deps] ERROR: unknown group '$group' (known: browser, citus)" >&2
       exit 2
       ;;
   esac

@@ -340,6 +340,10 @@ suite_tap backup bash "$ROOT/test/backup/run.sh"
 # Convergence under permutations and redeliveries, and storms of concurrent
 # deliveries (DESIGN §2), on a cluster of its own.
 suite_tap reliability bash "$ROOT/test/reliability/run.sh"
+# vox on Citus: a coordinator and two workers (Citus built first when
+# citus.so is missing), vox.distribute() on a populated install, and the same
+# events on the cluster and on a single node, compared row by row.
+suite_tap citus bash "$ROOT/test/citus/run.sh"
 # The benchmark's PL/pgSQL twin of vox.handle_event still leaves the same rows
 # (bench/plpgsql), so the benchmark compares equal work.
 suite_tap plpgsql-twin env VOX_BENCH_CHECK_DIR="$RUN_DIR/plpgsql-check-pg" bash "$ROOT/bench/plpgsql/check.sh"

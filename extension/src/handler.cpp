@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "distribution.hpp"
 #include "event_reader.hpp"
 #include "outbox_notifier.hpp"
 #include "phone.hpp"
@@ -31,17 +32,23 @@ namespace {
 //      earlier event), only for an event naming neither assistant nor number:
 //      one naming an assistant or number vox does not know yet may belong to
 //      an org not registered yet, whatever org holds a call with the same id.
-//      LIMIT 2 detects a call id held by two. With a signing org ($2), only
-//      that org's calls are candidates.
+//      LIMIT 2 detects a call id held by two.
 // One small statement per route, rather than one union of all three, keeps
 // the common case (an assistant vox knows) to a few index lookups.
+// The agent and whether the org holds the call are two statements: on Citus
+// the agent is in a reference table and the call in the org's shard, which a
+// statement can only reach once the org is a parameter.
 Statement tenant_by_assistant(R"SQL(
-SELECT a.org_id, a.id,
-       a.active OR EXISTS (SELECT 1 FROM vox.call_tracking t WHERE t.org_id = a.org_id AND t.vapi_call_id = $2)
+SELECT a.org_id, a.id, a.active
   FROM vox.agents a
  WHERE a.vapi_assistant_id = $1
 )SQL",
-                              {TEXTOID, TEXTOID});
+                              {TEXTOID});
+
+Statement org_holds_call(R"SQL(
+SELECT 1 FROM vox.call_tracking t WHERE t.org_id = $1 AND t.vapi_call_id = $2
+)SQL",
+                         {UUIDOID, TEXTOID});
 
 Statement tenant_by_phone_number(R"SQL(
 SELECT p.org_id, p.agent_id
@@ -50,13 +57,22 @@ SELECT p.org_id, p.agent_id
 )SQL",
                                  {TEXTOID});
 
+// With a signing org ($2), only that org's calls are candidates: a statement
+// of its own, which Citus routes to the org's shard. Without one, every
+// shard is asked, which Citus plans only with the value in hand.
 Statement tenant_by_call(R"SQL(
 SELECT t.org_id
   FROM vox.call_tracking t
- WHERE t.vapi_call_id = $1 AND ($2::uuid IS NULL OR t.org_id = $2)
+ WHERE t.vapi_call_id = $1
  LIMIT 2
 )SQL",
-                         {TEXTOID, UUIDOID});
+                         {TEXTOID}, Statement::Planning::kCustom);
+Statement signer_call(R"SQL(
+SELECT t.org_id
+  FROM vox.call_tracking t
+ WHERE t.vapi_call_id = $1 AND t.org_id = $2
+)SQL",
+                      {TEXTOID, UUIDOID});
 
 // The org an event is applied to, locked until the transaction ends, and the
 // region its national phone formats are read in. The event tables carry no
@@ -119,13 +135,29 @@ std::string merge_clause(std::initializer_list<Merge> merges) {
     changed += std::string(changed.empty() ? "" : "\n       OR ") + "t." + merge.column + " IS DISTINCT FROM (" +
                merge.value + ")";
   }
-  return set + "updated_at = now()\n    WHERE " + changed;
+  // excluded.updated_at is the column's default, now(): Citus only takes
+  // immutable functions in DO UPDATE SET.
+  return set + "updated_at = excluded.updated_at\n    WHERE " + changed;
 }
 
 // The upsert of a call's rows for values from one source. Each source has a
 // statement of its own, so the merge rules are fixed in its plan rather than
 // decided per row.
-std::string upsert_call_sql(CallSource source) {
+//
+// Each table's INSERT is written once and used in one of two shapes. On one
+// node, one statement writes the three rows of the call, the recording job and
+// the outbox entry: a single executor round per event. On Citus, a modifying
+// CTE is planned as one distributed subplan per part, parameters unsupported,
+// so each part is a statement of its own that Citus routes to the org's
+// shard, where it runs as a local statement.
+struct CallUpsertParts {
+  std::string tracking, logs, summary, recording;
+};
+enum class Shape { kCombined, kSeparate };
+
+CallUpsertParts call_upsert_parts(CallSource source, Shape shape) {
+  // The call's lead: the combined statement's lookup, or $16 found before.
+  const std::string lead = shape == Shape::kCombined ? "(SELECT lead_id FROM input)" : "$16";
   const bool report = source == CallSource::kReport;
   const bool registration = source == CallSource::kRegistration;
   // Values of the preferred source override; any other only fills gaps.
@@ -133,11 +165,12 @@ std::string upsert_call_sql(CallSource source) {
     return source == preferred ? latest_known(column) : first_known(column);
   };
   // Top-level keys merge shallowly, except vox_notes, whose notes (one per
-  // field) accumulate across the call's events.
+  // field) accumulate across the call's events. jsonb_set, not the stable
+  // jsonb_build_object: Citus only takes immutable functions in DO UPDATE SET.
   const std::string weaker = registration ? "t" : "excluded", stronger = registration ? "excluded" : "t";
   const Merge metadata{"metadata", weaker + ".metadata || " + stronger +
                                        ".metadata || CASE WHEN t.metadata ? 'vox_notes' AND excluded.metadata ? "
-                                       "'vox_notes' THEN jsonb_build_object('vox_notes', (" +
+                                       "'vox_notes' THEN jsonb_set('{}', '{vox_notes}', (" +
                                        weaker + ".metadata -> 'vox_notes') || (" + stronger +
                                        ".metadata -> 'vox_notes')) ELSE '{}' END"};
   const std::string tracking = merge_clause(
@@ -154,47 +187,53 @@ std::string upsert_call_sql(CallSource source) {
   const std::string calls =
       merge_clause({kStatusMerge, first_known("customer_number"), preferred_from(CallSource::kReport, "started_at"),
                     preferred_from(CallSource::kReport, "ended_at"), preferred_from(CallSource::kReport, "cost")});
-  // One statement writes the three rows of the call, the recording job and the
-  // outbox entry: a single executor round per event. It returns whether the
-  // call was new (xmax = 0 marks a row inserted rather than updated).
-  return R"SQL(
-WITH input AS (
-    SELECT COALESCE($16, (SELECT l.id FROM vox.leads l
-                           WHERE l.org_id = $1 AND l.phone = $6
-                           ORDER BY l.created_at, l.id LIMIT 1)) AS lead_id
-), tracking AS (
-    INSERT INTO vox.call_tracking AS t (org_id, vapi_call_id, agent_id, agent_route, lead_id, channel, status,
-                                        registered_at, metadata)
-    SELECT $1, $2, $15, $19, i.lead_id, $4, $3, )SQL" +
-         std::string(registration ? "now()" : "NULL") + R"SQL(, COALESCE($17, '{}') FROM input i
+  CallUpsertParts parts;
+  // xmax = 0 marks a row inserted rather than updated: the call is new.
+  parts.tracking = R"SQL(INSERT INTO vox.call_tracking AS t (org_id, vapi_call_id, agent_id, agent_route, lead_id, channel,
+                                    status, registered_at, metadata)
+    VALUES ($1, $2, $15, $19, )SQL" +
+                   lead + ", $4, $3, " + (registration ? "now()" : "NULL") + R"SQL(, COALESCE($17, '{}'))
     ON CONFLICT (org_id, vapi_call_id) DO UPDATE SET
-        )SQL" +
-         tracking + R"SQL(
-    RETURNING xmax = 0 AS created
-), logs AS (
-    INSERT INTO vox.call_logs AS t (org_id, vapi_call_id, channel, is_test_call, status, customer_number, started_at,
-                                    ended_at, ended_reason, outcome, summary, transcript, recording_url, cost,
-                                    lead_id, agent_id, agent_route, metadata, report_received)
-    SELECT $1, $2, $4, $5, $3, $6, $7, $8, $9, $10, $11, $12, $13, $14::numeric, i.lead_id, $15, $19, COALESCE($17, '{}'), )SQL" +
-         std::string(report ? "true" : "false") + R"SQL(
-      FROM input i
+        )SQL" + tracking + R"SQL(
+    RETURNING xmax = 0 AS created)SQL";
+  parts.logs = R"SQL(INSERT INTO vox.call_logs AS t (org_id, vapi_call_id, channel, is_test_call, status, customer_number,
+                                started_at, ended_at, ended_reason, outcome, summary, transcript, recording_url, cost,
+                                lead_id, agent_id, agent_route, metadata, report_received)
+    VALUES ($1, $2, $4, $5, $3, $6, $7, $8, $9, $10, $11, $12, $13, $14::numeric, )SQL" +
+               lead + ", $15, $19, COALESCE($17, '{}'), " + (report ? "true" : "false") + R"SQL()
     ON CONFLICT (org_id, vapi_call_id) DO UPDATE SET
-        )SQL" +
-         logs + R"SQL(
-    RETURNING status
-), summary AS (
-    INSERT INTO vox.calls AS t (org_id, vapi_call_id, status, customer_number, started_at, ended_at, cost)
+        )SQL" + logs + R"SQL(
+    RETURNING status)SQL";
+  parts.summary = R"SQL(INSERT INTO vox.calls AS t (org_id, vapi_call_id, status, customer_number, started_at, ended_at, cost)
     VALUES ($1, $2, $3, $6, $7, $8, $14::numeric)
     ON CONFLICT (org_id, vapi_call_id) DO UPDATE SET
-        )SQL" +
-         calls + R"SQL(
-))SQL" + std::string(report ? R"SQL(, recording AS (
-    INSERT INTO vox.recording_upload_queue (org_id, vapi_call_id, recording_url)
-    SELECT $1, $2, $13 WHERE $13 IS NOT NULL
-    ON CONFLICT (org_id, vapi_call_id) DO NOTHING
-)
-)SQL"
-                                                                                  : "") +
+        )SQL" + calls;
+  // A report without a recording leaves no job: the combined statement
+  // selects no row then, and the separate one is not run.
+  if (report)
+    parts.recording = std::string("INSERT INTO vox.recording_upload_queue (org_id, vapi_call_id, recording_url)\n    ") +
+                      (shape == Shape::kSeparate ? "VALUES ($1, $2, $13)" : "SELECT $1, $2, $13 WHERE $13 IS NOT NULL") +
+                      "\n    ON CONFLICT (org_id, vapi_call_id) DO NOTHING";
+  return parts;
+}
+
+// The lead a call without one is linked to: the org's first lead with the
+// caller's number.
+constexpr const char* kLeadByPhone =
+    "SELECT l.id FROM vox.leads l WHERE l.org_id = $1 AND l.phone = $6 ORDER BY l.created_at, l.id LIMIT 1";
+
+// The outbox entry of a call's change, named by the call row's status.
+constexpr const char* kCallOutboxValues =
+    "INSERT INTO vox.outbox (org_id, topic, vapi_call_id, payload)\n"
+    "    VALUES ($1, $18, $2, jsonb_build_object('vapi_call_id', $2, 'status', $20::text))";
+
+// One node: the parts as one statement. It returns whether the call was new
+// and whether an outbox entry was written.
+std::string upsert_call_sql(CallSource source) {
+  const CallUpsertParts parts = call_upsert_parts(source, Shape::kCombined);
+  return "WITH input AS (\n    SELECT COALESCE($16, (" + std::string(kLeadByPhone) + ")) AS lead_id\n" +
+         "), tracking AS (\n    " + parts.tracking + "\n), logs AS (\n    " + parts.logs + "\n), summary AS (\n    " +
+         parts.summary + "\n)" + (parts.recording.empty() ? "" : ", recording AS (\n    " + parts.recording + "\n)") +
          R"SQL(, outbox AS (
     INSERT INTO vox.outbox (org_id, topic, vapi_call_id, payload)
     SELECT $1, $18, $2, jsonb_build_object('vapi_call_id', $2, 'status', l.status) FROM logs l
@@ -207,15 +246,35 @@ SELECT EXISTS (SELECT 1 FROM tracking WHERE created), EXISTS (SELECT 1 FROM outb
 // $1 org, $2 call id, $3 status, $4 channel, $5 is_test_call, $6 customer
 // number, $7 started_at, $8 ended_at, $9 ended_reason, $10 outcome, $11
 // summary, $12 transcript, $13 recording_url, $14 cost, $15 agent, $16 lead,
-// $17 metadata, $18 outbox topic, $19 agent_route.
+// $17 metadata, $18 outbox topic, $19 agent_route; $20 the call row's status,
+// for the outbox entry written by a statement of its own.
 constexpr Oid kUpsertCallTypes[] = {UUIDOID,        TEXTOID, TEXTOID, TEXTOID, BOOLOID, TEXTOID, TIMESTAMPTZOID,
                                     TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
-                                    UUIDOID,        UUIDOID, JSONBOID, TEXTOID, INT2OID};
-Statement upsert_call_from_event(upsert_call_sql(CallSource::kEvent).c_str(), kUpsertCallTypes);
-Statement upsert_call_from_report(upsert_call_sql(CallSource::kReport).c_str(), kUpsertCallTypes);
-Statement upsert_call_from_registration(upsert_call_sql(CallSource::kRegistration).c_str(), kUpsertCallTypes);
+                                    UUIDOID,        UUIDOID, JSONBOID, TEXTOID, INT2OID, TEXTOID};
 
-Statement& upsert_call(CallSource source) {
+// A call's statements for one source, in both shapes.
+struct CallUpsert {
+  explicit CallUpsert(CallSource source)
+      : CallUpsert(upsert_call_sql(source), call_upsert_parts(source, Shape::kSeparate)) {}
+  Statement combined, tracking, logs, summary;
+  std::optional<Statement> recording;  // a report's
+
+ private:
+  CallUpsert(const std::string& combined_sql, const CallUpsertParts& parts)
+      : combined(combined_sql.c_str(), kUpsertCallTypes),
+        tracking(parts.tracking.c_str(), kUpsertCallTypes),
+        logs(parts.logs.c_str(), kUpsertCallTypes),
+        summary(parts.summary.c_str(), kUpsertCallTypes) {
+    if (!parts.recording.empty()) recording.emplace(parts.recording.c_str(), kUpsertCallTypes);
+  }
+};
+CallUpsert upsert_call_from_event(CallSource::kEvent);
+CallUpsert upsert_call_from_report(CallSource::kReport);
+CallUpsert upsert_call_from_registration(CallSource::kRegistration);
+Statement lead_by_phone(kLeadByPhone, kUpsertCallTypes);
+Statement call_outbox_entry(kCallOutboxValues, kUpsertCallTypes);
+
+CallUpsert& upsert_call(CallSource source) {
   switch (source) {
     case CallSource::kReport:
       return upsert_call_from_report;
@@ -227,20 +286,29 @@ Statement& upsert_call(CallSource source) {
   return upsert_call_from_event;
 }
 
-Statement insert_transcript(R"SQL(
-WITH utterance AS (
-    INSERT INTO vox.call_transcripts (org_id, vapi_call_id, role, text, spoken_at, content_key)
+// An utterance and its outbox entry; on Citus the entry is a statement of its
+// own, as a call's are.
+constexpr const char* kInsertUtterance = R"SQL(INSERT INTO vox.call_transcripts (org_id, vapi_call_id, role, text, spoken_at, content_key)
     VALUES ($1, $2, $3, $4, $5, $6)
     ON CONFLICT (org_id, vapi_call_id, content_key) DO NOTHING
-    RETURNING id
+    RETURNING id)SQL";
+constexpr Oid kUtteranceTypes[] = {UUIDOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, INT8OID};
+Statement insert_transcript((std::string("WITH utterance AS (\n    ") + kInsertUtterance + R"SQL(
 ), outbox AS (
     INSERT INTO vox.outbox (org_id, topic, vapi_call_id, payload)
     SELECT $1, 'transcript', $2, jsonb_build_object('vapi_call_id', $2, 'transcript_id', u.id, 'role', $3)
       FROM utterance u
 )
 SELECT id FROM utterance
+)SQL")
+                                .c_str(),
+                            kUtteranceTypes);
+Statement insert_utterance_alone(kInsertUtterance, kUtteranceTypes);
+Statement utterance_outbox_entry(R"SQL(
+INSERT INTO vox.outbox (org_id, topic, vapi_call_id, payload)
+VALUES ($1, 'transcript', $2, jsonb_build_object('vapi_call_id', $2, 'transcript_id', $7, 'role', $3))
 )SQL",
-                            {UUIDOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID});
+                                 kUtteranceTypes);
 
 Statement park_event(R"SQL(
 INSERT INTO vox.parked_events (event_key, event_type, vapi_call_id, vapi_assistant_id, vapi_phone_number_id,
@@ -377,13 +445,18 @@ void check_signer(const std::optional<Uuid>& signer, const Uuid& org_id, const c
 Resolution resolve(const CallFields& call, const std::optional<Uuid>& signer) {
   if (call.assistant_id) {
     Params params;
-    params.string(call.assistant_id).string(call.id);
+    params.string(call.assistant_id);
     Rows rows = execute(tenant_by_assistant, params, 1);
     if (rows.count() > 0) {
       const Uuid org_id = *rows.uuid(0, 1);
       check_signer(signer, org_id, "call.assistantId", "an assistant of another organization than the signer's");
-      if (!rows.boolean(0, 3)) return {std::nullopt, "inactive_assistant"};
-      return {Tenant{org_id, rows.uuid(0, 2), kByAssistant, {}}, nullptr};
+      const std::optional<Uuid> agent_id = rows.uuid(0, 2);
+      if (!rows.boolean(0, 3)) {
+        Params held;
+        held.uuid(org_id).string(call.id);
+        if (execute(org_holds_call, held, 1).count() == 0) return {std::nullopt, "inactive_assistant"};
+      }
+      return {Tenant{org_id, agent_id, kByAssistant, {}}, nullptr};
     }
   }
   if (call.phone_number_id) {
@@ -401,20 +474,26 @@ Resolution resolve(const CallFields& call, const std::optional<Uuid>& signer) {
   if (call.phone_number_id) return {std::nullopt, "unknown_phone_number"};
   // By call id, the call already holds its agent: nothing new to say.
   Params params;
-  params.string(call.id).uuid(signer);
-  Rows rows = execute(tenant_by_call, params, 2);
+  params.string(call.id);
+  if (signer) params.uuid(*signer);
+  Rows rows = execute(signer ? signer_call : tenant_by_call, params, 2);
   if (rows.count() == 0) return {std::nullopt, "unknown_call"};
   if (rows.count() == 2) return {std::nullopt, "ambiguous_call"};
   return {Tenant{*rows.uuid(0, 1), std::nullopt, kNoAgent, {}}, nullptr};
 }
 
-// Locks the resolved org (lock_org) and returns its region. An org deleted
+// On Citus the event tables keep their foreign keys to organizations, a
+// reference table, and a row lock on it would take every node's copy: the
+// keys, checked on the org's node, stand for the lock there.
+Statement& org_lock() { return tables_distributed() ? org_region : lock_org; }
+
+// Locks the resolved org (org_lock) and returns its region. An org deleted
 // since the route was read is a lost race, not the event's fault: retried, the
 // event parks or resolves again.
 std::string lock_tenant_org(const Uuid& org_id) {
   Params params;
   params.uuid(org_id);
-  Rows rows = execute(lock_org, params, 1);
+  Rows rows = execute(org_lock(), params, 1);
   if (rows.count() == 0)
     throw SqlError(sqlstate::kSerializationFailure, "organization " + org_id.to_string() +
                                                         " was deleted while this event was applied");
@@ -426,7 +505,7 @@ std::string lock_tenant_org(const Uuid& org_id) {
 void lock_registered_org(const Uuid& org_id) {
   Params params;
   params.uuid(org_id);
-  if (execute(lock_org, params, 1).count() == 0)
+  if (execute(org_lock(), params, 1).count() == 0)
     throw SqlError(sqlstate::kForeignKeyViolation, "organization " + org_id.to_string() + " does not exist");
 }
 
@@ -468,10 +547,36 @@ bool upsert_call_row(const Uuid& org_id, const std::string& vapi_call_id, const 
       .uuid(row.lead_id)
       .jsonb(row.metadata)
       .string(row.event_type)
-      .int2(row.agent_route);
-  Rows rows = execute(upsert_call(row.source), params);
-  if (rows.boolean(0, 2)) notify_outbox(org_id);
-  return rows.boolean(0, 1);
+      .int2(row.agent_route)
+      .string(std::nullopt);  // $20, set for the separate outbox entry
+  CallUpsert& upsert = upsert_call(row.source);
+  if (!tables_distributed()) {
+    Rows rows = execute(upsert.combined, params);
+    if (rows.boolean(0, 2)) notify_outbox(org_id);
+    return rows.boolean(0, 1);
+  }
+  if (!row.lead_id && row.customer_number) {
+    Rows lead = execute(lead_by_phone, params, 1);
+    if (lead.count() > 0) params.set<const std::optional<Uuid>&>(15, &Params::uuid, lead.uuid(0, 1));
+  }
+  bool created = false;  // no row: the tracking row had nothing to change
+  {
+    Rows tracked = execute(upsert.tracking, params);
+    created = tracked.count() > 0 && tracked.boolean(0, 1);
+  }
+  std::optional<std::string> status;
+  {
+    Rows logged = execute(upsert.logs, params);
+    if (logged.count() > 0) status = logged.string(0, 1);
+  }
+  execute(upsert.summary, params);
+  if (upsert.recording && row.recording_url) execute(*upsert.recording, params);
+  if (status) {
+    params.set<const std::optional<std::string>&>(19, &Params::string, status);
+    execute(call_outbox_entry, params);
+    notify_outbox(org_id);
+  }
+  return created;
 }
 
 // What a call's row keeps beside its columns: a caller id that is no number,
@@ -548,10 +653,19 @@ bool insert_utterance(const Uuid& org_id, const Event& event, const std::optiona
       .string(event.role)
       .string(event.text)
       .timestamp(event.timestamp)
-      .string(transcript_content_key(event, delivery_id));
-  const bool inserted = execute(insert_transcript, params).count() == 1;
-  if (inserted) notify_outbox(org_id);
-  return inserted;
+      .string(transcript_content_key(event, delivery_id))
+      .int8(0);  // $7, set for the separate outbox entry
+  if (!tables_distributed()) {
+    const bool inserted = execute(insert_transcript, params).count() == 1;
+    if (inserted) notify_outbox(org_id);
+    return inserted;
+  }
+  Rows utterance = execute(insert_utterance_alone, params);
+  if (utterance.count() == 0) return false;
+  params.set<int64_t>(6, &Params::int8, utterance.int8(0, 1));
+  execute(utterance_outbox_entry, params);
+  notify_outbox(org_id);
+  return true;
 }
 
 // The region a dialled number in national format is read in: the signer's,

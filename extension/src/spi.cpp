@@ -26,12 +26,13 @@ SPIPlanPtr Statement::plan() {
     const char* sql = sql_.c_str();
     int nargs = nargs_;
     Oid* types = types_;
+    // Generic plans: every statement is a keyed lookup or upsert whose plan
+    // does not depend on the values, so planning once beats re-planning each
+    // call (the default for the first executions and whenever custom plans
+    // look cheaper). Custom where a statement says so.
+    const int options = planning_ == Planning::kCustom ? CURSOR_OPT_CUSTOM_PLAN : CURSOR_OPT_GENERIC_PLAN;
     plan_ = pg_call([&]() {
-      // Generic plans: every statement is a keyed lookup or upsert whose plan
-      // does not depend on the values, so planning once beats re-planning
-      // each call (the default for the first executions and whenever custom
-      // plans look cheaper).
-      SPIPlanPtr prepared = SPI_prepare_cursor(sql, nargs, types, CURSOR_OPT_GENERIC_PLAN);
+      SPIPlanPtr prepared = SPI_prepare_cursor(sql, nargs, types, options);
       if (prepared == nullptr) VOX_SPI_ERROR("vox: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
       if (SPI_keepplan(prepared) != 0) VOX_SPI_ERROR("vox: SPI_keepplan failed");
       return prepared;

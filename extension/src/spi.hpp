@@ -31,8 +31,12 @@ struct Uuid {
 class Statement {
  public:
   static constexpr int kMaxParams = 20;
+  // How the plan is made: once for every value (generic), or for each
+  // execution's values (custom).
+  enum class Planning { kGeneric, kCustom };
   template <size_t N>
-  Statement(const char* sql, const Oid (&types)[N]) : sql_(sql), nargs_(N) {
+  Statement(const char* sql, const Oid (&types)[N], Planning planning = Planning::kGeneric)
+      : sql_(sql), nargs_(N), planning_(planning) {
     static_assert(N <= kMaxParams, "too many parameters");
     for (size_t i = 0; i < N; ++i) types_[i] = types[i];
   }
@@ -44,6 +48,7 @@ class Statement {
  private:
   std::string sql_;
   int nargs_;
+  Planning planning_ = Planning::kGeneric;
   Oid types_[kMaxParams] = {};
   SPIPlanPtr plan_ = nullptr;
 };
@@ -59,6 +64,15 @@ class Params {
   Params& int2(int16_t value);
   Params& int8(int64_t value);
   Params& jsonb(Jsonb* value);  // nullptr for SQL NULL
+  // Sets parameter INDEX (from 0) anew, through the setter of its type.
+  template <typename Value>
+  Params& set(int index, Params& (Params::*setter)(Value), Value value) {
+    const int end = count_;
+    count_ = index;
+    (this->*setter)(value);
+    count_ = end;
+    return *this;
+  }
 
   Datum* values() { return values_; }
   const char* nulls() const { return nulls_; }

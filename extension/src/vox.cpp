@@ -1,6 +1,7 @@
 // SQL-callable entry points. Each is a thin extern "C" function that runs its
 // C++ body through guard(), which turns any C++ exception into a PostgreSQL
 // error after unwinding (DESIGN §5).
+#include "distribution.hpp"
 #include "event_reader.hpp"
 #include "handler.hpp"
 #include "maintenance.hpp"
@@ -43,6 +44,7 @@ PG_FUNCTION_INFO_V1(vox_notify_enabled);
 extern "C" void _PG_init(void) {
   vox::define_settings(process_shared_preload_libraries_in_progress);
   vox::init_outbox_notifier(process_shared_preload_libraries_in_progress);
+  vox::install_planner_hook();
   if (!process_shared_preload_libraries_in_progress) return;
   vox::request_stats_memory();
   vox::register_maintenance_worker();
@@ -169,9 +171,23 @@ extern "C" Datum vox_replay_parked_trigger(PG_FUNCTION_ARGS) {
     // Only vox's own tables: attached to another table it would replay
     // events as vox's owner for rows nobody vouched for.
     const Oid relation = RelationGetRelid(trigger->tg_relation);
-    const char* table = pg_call([&]() { return get_rel_name(relation); });
-    if (RelationGetNamespace(trigger->tg_relation) != pg_call([]() { return get_namespace_oid("vox", false); }) ||
-        (strcmp(table, "agents") != 0 && strcmp(table, "phone_numbers") != 0))
+    const std::string table = pg_call([&]() { return get_rel_name(relation); });
+    const bool vox_table = RelationGetNamespace(trigger->tg_relation) ==
+                           pg_call([]() { return get_namespace_oid("vox", false); });
+    auto routing_table = [](const std::optional<std::string>& name) {
+      return name == "agents" || name == "phone_numbers";
+    };
+    // On Citus the trigger fires on every node's copy of the reference
+    // table, under its shard's name; the coordinator's applies the events.
+    bool shard = false;
+    if (vox_table && !routing_table(table)) {
+      spi_connect();
+      shard = routing_table(table_of_shard(table));
+      const bool worker = shard && on_citus_worker();
+      spi_finish();
+      if (worker) return PointerGetDatum(nullptr);
+    }
+    if (!vox_table || !(shard || routing_table(table)))
       throw SqlError(sqlstate::kTriggerProtocolViolated,
                      "vox.replay_parked_trigger() may only be a trigger of vox.agents or vox.phone_numbers");
     const std::string column = trigger->tg_trigger->tgargs[0];
@@ -190,6 +206,7 @@ extern "C" Datum vox_replay_parked_trigger(PG_FUNCTION_ARGS) {
     char* key = pg_call([&]() { return SPI_getvalue(row, desc, SPI_fnumber(desc, column_name)); });
     if (key == nullptr) return PointerGetDatum(nullptr);
     const std::string routing_key = key;
+    if (shard) allow_nested_distributed_execution();
     spi_connect();
     replay_parked(scope, routing_key);
     spi_finish();

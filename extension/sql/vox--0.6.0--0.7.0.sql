@@ -1,0 +1,369 @@
+-- vox 0.7.0: vox on Citus. vox.distribute() turns an installed vox, empty or
+-- holding data, into a distributed one on a Citus coordinator: the routing
+-- tables, parked events, secrets and feed credentials become reference tables
+-- (every node holds them), the tenant tables are hash-distributed by org_id
+-- and colocated, and vox.handle_event(org_id, ...) is delegated to the node
+-- holding the org's shard. vox's triggers learn that on Citus they fire on a
+-- shard, under the shard's name, on every node holding it. Nothing changes on
+-- a single node.
+
+\echo Use "ALTER EXTENSION vox UPDATE TO '0.7.0'" to load this file. \quit
+
+-- A searched CASE: Citus deparses the simple form, inlined into an upsert it
+-- sends to a shard, as a comparison of text with boolean.
+CREATE OR REPLACE FUNCTION vox.call_status_rank(status text) RETURNS int
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE
+    WHEN status = 'scheduled'   THEN 1
+    WHEN status = 'queued'      THEN 2
+    WHEN status = 'ringing'     THEN 3
+    WHEN status = 'in-progress' THEN 4
+    WHEN status = 'forwarding'  THEN 5
+    WHEN status = 'ended'       THEN 6
+    ELSE 0
+END;
+
+-- Which vox table a trigger fired on: the relation itself, or on Citus the
+-- table whose shard it is (a shard is named after its table and shard id).
+-- NULL for a relation outside vox. By name, as a trigger knows it: Citus
+-- hides shards from pg_class. Citus' catalog is read only when present.
+CREATE FUNCTION vox.trigger_table(schema_name name, relation_name name) RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    logical text;
+BEGIN
+    IF schema_name <> 'vox' THEN
+        RETURN NULL;
+    END IF;
+    IF to_regclass('pg_catalog.pg_dist_shard') IS NOT NULL AND relation_name ~ '_[0-9]+$' THEN
+        EXECUTE $sql$
+            SELECT t.relname FROM pg_catalog.pg_dist_shard s
+              JOIN pg_catalog.pg_class t ON t.oid = s.logicalrelid
+             WHERE s.shardid = substring($1 FROM '_([0-9]+)$')::bigint
+               AND t.relnamespace = 'vox'::regnamespace AND t.relname || '_' || s.shardid = $1
+        $sql$ INTO logical USING relation_name;
+    END IF;
+    RETURN COALESCE(logical, relation_name);
+END
+$$;
+REVOKE ALL ON FUNCTION vox.trigger_table(name, name) FROM PUBLIC;
+COMMENT ON FUNCTION vox.trigger_table(name, name) IS
+    'The vox table a trigger fired on (TG_TABLE_SCHEMA, TG_TABLE_NAME): the relation, or on Citus the table whose shard it is; NULL outside vox';
+
+-- A change to a reference table fires its triggers on every node; what a
+-- trigger records elsewhere, the coordinator records once.
+CREATE FUNCTION vox.on_citus_worker() RETURNS boolean
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    worker boolean;
+BEGIN
+    IF to_regclass('pg_catalog.pg_dist_local_group') IS NULL THEN
+        RETURN false;
+    END IF;
+    EXECUTE 'SELECT groupid <> 0 FROM pg_catalog.pg_dist_local_group' INTO worker;
+    RETURN COALESCE(worker, false);
+END
+$$;
+-- Open to all: the notify triggers, which run as whoever changes a secret,
+-- call it, and it tells nothing a catalog does not.
+COMMENT ON FUNCTION vox.on_citus_worker() IS
+    'Whether this node is a Citus worker (not the coordinator, not a single node)';
+
+CREATE OR REPLACE FUNCTION vox.audit_trigger() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    table_name text := vox.trigger_table(TG_TABLE_SCHEMA, TG_TABLE_NAME);
+    org_column text := CASE table_name WHEN 'organizations' THEN 'id' ELSE 'org_id' END;
+    old_row jsonb;
+    new_row jsonb;
+BEGIN
+    -- The coordinator's copy of a reference table records the change.
+    IF vox.on_citus_worker() THEN
+        RETURN NULL;
+    END IF;
+    IF table_name IS NULL OR table_name NOT IN ('organizations', 'agents', 'phone_numbers', 'webhook_secrets') THEN
+        RAISE EXCEPTION 'vox.audit_trigger() audits only vox''s routing tables and webhook secrets'
+            USING ERRCODE = 'trigger_protocol_violated';
+    END IF;
+    IF TG_OP = 'TRUNCATE' THEN
+        EXECUTE format('INSERT INTO vox.audit_log (org_id, table_name, operation, old_row)
+                        SELECT %I, %L, ''TRUNCATE'', jsonb_build_object(''rows'', count(*)) FROM %s GROUP BY 1',
+                       org_column, table_name, TG_RELID::regclass);
+        RETURN NULL;
+    END IF;
+    old_row := CASE WHEN TG_OP <> 'INSERT' THEN to_jsonb(OLD) - 'secret' END;
+    new_row := CASE WHEN TG_OP <> 'DELETE' THEN to_jsonb(NEW) - 'secret' END;
+    INSERT INTO vox.audit_log (org_id, table_name, operation, old_row, new_row)
+    VALUES ((COALESCE(new_row, old_row) ->> org_column)::uuid, table_name, TG_OP, old_row, new_row);
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION vox.recording_upload_queue_deleted() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF vox.trigger_table(TG_TABLE_SCHEMA, TG_TABLE_NAME) IS DISTINCT FROM 'recording_upload_queue' THEN
+        RAISE EXCEPTION 'vox.recording_upload_queue_deleted() may only be a trigger of vox.recording_upload_queue'
+            USING ERRCODE = 'trigger_protocol_violated';
+    END IF;
+    -- On Citus this runs on the job's shard, and vox.recording_deletions is
+    -- colocated with it: the rows go to the same node.
+    IF TG_OP = 'TRUNCATE' THEN
+        EXECUTE format('INSERT INTO vox.recording_deletions (org_id, vapi_call_id, storage_path, reason)
+                        SELECT q.org_id, q.vapi_call_id, q.storage_path, ''deleted'' FROM %s q
+                         WHERE q.storage_path IS NOT NULL AND q.object_deleted_at IS NULL
+                        ON CONFLICT DO NOTHING', TG_RELID::regclass);
+        RETURN NULL;
+    END IF;
+    IF OLD.storage_path IS NOT NULL AND OLD.object_deleted_at IS NULL THEN
+        INSERT INTO vox.recording_deletions (org_id, vapi_call_id, storage_path, reason)
+        VALUES (OLD.org_id, OLD.vapi_call_id, OLD.storage_path, 'deleted')
+        ON CONFLICT DO NOTHING;
+    END IF;
+    RETURN OLD;
+END
+$$;
+
+-- On Citus the event tables keep foreign keys to the organizations reference
+-- table (vox.distribute() adds them back): each node's copy of an org's row
+-- cascades to the shards it holds, and an event's key check is local.
+CREATE OR REPLACE FUNCTION vox.organization_event_rows() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF vox.trigger_table(TG_TABLE_SCHEMA, TG_TABLE_NAME) IS DISTINCT FROM 'organizations' THEN
+        RAISE EXCEPTION 'vox.organization_event_rows() may only be a trigger of vox.organizations'
+            USING ERRCODE = 'trigger_protocol_violated';
+    END IF;
+    IF TG_RELID <> 'vox.organizations'::regclass THEN
+        RETURN CASE TG_OP WHEN 'DELETE' THEN OLD WHEN 'UPDATE' THEN NEW END;
+    END IF;
+    -- DELETE, not TRUNCATE: TRUNCATE ... CASCADE already holds the call rows'
+    -- tables (they reference agents), and truncating them again here fails.
+    IF TG_OP = 'TRUNCATE' THEN
+        DELETE FROM vox.processed_webhook_events;
+        DELETE FROM vox.call_transcripts;
+        DELETE FROM vox.outbox;
+        DELETE FROM vox.call_tracking;
+        DELETE FROM vox.call_logs;
+        DELETE FROM vox.calls;
+        RETURN NULL;
+    END IF;
+    IF TG_OP = 'UPDATE' AND OLD.id = NEW.id THEN
+        RETURN NEW;
+    END IF;
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'organizations are deleted or renumbered at READ COMMITTED, not %',
+                        current_setting('transaction_isolation')
+            USING ERRCODE = 'invalid_transaction_state',
+                  DETAIL = 'A snapshot taken before the org''s in-flight events committed would miss their rows.';
+    END IF;
+    IF TG_OP = 'UPDATE' THEN
+        IF EXISTS (SELECT FROM vox.processed_webhook_events e WHERE e.org_id = OLD.id)
+           OR EXISTS (SELECT FROM vox.call_transcripts u WHERE u.org_id = OLD.id)
+           OR EXISTS (SELECT FROM vox.outbox o WHERE o.org_id = OLD.id)
+           OR EXISTS (SELECT FROM vox.call_tracking t WHERE t.org_id = OLD.id)
+           OR EXISTS (SELECT FROM vox.call_logs l WHERE l.org_id = OLD.id)
+           OR EXISTS (SELECT FROM vox.calls c WHERE c.org_id = OLD.id) THEN
+            RAISE EXCEPTION 'organization % has calls or events: its id cannot change', OLD.id
+                USING ERRCODE = 'foreign_key_violation';
+        END IF;
+        RETURN NEW;
+    END IF;
+    DELETE FROM vox.processed_webhook_events e WHERE e.org_id = OLD.id;
+    DELETE FROM vox.call_transcripts u WHERE u.org_id = OLD.id;
+    DELETE FROM vox.outbox o WHERE o.org_id = OLD.id;
+    DELETE FROM vox.call_tracking t WHERE t.org_id = OLD.id;
+    DELETE FROM vox.call_logs l WHERE l.org_id = OLD.id;
+    DELETE FROM vox.calls c WHERE c.org_id = OLD.id;
+    RETURN OLD;
+END
+$$;
+
+-- vox.distribute() --------------------------------------------------------------
+-- Citus converts a table together with every table a foreign key joins it to,
+-- and the workers already hold vox's tables (CREATE EXTENSION is propagated):
+-- converting with the keys in place fails on the workers' copies. So the keys
+-- among vox's tables are dropped on every node, each table is converted, and
+-- the keys are added back, which Citus then creates on every shard.
+CREATE FUNCTION vox.distribute() RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    reference_tables regclass[] := ARRAY['vox.organizations', 'vox.agents', 'vox.phone_numbers',
+                                         'vox.parked_events', 'vox.webhook_secrets', 'vox.feed_credentials',
+                                         'vox.feed_horizons'];
+    tenant_tables regclass[] := ARRAY['vox.leads', 'vox.call_tracking', 'vox.call_logs', 'vox.calls',
+                                      'vox.call_transcripts', 'vox.processed_webhook_events', 'vox.outbox',
+                                      'vox.recording_upload_queue', 'vox.recording_deletions'];
+    -- The event tables' keys to their org, which vox 0.6.0 dropped for a lock
+    -- per event: on Citus the key is what cascades an org's deletion.
+    org_keyed regclass[] := ARRAY['vox.processed_webhook_events', 'vox.call_tracking', 'vox.call_logs',
+                                  'vox.calls', 'vox.call_transcripts', 'vox.outbox'];
+    converted jsonb := '{}';
+    tbl regclass;
+    key record;
+    keys jsonb := '[]';
+    delegated regprocedure[] := ARRAY['vox.handle_event(uuid, jsonb, text)',
+                                      'vox.register_outbound_call(uuid, text, uuid, uuid, jsonb)'];
+    fn regprocedure;
+    sequence_ranges text;
+BEGIN
+    IF to_regclass('pg_catalog.pg_dist_partition') IS NULL THEN
+        RAISE EXCEPTION 'vox.distribute() needs Citus in this database'
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'shared_preload_libraries = ''citus,vox'' on every node, then CREATE EXTENSION citus.';
+    END IF;
+    IF vox.on_citus_worker() THEN
+        RAISE EXCEPTION 'vox.distribute() runs on the Citus coordinator'
+            USING ERRCODE = 'feature_not_supported';
+    END IF;
+    -- Triggers on distributed and reference tables are vox's own and know
+    -- they run on shards; keys to reference tables need one connection per
+    -- node for the whole transaction.
+    PERFORM set_config('citus.enable_unsafe_triggers', 'on', true);
+    PERFORM set_config('citus.multi_shard_modify_mode', 'sequential', true);
+
+    FOR key IN
+        SELECT c.conrelid::regclass AS rel, c.conname, pg_get_constraintdef(c.oid) AS definition
+          FROM pg_constraint c
+         WHERE c.contype = 'f' AND c.conrelid = ANY (reference_tables || tenant_tables)
+           AND NOT EXISTS (SELECT FROM pg_dist_partition p WHERE p.logicalrelid = c.conrelid)
+         ORDER BY 1, 2
+    LOOP
+        keys := keys || jsonb_build_object('table', key.rel::text, 'name', key.conname, 'definition', key.definition);
+        EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', key.rel, key.conname);
+        PERFORM run_command_on_workers(format('ALTER TABLE IF EXISTS %s DROP CONSTRAINT IF EXISTS %I',
+                                              key.rel, key.conname));
+    END LOOP;
+    FOREACH tbl IN ARRAY org_keyed LOOP
+        IF NOT EXISTS (SELECT FROM pg_dist_partition p WHERE p.logicalrelid = tbl)
+           AND NOT EXISTS (SELECT FROM pg_constraint c WHERE c.conrelid = tbl AND c.contype = 'f'
+                              AND c.confrelid = 'vox.organizations'::regclass) THEN
+            keys := keys || jsonb_build_object(
+                'table', tbl::text, 'name', (SELECT relname FROM pg_class WHERE oid = tbl) || '_org_id_fkey',
+                'definition', 'FOREIGN KEY (org_id) REFERENCES vox.organizations(id) ON DELETE CASCADE');
+        END IF;
+    END LOOP;
+
+    -- Rows copied into shards did not change: no trigger fires for them.
+    PERFORM set_config('session_replication_role', 'replica', true);
+    FOREACH tbl IN ARRAY reference_tables LOOP
+        IF NOT EXISTS (SELECT FROM pg_dist_partition p WHERE p.logicalrelid = tbl) THEN
+            PERFORM create_reference_table(tbl);
+            converted := jsonb_set(converted, '{reference}', COALESCE(converted -> 'reference', '[]') || to_jsonb(tbl::text));
+        END IF;
+    END LOOP;
+    -- A distributed table's keys include its distribution column.
+    IF NOT EXISTS (SELECT FROM pg_dist_partition p WHERE p.logicalrelid = 'vox.recording_deletions'::regclass) THEN
+        ALTER TABLE vox.recording_deletions DROP CONSTRAINT recording_deletions_pkey,
+            ADD CONSTRAINT recording_deletions_pkey PRIMARY KEY (org_id, id);
+        PERFORM run_command_on_workers('ALTER TABLE vox.recording_deletions DROP CONSTRAINT recording_deletions_pkey, '
+                                       'ADD CONSTRAINT recording_deletions_pkey PRIMARY KEY (org_id, id)');
+    END IF;
+    FOREACH tbl IN ARRAY tenant_tables LOOP
+        IF NOT EXISTS (SELECT FROM pg_dist_partition p WHERE p.logicalrelid = tbl) THEN
+            PERFORM create_distributed_table(tbl, 'org_id',
+                                             colocate_with => CASE WHEN tbl = tenant_tables[1] THEN 'none'
+                                                                   ELSE tenant_tables[1]::text END);
+            converted := jsonb_set(converted, '{distributed}', COALESCE(converted -> 'distributed', '[]') || to_jsonb(tbl::text));
+        END IF;
+    END LOOP;
+
+    PERFORM set_config('session_replication_role', 'origin', true);
+    FOR key IN SELECT * FROM jsonb_to_recordset(keys) AS k("table" text, name text, definition text) LOOP
+        EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I %s', key."table", key.name, key.definition);
+    END LOOP;
+    -- The coordinator's own copies of what now lives in shards, without
+    -- triggers: the rows did not change, they moved.
+    PERFORM set_config('session_replication_role', 'replica', true);
+    FOR tbl IN SELECT t FROM unnest(reference_tables || tenant_tables) t
+                WHERE t::text IN (SELECT jsonb_array_elements_text(COALESCE(converted -> 'reference', '[]')
+                                                                   || COALESCE(converted -> 'distributed', '[]'))) LOOP
+        PERFORM truncate_local_data_after_distributing_table(tbl);
+    END LOOP;
+    PERFORM set_config('session_replication_role', 'origin', true);
+    IF jsonb_array_length(keys) > 0 THEN
+        converted := converted || jsonb_build_object('foreign_keys', jsonb_array_length(keys));
+    END IF;
+
+    -- A row's id comes from the sequence of the node that inserts it (an
+    -- event applied on its org's worker, or through the coordinator), and
+    -- every node's vox has its own sequences: a worker's take ids from
+    -- groupid * 2^48 up, as Citus does for its own, so no two nodes hand out
+    -- one id. Repeated for a worker added since.
+    SELECT format($cmd$DO $do$ DECLARE base bigint := (SELECT groupid FROM pg_catalog.pg_dist_local_group)::bigint << 48;
+                  BEGIN %s END $do$ $cmd$,
+                  string_agg(format('IF (SELECT last_value FROM %s) < base THEN PERFORM pg_catalog.setval(%L, base); END IF;',
+                                    c.oid::regclass, c.oid::regclass::text), ' '))
+      INTO sequence_ranges
+      FROM pg_class c WHERE c.relkind = 'S' AND c.relnamespace = 'vox'::regnamespace;
+    PERFORM run_command_on_workers(sequence_ranges);
+
+    -- What applies an org's events runs on the org's node. Each org's rows
+    -- then take their ids from one node's sequences, in the order they are
+    -- written.
+    FOREACH fn IN ARRAY delegated LOOP
+        IF NOT EXISTS (SELECT FROM pg_dist_object o WHERE o.classid = 'pg_proc'::regclass AND o.objid = fn
+                          AND o.distribution_argument_index = 0) THEN
+            PERFORM create_distributed_function(fn, '$1', colocate_with => tenant_tables[1]::text);
+            converted := jsonb_set(converted, '{delegated}', COALESCE(converted -> 'delegated', '[]') || to_jsonb(fn::text));
+        END IF;
+    END LOOP;
+    RETURN converted;
+END
+$$;
+REVOKE ALL ON FUNCTION vox.distribute() FROM PUBLIC;
+COMMENT ON FUNCTION vox.distribute() IS
+    'On a Citus coordinator: makes vox''s routing tables and parked events reference tables, makes secrets and feed credentials reference tables, distributes the tenant tables by org_id (colocated), and delegates vox.handle_event(org_id, ...) and vox.register_outbound_call(org_id, ...) to the org''s node; idempotent, returns what it converted ({} when nothing was left)';
+
+-- The org vox's planner hook writes where a call of a function
+-- vox.distribute() delegates names none (handle_event's unsigned route):
+-- volatile, so Citus does not try to delegate the call by a NULL org, which
+-- crashes its backend.
+-- PL/pgSQL: the planner inlines a SQL function's body, a constant.
+CREATE FUNCTION vox.no_signer() RETURNS uuid
+LANGUAGE plpgsql VOLATILE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ BEGIN RETURN NULL; END $$;
+COMMENT ON FUNCTION vox.no_signer() IS
+    'NULL, volatile: the org of a call naming none (vox.handle_event''s unsigned route), which Citus must not delegate';
+
+-- On Citus a change to secrets or feed credentials fires their triggers on
+-- every node's copy. vox-shim and vox-relay listen on the coordinator, and a
+-- worker's part of the change is committed in two phases, which a
+-- transaction that sent a NOTIFY cannot do: only the coordinator's copy
+-- announces it.
+CREATE OR REPLACE FUNCTION vox.webhook_secrets_notify() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT vox.on_citus_worker() THEN
+        PERFORM pg_notify('vox_webhook_secrets', (CASE WHEN TG_OP = 'DELETE' THEN OLD.org_id ELSE NEW.org_id END)::text);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION vox.feed_credentials_notify() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT vox.on_citus_worker() THEN
+        PERFORM pg_notify('vox_feed_credentials', OLD.org_id::text);
+    END IF;
+    RETURN NULL;
+END
+$$;

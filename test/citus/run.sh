@@ -1,0 +1,243 @@
+#!/usr/bin/env bash
+# vox on a real Citus cluster: a coordinator and two workers on this machine
+# (scripts/citus.sh), vox.distribute() on a populated install, and the same
+# events on the cluster and on a single node (a database of the coordinator
+# without Citus), compared row by row. Also: where a signed event runs (its
+# org's worker, as one local transaction), clinics with colliding call ids on
+# different workers, parking and replay, audit, org deletion, and calls that
+# name no org, which Citus would crash on.
+#
+# Builds Citus first when citus.so is missing (scripts/citus.sh build). The
+# cluster lives in $VOX_CITUS_TEST_DIR (default .run/citus-test) on three
+# consecutive free ports from $VOX_CITUS_PORT_BASE (default 59711), and is
+# removed on exit unless SUITE_KEEP=1. Prints TAP ending with `# pass N` and
+# `# fail N`.
+#
+# Usage: bash test/citus/run.sh
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+# shellcheck source=scripts/citus.sh
+source "$ROOT/scripts/citus.sh"
+# shellcheck source=scripts/tap.sh
+source "$ROOT/scripts/tap.sh"
+
+DIR=${VOX_CITUS_TEST_DIR:-$(vox_run_dir "$ROOT")/citus-test}
+ERR=$(mktemp)
+A=00000000-0000-4000-8000-00000000000a
+B=00000000-0000-4000-8000-00000000000b
+
+cleanup() {
+  rm -f -- "$ERR"
+  citus_stop "$DIR" >/dev/null 2>&1 || true
+  if [[ ${SUITE_KEEP:-} != 1 && -f $DIR/coordinator/.vox-cluster ]]; then rm -rf -- "$DIR"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+bail() {
+  result FAIL "setup: $*" "$(tail -n 20 "$ERR" 2>/dev/null)"
+  finish
+}
+
+# The first of three consecutive free ports from BASE.
+free_ports() {
+  local port
+  for ((port = $1; port < $1 + 100; port++)); do
+    if ! vox_port_in_use "$port" && ! vox_port_in_use $((port + 1)) && ! vox_port_in_use $((port + 2)); then
+      echo "$port"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# on NODE DB SQL...: unaligned, tuples only, stops at the first error; psql's
+# stderr (NOTICEs among it) in $ERR. NODE: coordinator, worker1 or worker2.
+on() {
+  local node=$1 db=$2 port
+  shift 2
+  case $node in
+    coordinator) port=$BASE ;;
+    worker1) port=$((BASE + 1)) ;;
+    worker2) port=$((BASE + 2)) ;;
+    *) return 2 ;;
+  esac
+  local args=() sql
+  for sql in "$@"; do args+=(-c "$sql"); done
+  "$VOX_PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$DIR/$node" -p "$port" -U postgres -d "$db" "${args[@]}" 2>"$ERR"
+}
+# Runs FILE in DB on the coordinator.
+run_file() { "$VOX_PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$DIR/coordinator" -p "$BASE" -U postgres -d "$1" -f "$2" >/dev/null 2>"$ERR"; }
+# The fixtures' builders, without their fresh extension.
+fixtures() {
+  sed -e '/EXTENSION/d' "$ROOT/test/fixtures/vapi.sql" >"$DIR/fixtures.sql"
+  run_file "$1" "$DIR/fixtures.sql" && run_file "$1" "$HERE/helpers.sql"
+}
+
+echo "TAP version 13"
+citus_build >"$ERR" 2>&1 || bail "could not build Citus"
+BASE=$(free_ports "${VOX_CITUS_PORT_BASE:-59711}") || bail "no three free ports"
+citus_start "$DIR" "$BASE" >"$ERR" 2>&1 || bail "could not start the cluster"
+
+# The single node: a database of the coordinator where Citus is not created.
+on coordinator postgres "CREATE DATABASE single" >/dev/null || bail "no database single"
+on coordinator single "CREATE EXTENSION vox" >/dev/null || bail "no vox in database single"
+fixtures single || bail "fixtures on the single node"
+fixtures vox || bail "fixtures on the cluster"
+
+check_nodes() {
+  local workers versions
+  workers=$(on coordinator vox "SELECT count(*) FROM citus_get_active_worker_nodes()") || return 1
+  versions=$(for node in coordinator worker1 worker2; do
+    on "$node" vox "SELECT extversion FROM pg_extension WHERE extname = 'vox'"
+  done | sort | uniq -c | tr -s ' ')
+  DIAG+=("workers: $workers" "vox versions: $versions")
+  [[ $workers == 2 && $versions == " 3 0.7.0" ]]
+}
+check "a coordinator and two workers, vox 0.7.0 on each" check_nodes
+
+# Every row of every vox table, stable across servers (rows.sql).
+rows_of() { "$VOX_PG_BIN/psql" -X -q -At -h "$DIR/coordinator" -p "$BASE" -U postgres -d "$1" -f "$HERE/rows.sql" 2>"$ERR"; }
+
+check_distribute() {
+  local before after again
+  run_file vox "$HERE/populate.sql" || { DIAG+=("populate: $(cat "$ERR")"); return 1; }
+  before=$(rows_of vox) || return 1
+  on coordinator vox "SELECT vox.distribute()" >/dev/null || { DIAG+=("distribute: $(cat "$ERR")"); return 1; }
+  after=$(rows_of vox) || return 1
+  again=$(on coordinator vox "SELECT vox.distribute()") || return 1
+  DIAG+=("rows before: $(wc -l <<<"$before"), after: $(wc -l <<<"$after")" "second call: $again")
+  if [[ $before != "$after" ]]; then DIAG+=("$(diff <(echo "$before") <(echo "$after") | head -n 20)"); fi
+  [[ $before == "$after" && $(wc -l <<<"$before") -gt 20 && $again == "{}" ]]
+}
+check "vox.distribute() on a populated install keeps every row, and a second call has nothing left to do" check_distribute
+
+# Port of the worker holding ORG's shard of the tenant tables.
+worker_port_of() {
+  local port
+  port=$(on coordinator vox "SELECT n.nodeport FROM pg_dist_placement p JOIN pg_dist_node n ON n.groupid = p.groupid
+                              WHERE p.shardid = get_shard_id_for_distribution_column('vox.call_logs', '$1'::uuid)") &&
+    [[ -n $port ]] && echo "$port"
+}
+check_layout() {
+  local tables port_a port_b
+  tables=$(on coordinator vox "SELECT string_agg(logicalrelid::regclass::text || ':' || partmethod::text, ' ' ORDER BY 1)
+                                FROM pg_dist_partition WHERE logicalrelid::regclass::text LIKE 'vox.%'") || return 1
+  port_a=$(worker_port_of "$A") && port_b=$(worker_port_of "$B") || return 1
+  DIAG+=("$tables" "clinic A on :$port_a, clinic B on :$port_b")
+  [[ $tables == *"vox.call_logs:h"* && $tables == *"vox.organizations:n"* && $tables == *"vox.parked_events:n"* &&
+    $port_a != "$port_b" && $port_a -gt $BASE && $port_b -gt $BASE ]]
+}
+check "tenant tables are hash-distributed and routing tables replicated; the two clinics are on different workers" check_layout
+
+# A signed event: the coordinator sends exactly the call to the org's worker,
+# which applies it on its own shards without a connection to another node.
+check_delegation() {
+  local port_a node log_offset coordinator_said worker_log settings
+  port_a=$(worker_port_of "$A") || return 1
+  node=worker$((port_a - BASE))
+  # The worker logs each statement it sends to another node and each it runs
+  # on a shard of its own.
+  settings=(citus.log_remote_commands citus.log_local_commands log_min_messages)
+  on "$node" vox "ALTER SYSTEM SET citus.log_remote_commands = on" "ALTER SYSTEM SET citus.log_local_commands = on" \
+    "ALTER SYSTEM SET log_min_messages = notice" "SELECT pg_reload_conf()" >/dev/null || return 1
+  sleep 0.5
+  log_offset=$(stat -c %s "$DIR/$node/server.log")
+  on coordinator vox "SET citus.log_remote_commands = on" "SET client_min_messages = notice" \
+    "SELECT vox.handle_event('$A', vox_test.status_update(vox_test.call('where-1', 'asst-a'), 'ringing', 1763740800000), 'w1')" \
+    >/dev/null || return 1
+  coordinator_said=$(grep -A1 "NOTICE:  issuing" "$ERR" || true)
+  sleep 0.5
+  worker_log=$(tail -c +$((log_offset + 1)) "$DIR/$node/server.log")
+  on "$node" vox "ALTER SYSTEM RESET ${settings[0]}" "ALTER SYSTEM RESET ${settings[1]}" "ALTER SYSTEM RESET ${settings[2]}" \
+    "SELECT pg_reload_conf()" >/dev/null || return 1
+  DIAG+=("coordinator sent: $(cut -c1-120 <<<"$coordinator_said")"
+    "worker's commands to other nodes: $(grep -c "issuing" <<<"$worker_log" || true)"
+    "worker's commands on its own shards: $(grep -c "executing the command locally" <<<"$worker_log" || true)")
+  [[ $(grep -c "NOTICE:  issuing" <<<"$coordinator_said") == 1 ]] &&
+    grep -q "issuing SELECT vox.handle_event(" <<<"$coordinator_said" && grep -q "127.0.0.1:$port_a " <<<"$coordinator_said" &&
+    ! grep -q "issuing" <<<"$worker_log" &&
+    grep -q "executing the command locally: INSERT INTO vox.call_logs_" <<<"$worker_log"
+}
+check "a signed event runs on its clinic's worker, as one local transaction" check_delegation
+
+check_same_rows() {
+  local single cluster
+  run_file single "$HERE/populate.sql" || { DIAG+=("populate single: $(cat "$ERR")"); return 1; }
+  run_file single "$HERE/events.sql" || { DIAG+=("events single: $(cat "$ERR")"); return 1; }
+  on coordinator single "SELECT vox.handle_event('$A', vox_test.status_update(vox_test.call('where-1', 'asst-a'), 'ringing', 1763740800000), 'w1')" >/dev/null || return 1
+  run_file vox "$HERE/events.sql" || { DIAG+=("events cluster: $(cat "$ERR")"); return 1; }
+  single=$(rows_of single) || return 1
+  cluster=$(rows_of vox) || return 1
+  DIAG+=("rows: single node $(wc -l <<<"$single"), cluster $(wc -l <<<"$cluster")")
+  if [[ $single != "$cluster" ]]; then DIAG+=("$(diff <(echo "$single") <(echo "$cluster") | head -n 30)"); fi
+  [[ $single == "$cluster" && $(wc -l <<<"$single") -gt 40 ]]
+}
+check "the same events leave the same rows on one node and on the cluster" check_same_rows
+
+# The call id both clinics use: each clinic's row on its own worker's shard,
+# and the unsigned event naming only that id parked as ambiguous.
+check_colliding_ids() {
+  local org port node shard rows parked
+  for org in "$A" "$B"; do
+    port=$(worker_port_of "$org") || return 1
+    node=worker$((port - BASE))
+    shard=$(on coordinator vox "SELECT get_shard_id_for_distribution_column('vox.call_logs', '$org'::uuid)") || return 1
+    rows=$(on "$node" vox "SELECT string_agg(org_id || ' ' || status, ',') FROM vox.call_logs_$shard WHERE vapi_call_id = 'shared'") || return 1
+    DIAG+=("worker :$port, shard $shard: $rows")
+    [[ $rows == "$org "* && $rows != *,* ]] || return 1
+  done
+  parked=$(on coordinator vox "SELECT reason FROM vox.parked_events WHERE vapi_call_id = 'shared'") || return 1
+  DIAG+=("parked: $parked")
+  [[ $parked == ambiguous_call ]]
+}
+check "clinics with one call id on different workers keep their own rows" check_colliding_ids
+
+check_replay_and_audit() {
+  local parked audit
+  parked=$(on coordinator vox "SELECT count(*) FROM vox.parked_events WHERE vapi_call_id IN ('call-4', 'before-3')") || return 1
+  audit=$(on coordinator vox "SELECT string_agg(table_name || ' ' || operation || ' ' || n, ', ' ORDER BY table_name, operation)
+                               FROM (SELECT table_name, operation, count(*) AS n FROM vox.audit_log GROUP BY 1, 2) a") || return 1
+  DIAG+=("still parked: $parked" "audit: $audit")
+  [[ $parked == 0 && $audit == "agents INSERT 4, agents UPDATE 1, organizations INSERT 2, phone_numbers INSERT 2, webhook_secrets DELETE 1, webhook_secrets INSERT 1" ]]
+}
+check "an agent added on the coordinator replays its parked events; each change is audited once" check_replay_and_audit
+
+check_org_delete() {
+  local left
+  on coordinator vox "DELETE FROM vox.organizations WHERE id = '$B'" >/dev/null || { DIAG+=("$(cat "$ERR")"); return 1; }
+  left=$(on coordinator vox "SELECT string_agg(t || ':' || n, ' ' ORDER BY t) FROM (
+      SELECT 'logs_a' AS t, count(*) FILTER (WHERE org_id = '$A') AS n FROM vox.call_logs UNION ALL
+      SELECT 'logs_b', count(*) FILTER (WHERE org_id = '$B') FROM vox.call_logs UNION ALL
+      SELECT 'marks_b', count(*) FILTER (WHERE org_id = '$B') FROM vox.processed_webhook_events UNION ALL
+      SELECT 'outbox_b', count(*) FILTER (WHERE org_id = '$B') FROM vox.outbox UNION ALL
+      SELECT 'agents_b', count(*) FILTER (WHERE org_id = '$B') FROM vox.agents UNION ALL
+      SELECT 'feed_b', count(*) FILTER (WHERE org_id = '$B') FROM vox.feed_credentials) c") || return 1
+  DIAG+=("$left")
+  [[ $left == "agents_b:0 feed_b:0 logs_a:6 logs_b:0 marks_b:0 outbox_b:0" ]]
+}
+check "deleting a clinic on the coordinator removes its rows on its worker and no other clinic's" check_org_delete
+
+# Citus delegates by the org and crashes on a NULL one; vox hands it an org
+# Citus does not delegate by. Six executions: custom plans, then a generic one.
+check_no_org() {
+  local i out executions=()
+  for i in 1 2 3 4 5 6; do
+    executions+=("EXECUTE unsigned(NULL, vox_test.status_update(vox_test.call('nobody-$i', 'asst-a'), 'ringing', 1763740800000), 'n$i')")
+  done
+  out=$(on coordinator vox "PREPARE unsigned(uuid, jsonb, text) AS SELECT vox.handle_event(\$1, \$2, \$3)" \
+    "${executions[@]}" \
+    "SELECT vox.handle_event(NULL, vox_test.status_update(vox_test.call('nobody-7', 'asst-a'), 'ringing', 1763740800000), 'n7')" |
+    grep -c '"status": "processed"') || { DIAG+=("$(cat "$ERR")"); return 1; }
+  DIAG+=("processed: $out")
+  ((out == 7)) || return 1
+  on coordinator vox "SELECT vox.register_outbound_call(NULL, 'nobody-8')" >/dev/null && return 1
+  DIAG+=("register without an org: $(head -n 1 "$ERR")")
+  grep -q "ERROR" "$ERR" && ! grep -q "server closed the connection" "$ERR"
+}
+check "calls naming no org are answered, not crashed on" check_no_org
+
+finish

@@ -9,6 +9,9 @@
 #   bash scripts/citus.sh start [DIR] [PORT]  (re)start the cluster (default
 #                                             .run/citus, ports 59701-59703)
 #   bash scripts/citus.sh stop [DIR]          stop it
+#   bash scripts/citus.sh fresh-database DIR PORT NAME
+#                                             an empty vox, distributed, in
+#                                             database NAME (made if missing)
 #
 # DIR/coordinator, DIR/worker1 and DIR/worker2 are cluster directories of
 # scripts/cluster.sh. The database is $VOX_CITUS_DB (default vox). start
@@ -67,8 +70,10 @@ citus_start() {
     # worker runs on the coordinator only: its queries are distributed ones.
     # Citus 13.2's local fast-path planning dereferences a missing plan when
     # a parameterized INSERT cannot be routed: the backend crashes instead of
-    # raising the planning error.
+    # raising the planning error. Shards move (the rebalancer) by logical
+    # replication, writes flowing meanwhile.
     {
+      echo "wal_level = logical"
       echo "max_connections = 200"
       echo "citus.max_client_connections = 150"
       echo "citus.enable_local_fast_path_query_optimization = off"
@@ -77,17 +82,39 @@ citus_start() {
     grep -q "^include_if_exists = 'conf.d-citus.conf'" "$node/data/postgresql.conf" ||
       echo "include_if_exists = 'conf.d-citus.conf'" | vox_as_server tee -a "$node/data/postgresql.conf" >/dev/null
     vox_cluster_start "$node" "$port" citus,vox || vox_die "could not start ${NODES[$i]} on port $port"
-    if [[ -z $(psql_node "$node" "$port" -d postgres -c "SELECT 1 FROM pg_database WHERE datname = '$DB'") ]]; then
-      psql_node "$node" "$port" -d postgres -c "CREATE DATABASE $DB"
-    fi
-    psql_node "$node" "$port" -d "$DB" -c "CREATE EXTENSION IF NOT EXISTS citus"
   done
-  psql_node "$dir/coordinator" "$base" -d "$DB" \
+  citus_database "$dir" "$base" "$DB"
+  vox_log "Citus cluster up: coordinator 127.0.0.1:$base, workers :$((base + 1)) and :$((base + 2)), database $DB"
+}
+
+# Database NAME on every node with Citus, the workers registered in it, and
+# vox created on the coordinator (Citus creates it on the workers). Each
+# database of a Citus cluster has its own metadata.
+citus_database() {
+  local dir=$1 base=$2 name=$3 i node port
+  for i in "${!NODES[@]}"; do
+    node=$dir/${NODES[$i]}
+    port=$((base + i))
+    if [[ -z $(psql_node "$node" "$port" -d postgres -c "SELECT 1 FROM pg_database WHERE datname = '$name'") ]]; then
+      psql_node "$node" "$port" -d postgres -c "CREATE DATABASE $name"
+    fi
+    psql_node "$node" "$port" -d "$name" -c "CREATE EXTENSION IF NOT EXISTS citus"
+  done
+  psql_node "$dir/coordinator" "$base" -d "$name" \
     -c "SELECT citus_set_coordinator_host('127.0.0.1', $base)" \
     -c "SELECT citus_add_node('127.0.0.1', $((base + 1)))" \
     -c "SELECT citus_add_node('127.0.0.1', $((base + 2)))" \
     -c "CREATE EXTENSION IF NOT EXISTS vox" >/dev/null
-  vox_log "Citus cluster up: coordinator 127.0.0.1:$base, workers :$((base + 1)) and :$((base + 2)), database $DB"
+}
+
+# An empty distributed vox in database NAME, made first if missing: vox is
+# dropped and created again rather than the database, which Citus' daemons
+# keep a minute from being dropped.
+citus_fresh_database() {
+  local dir=$1 base=$2 name=$3
+  citus_database "$dir" "$base" "$name"
+  psql_node "$dir/coordinator" "$base" -d "$name" -c "SET client_min_messages = warning" \
+    -c "DROP EXTENSION vox CASCADE" -c "CREATE EXTENSION vox" -c "SELECT vox.distribute()" >/dev/null
 }
 
 citus_stop() {
@@ -103,8 +130,9 @@ if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
     build) citus_build ;;
     start) citus_start "${2:-$(vox_run_dir "$ROOT")/citus}" "${3:-59701}" ;;
     stop) citus_stop "${2:-$(vox_run_dir "$ROOT")/citus}" ;;
+    fresh-database) citus_fresh_database "${2:?DIR}" "${3:?PORT}" "${4:?NAME}" ;;
     *)
-      echo "usage: bash scripts/citus.sh build | start [DIR] [PORT] | stop [DIR]" >&2
+      echo "usage: bash scripts/citus.sh build | start [DIR] [PORT] | stop [DIR] | fresh-database DIR PORT NAME" >&2
       exit 2
       ;;
   esac

@@ -340,10 +340,6 @@ suite_tap backup bash "$ROOT/test/backup/run.sh"
 # Convergence under permutations and redeliveries, and storms of concurrent
 # deliveries (DESIGN §2), on a cluster of its own.
 suite_tap reliability bash "$ROOT/test/reliability/run.sh"
-# vox on Citus: a coordinator and two workers (Citus built first when
-# citus.so is missing), vox.distribute() on a populated install, and the same
-# events on the cluster and on a single node, compared row by row.
-suite_tap citus bash "$ROOT/test/citus/run.sh"
 # The benchmark's PL/pgSQL twin of vox.handle_event still leaves the same rows
 # (bench/plpgsql), so the benchmark compares equal work.
 suite_tap plpgsql-twin env VOX_BENCH_CHECK_DIR="$RUN_DIR/plpgsql-check-pg" bash "$ROOT/bench/plpgsql/check.sh"
@@ -361,6 +357,13 @@ if vox_build_shim "$ROOT"; then
   # refused before anything starts, and `up.sh stop`.
   suite_tap up bash "$ROOT/test/up/run.sh"
   suite_node_e2e shim-e2e "$ROOT/shim/test/e2e" VOX_SHIM_BIN="$ROOT/build/vox-shim"
+  # vox on Citus: a coordinator and two workers (Citus built first when
+  # citus.so is missing), vox.distribute() on a populated install, the same
+  # events on the cluster and on a single node compared row by row, the
+  # queues, vox-shim's end-to-end suite against the coordinator with workers
+  # crashed and a shard moved under load, and the 1,000-permutation
+  # convergence across two workers.
+  suite_tap citus env VOX_SHIM_BIN="$ROOT/build/vox-shim" bash "$ROOT/test/citus/run.sh"
   # The live feed: vox-relay's streams fed by vox-shim's webhooks and by SQL.
   suite_node_e2e relay-e2e "$ROOT/relay/test/e2e" VOX_RELAY_BIN="$ROOT/build/vox-relay" \
     VOX_SHIM_BIN="$ROOT/build/vox-shim"

@@ -18,6 +18,9 @@ constexpr const char* kPing = "vox_ping";
 constexpr const char* kConnectionFailure = "08006";
 constexpr const char* kCannotConnect = "08001";
 constexpr const char* kQueryCanceled = "57014";
+// How Citus' error for a worker lost at commit starts (it has no SQLSTATE of
+// its own).
+constexpr const char* kCitusCommitLost = "could not commit transaction for shard";
 constexpr const char* kPreparedStatementMissing = "26000";
 
 std::string first_line(const char* text) {
@@ -48,6 +51,10 @@ DbResult from_result(PGresult* result) {
   out.sqlstate = sqlstate ? sqlstate : kConnectionFailure;
   out.message = first_line(PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY));
   if (out.message.empty()) out.message = first_line(PQresultErrorMessage(result));
+  // Citus reports a worker lost while the transaction committed there as an
+  // internal error: whether it committed is as unknown as when the
+  // connection is lost at COMMIT, and so it is reported as that.
+  if (out.sqlstate == "XX000" && out.message.rfind(kCitusCommitLost, 0) == 0) out.sqlstate = kConnectionFailure;
   return out;
 }
 

@@ -215,7 +215,8 @@ DECLARE
     key record;
     keys jsonb := '[]';
     delegated regprocedure[] := ARRAY['vox.handle_event(uuid, jsonb, text)',
-                                      'vox.register_outbound_call(uuid, text, uuid, uuid, jsonb)'];
+                                      'vox.register_outbound_call(uuid, text, uuid, uuid, jsonb)',
+                                      'vox.apply_resolved(uuid, jsonb, text)'];
     fn regprocedure;
     sequence_ranges text;
 BEGIN
@@ -312,11 +313,14 @@ BEGIN
 
     -- What applies an org's events runs on the org's node. Each org's rows
     -- then take their ids from one node's sequences, in the order they are
-    -- written.
+    -- written. apply_resolved is called from inside handle_event (its
+    -- unsigned route, once the org is known), which Citus delegates only for
+    -- a force-delegated function.
     FOREACH fn IN ARRAY delegated LOOP
         IF NOT EXISTS (SELECT FROM pg_dist_object o WHERE o.classid = 'pg_proc'::regclass AND o.objid = fn
                           AND o.distribution_argument_index = 0) THEN
-            PERFORM create_distributed_function(fn, '$1', colocate_with => tenant_tables[1]::text);
+            PERFORM create_distributed_function(fn, '$1', colocate_with => tenant_tables[1]::text,
+                                                force_delegation => fn = delegated[3]);
             converted := jsonb_set(converted, '{delegated}', COALESCE(converted -> 'delegated', '[]') || to_jsonb(fn::text));
         END IF;
     END LOOP;
@@ -325,7 +329,20 @@ END
 $$;
 REVOKE ALL ON FUNCTION vox.distribute() FROM PUBLIC;
 COMMENT ON FUNCTION vox.distribute() IS
-    'On a Citus coordinator: makes vox''s routing tables and parked events reference tables, makes secrets and feed credentials reference tables, distributes the tenant tables by org_id (colocated), and delegates vox.handle_event(org_id, ...) and vox.register_outbound_call(org_id, ...) to the org''s node; idempotent, returns what it converted ({} when nothing was left)';
+    'On a Citus coordinator: makes vox''s routing tables and parked events reference tables, makes secrets and feed credentials reference tables, distributes the tenant tables by org_id (colocated), and delegates vox.handle_event(org_id, ...), vox.register_outbound_call(org_id, ...) and vox.apply_resolved(org_id, ...) to the org''s node; idempotent, returns what it converted ({} when nothing was left)';
+
+-- The second half of applying an event on a Citus coordinator: vox resolves
+-- the org and has this apply the event on the org's node. Called by
+-- handle_event (as its owner: handle_event is SECURITY DEFINER) and by
+-- replays, which run as whoever added the agent or called replay_parked. Open
+-- to PUBLIC as replay_parked is: it runs with its caller's privileges, which
+-- decide what it may write.
+CREATE FUNCTION vox.apply_resolved(org_id uuid, payload jsonb, delivery_id text DEFAULT NULL) RETURNS jsonb
+LANGUAGE c VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'vox_apply_resolved';
+COMMENT ON FUNCTION vox.apply_resolved(uuid, jsonb, text) IS
+    'On a Citus cluster: an event whose org vox.handle_event resolved on the coordinator, applied on the org''s node (vox.distribute() delegates it there); not resolving there is a lost race (40001)';
 
 -- The org vox's planner hook writes where a call of a function
 -- vox.distribute() delegates names none (handle_event's unsigned route):
@@ -367,3 +384,214 @@ BEGIN
     RETURN NULL;
 END
 $$;
+
+-- The queues' claims on Citus: a claim skips the rows another claim holds
+-- (FOR UPDATE SKIP LOCKED), which Citus cannot do across shards. There each
+-- claim re-checks a row as it updates it, so a row two claims pick is taken
+-- by one; the other waits for it and passes it over. A claimed item's next
+-- time is reckoned in UTC (a lease is a duration): Citus refuses a
+-- timestamptz computed from a column with a STABLE operator.
+-- PL/pgSQL: Citus' catalog is read only where it exists.
+CREATE FUNCTION vox.claim_locking() RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
+        IF EXISTS (SELECT FROM pg_catalog.pg_dist_partition WHERE logicalrelid = 'vox.outbox'::regclass) THEN
+            RETURN '';
+        END IF;
+    END IF;
+    RETURN 'FOR UPDATE SKIP LOCKED';
+END
+$$;
+COMMENT ON FUNCTION vox.claim_locking() IS
+    'How a claim locks the rows it picks: FOR UPDATE SKIP LOCKED, or nothing where vox''s tables are distributed (Citus), where each claim re-checks the rows it updates';
+
+CREATE OR REPLACE FUNCTION vox.claim_outbox(max_items integer, lease interval) RETURNS SETOF vox.outbox
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    max_attempts constant integer := vox.queue_max_attempts();
+    claimed_at constant timestamptz := now();
+    locking constant text := vox.claim_locking();
+BEGIN
+    PERFORM vox.check_claim(max_items, lease);
+    EXECUTE format($q$
+    WITH spent AS MATERIALIZED (
+        SELECT org_id, id FROM vox.outbox
+             WHERE delivered_at IS NULL AND dead_at IS NULL AND available_at <= $1 AND attempts >= $2 %s
+    )
+    UPDATE vox.outbox o
+       SET dead_at = $1
+      FROM spent
+     WHERE o.org_id = spent.org_id AND o.id = spent.id AND o.delivered_at IS NULL AND o.dead_at IS NULL$q$, locking)
+    USING claimed_at, max_attempts;
+    RETURN QUERY EXECUTE format($q$
+    WITH claimed AS MATERIALIZED (
+        SELECT org_id, id FROM vox.outbox
+             WHERE delivered_at IS NULL AND dead_at IS NULL AND available_at <= $1 AND attempts < $2
+             ORDER BY available_at, id LIMIT $3 %s
+    )
+    UPDATE vox.outbox o
+       SET attempts = o.attempts + 1, available_at = ($4 + vox.queue_backoff(o.attempts)) AT TIME ZONE 'UTC'
+      FROM claimed
+     WHERE o.org_id = claimed.org_id AND o.id = claimed.id
+       AND o.delivered_at IS NULL AND o.dead_at IS NULL AND o.available_at <= $1 AND o.attempts < $2
+    RETURNING o.*$q$, locking)
+    USING claimed_at, max_attempts, max_items, (claimed_at AT TIME ZONE 'UTC') + lease;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION vox.claim_recording_uploads(max_items integer, lease interval)
+RETURNS SETOF vox.recording_upload_queue
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    max_attempts constant integer := vox.queue_max_attempts();
+    claimed_at constant timestamptz := now();
+    locking constant text := vox.claim_locking();
+BEGIN
+    PERFORM vox.check_claim(max_items, lease);
+    EXECUTE format($q$
+    WITH spent AS MATERIALIZED (
+        SELECT org_id, id FROM vox.recording_upload_queue
+             WHERE status = 'pending' AND available_at <= $1 AND attempts >= $2 %s
+    )
+    UPDATE vox.recording_upload_queue q
+       SET status = 'dead', last_error = COALESCE(q.last_error, 'lease expired ' || q.attempts::text || ' times')
+      FROM spent
+     WHERE q.org_id = spent.org_id AND q.id = spent.id AND q.status = 'pending'$q$, locking)
+    USING claimed_at, max_attempts;
+    RETURN QUERY EXECUTE format($q$
+    WITH claimed AS MATERIALIZED (
+        SELECT org_id, id FROM vox.recording_upload_queue
+             WHERE status = 'pending' AND available_at <= $1 AND attempts < $2
+             ORDER BY available_at, id LIMIT $3 %s
+    )
+    UPDATE vox.recording_upload_queue q
+       SET attempts = q.attempts + 1, available_at = ($4 + vox.queue_backoff(q.attempts)) AT TIME ZONE 'UTC'
+      FROM claimed
+     WHERE q.org_id = claimed.org_id AND q.id = claimed.id
+       AND q.status = 'pending' AND q.available_at <= $1 AND q.attempts < $2
+    RETURNING q.*$q$, locking)
+    USING claimed_at, max_attempts, max_items, (claimed_at AT TIME ZONE 'UTC') + lease;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION vox.claim_recording_deletions(max_items integer, lease interval)
+RETURNS SETOF vox.recording_deletions
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    max_attempts constant integer := vox.queue_max_attempts();
+    retention constant interval := vox.recording_retention();
+    claimed_at constant timestamptz := now();
+    locking constant text := vox.claim_locking();
+BEGIN
+    PERFORM vox.check_claim(max_items, lease);
+    -- Expired objects first, as many as a claim takes: a long backlog (a
+    -- retention just set) is queued over several claims.
+    IF retention > interval '0' THEN
+        INSERT INTO vox.recording_deletions (org_id, vapi_call_id, storage_path, reason)
+        SELECT q.org_id, q.vapi_call_id, q.storage_path, 'retention' FROM vox.recording_upload_queue q
+         WHERE q.status = 'done' AND q.object_deleted_at IS NULL AND q.storage_path IS NOT NULL
+           AND q.completed_at < claimed_at - retention
+           AND NOT EXISTS (SELECT FROM vox.recording_deletions d
+                            WHERE d.org_id = q.org_id AND d.storage_path = q.storage_path)
+         ORDER BY q.completed_at LIMIT max_items
+        ON CONFLICT DO NOTHING;
+    END IF;
+    EXECUTE format($q$
+    WITH spent AS MATERIALIZED (
+        SELECT org_id, id FROM vox.recording_deletions
+             WHERE status = 'pending' AND available_at <= $1 AND attempts >= $2 %s
+    )
+    UPDATE vox.recording_deletions d
+       SET status = 'dead', last_error = COALESCE(d.last_error, 'lease expired ' || d.attempts::text || ' times')
+      FROM spent
+     WHERE d.org_id = spent.org_id AND d.id = spent.id AND d.status = 'pending'$q$, locking)
+    USING claimed_at, max_attempts;
+    RETURN QUERY EXECUTE format($q$
+    WITH claimed AS MATERIALIZED (
+        SELECT org_id, id FROM vox.recording_deletions
+             WHERE status = 'pending' AND available_at <= $1 AND attempts < $2
+             ORDER BY available_at, id LIMIT $3 %s
+    )
+    UPDATE vox.recording_deletions d
+       SET attempts = d.attempts + 1, available_at = ($4 + vox.queue_backoff(d.attempts)) AT TIME ZONE 'UTC'
+      FROM claimed
+     WHERE d.org_id = claimed.org_id AND d.id = claimed.id
+       AND d.status = 'pending' AND d.available_at <= $1 AND d.attempts < $2
+    RETURNING d.*$q$, locking)
+    USING claimed_at, max_attempts, max_items, (claimed_at AT TIME ZONE 'UTC') + lease;
+END
+$$;
+-- PL/pgSQL, here and for the recording's state and object: Citus plans a
+-- statement on its tables only with the values in hand, which a SQL
+-- function's statement does not have.
+CREATE OR REPLACE FUNCTION vox.ack_outbox(ids bigint[]) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    delivered bigint;
+BEGIN
+    UPDATE vox.outbox SET delivered_at = now()
+     WHERE id = ANY (ids) AND delivered_at IS NULL AND dead_at IS NULL;
+    GET DIAGNOSTICS delivered = ROW_COUNT;
+    RETURN delivered;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION vox.recording_state(org_id uuid, vapi_call_id text) RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    state text;
+BEGIN
+    SELECT CASE q.status
+               WHEN 'pending' THEN 'waiting'
+               WHEN 'dead' THEN 'failed'
+               WHEN 'done' THEN
+                   CASE WHEN q.object_deleted_at IS NULL
+                             AND NOT EXISTS (SELECT FROM vox.recording_deletions d
+                                              WHERE d.org_id = q.org_id AND d.storage_path = q.storage_path)
+                        THEN 'archived' ELSE 'deleted' END
+           END
+      INTO state
+      FROM vox.recording_upload_queue q
+     WHERE q.org_id = recording_state.org_id AND q.vapi_call_id = recording_state.vapi_call_id;
+    IF state IS NULL AND EXISTS (SELECT FROM vox.recording_deletions d
+                                  WHERE d.org_id = recording_state.org_id AND d.vapi_call_id = recording_state.vapi_call_id) THEN
+        state := 'deleted';
+    END IF;
+    RETURN state;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION vox.recording_object(org_id uuid, vapi_call_id text)
+RETURNS TABLE (storage_path text, content_type text, object_size bigint)
+LANGUAGE plpgsql STABLE STRICT SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN QUERY
+    SELECT q.storage_path, q.content_type, q.object_size FROM vox.recording_upload_queue q
+     WHERE q.org_id = recording_object.org_id AND q.vapi_call_id = recording_object.vapi_call_id
+       AND q.status = 'done' AND q.storage_path IS NOT NULL AND q.object_deleted_at IS NULL
+       AND NOT EXISTS (SELECT FROM vox.recording_deletions d
+                        WHERE d.org_id = q.org_id AND d.storage_path = q.storage_path);
+END
+$$;
+
+COMMENT ON FUNCTION vox.claim_outbox(integer, interval) IS
+    'Claims up to max_items pending outbox rows for lease (FOR UPDATE SKIP LOCKED; on Citus, each row re-checked as it is updated); unacknowledged rows come back after it';
+COMMENT ON FUNCTION vox.claim_recording_uploads(integer, interval) IS
+    'Claims up to max_items pending recording uploads for lease (FOR UPDATE SKIP LOCKED; on Citus, each row re-checked as it is updated); they come back after it';
+COMMENT ON FUNCTION vox.claim_recording_deletions(integer, interval) IS
+    'Queues archived objects older than vox.recording_retention, then claims up to max_items pending deletions for lease (FOR UPDATE SKIP LOCKED; on Citus, each row re-checked as it is updated); they come back after it';

@@ -1,5 +1,8 @@
 #include "distribution.hpp"
 
+#include <algorithm>
+#include <iterator>
+
 #include "pg_bridge.hpp"
 #include "spi.hpp"
 
@@ -78,10 +81,11 @@ planner_hook_type previous_planner = nullptr;
 
 // The functions vox.distribute() delegates by their first argument, the org
 // (vox.handle_event(uuid, jsonb, text), vox.register_outbound_call(uuid,
-// text, uuid, uuid, jsonb)), and vox.no_signer(); looked up again after any
+// text, uuid, uuid, jsonb), vox.apply_resolved(uuid, jsonb, text)), and
+// vox.no_signer(); looked up again after any
 // function changes (CREATE or DROP EXTENSION vox or citus).
 bool functions_known = false;
-Oid delegated[2] = {InvalidOid, InvalidOid};
+Oid delegated[3] = {InvalidOid, InvalidOid, InvalidOid};
 Oid no_signer = InvalidOid;
 
 void forget_functions(Datum, int, uint32) { functions_known = false; }
@@ -99,6 +103,7 @@ void look_up_functions() {
   const bool citus = OidIsValid(get_extension_oid("citus", true));
   delegated[0] = citus ? vox_function("handle_event", 3, handle_event_args) : InvalidOid;
   delegated[1] = citus ? vox_function("register_outbound_call", 5, register_args) : InvalidOid;
+  delegated[2] = citus ? vox_function("apply_resolved", 3, handle_event_args) : InvalidOid;
   no_signer = vox_function("no_signer", 0, nullptr);
   functions_known = true;
 }
@@ -115,18 +120,29 @@ bool is_null_argument(Node* argument, ParamListInfo params) {
   return value->isnull;
 }
 
+// The call a query is, in the two forms Citus delegates: SELECT f(...) and
+// SELECT ... FROM f(...).
+FuncExpr* sole_call(Query* query) {
+  if (query->commandType != CMD_SELECT) return nullptr;
+  Node* expression = nullptr;
+  if (query->rtable == NIL && list_length(query->targetList) == 1) {
+    expression = reinterpret_cast<Node*>(linitial_node(TargetEntry, query->targetList)->expr);
+  } else if (list_length(query->rtable) == 1) {
+    const RangeTblEntry* entry = linitial_node(RangeTblEntry, query->rtable);
+    if (entry->rtekind == RTE_FUNCTION && list_length(entry->functions) == 1)
+      expression = linitial_node(RangeTblFunction, entry->functions)->funcexpr;
+  }
+  return expression != nullptr && IsA(expression, FuncExpr) ? castNode(FuncExpr, expression) : nullptr;
+}
+
 PlannedStmt* vox_planner(Query* query, const char* text, int options, ParamListInfo params) {
-  if (query->commandType == CMD_SELECT && query->rtable == NIL && list_length(query->targetList) == 1) {
-    Expr* expression = linitial_node(TargetEntry, query->targetList)->expr;
-    if (IsA(expression, FuncExpr) && castNode(FuncExpr, expression)->funcresulttype == JSONBOID &&
-        castNode(FuncExpr, expression)->args != NIL) {
-      FuncExpr* call = castNode(FuncExpr, expression);
-      if (!functions_known) look_up_functions();
-      if (OidIsValid(no_signer) && OidIsValid(call->funcid) &&
-          (call->funcid == delegated[0] || call->funcid == delegated[1]) &&
-          is_null_argument(static_cast<Node*>(linitial(call->args)), params))
-        linitial(call->args) = makeFuncExpr(no_signer, UUIDOID, NIL, InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
-    }
+  FuncExpr* call = sole_call(query);
+  if (call != nullptr && call->funcresulttype == JSONBOID && call->args != NIL) {
+    if (!functions_known) look_up_functions();
+    if (OidIsValid(no_signer) && OidIsValid(call->funcid) &&
+        std::find(std::begin(delegated), std::end(delegated), call->funcid) != std::end(delegated) &&
+        is_null_argument(static_cast<Node*>(linitial(call->args)), params))
+      linitial(call->args) = makeFuncExpr(no_signer, UUIDOID, NIL, InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
   }
   return previous_planner ? previous_planner(query, text, options, params)
                           : standard_planner(query, text, options, params);

@@ -384,14 +384,18 @@ Statement remove_parked("DELETE FROM vox.parked_events WHERE id = $1", {INT8OID}
 
 // After $4 attempts an event is dead: sweeps pass over it, while a scoped
 // replay (its agent, number or call arriving) still applies it.
+// $5 is the transaction's start, now(), passed in: Citus takes no STABLE
+// function inside a CASE of a statement on its tables.
 std::string note_parked_attempt_sql(bool can_die) {
-  return std::string("UPDATE vox.parked_events SET attempts = attempts + 1, last_attempt_at = now(), ") +
+  return std::string("UPDATE vox.parked_events SET attempts = attempts + 1, last_attempt_at = $5, ") +
          "reason = COALESCE($2, reason), last_error = $3" +
-         (can_die ? ", dead_at = CASE WHEN dead_at IS NULL AND attempts + 1 >= $4 THEN now() ELSE dead_at END" : "") +
+         (can_die ? ", dead_at = CASE WHEN dead_at IS NULL AND attempts + 1 >= $4 THEN $5 ELSE dead_at END" : "") +
          " WHERE id = $1";
 }
-Statement note_parked_attempt(note_parked_attempt_sql(true).c_str(), {INT8OID, TEXTOID, TEXTOID, INT8OID});
-Statement note_parked_attempt_0_2(note_parked_attempt_sql(false).c_str(), {INT8OID, TEXTOID, TEXTOID, INT8OID});
+Statement note_parked_attempt(note_parked_attempt_sql(true).c_str(),
+                              {INT8OID, TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID});
+Statement note_parked_attempt_0_2(note_parked_attempt_sql(false).c_str(),
+                                  {INT8OID, TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID});
 
 // Whether the installed schema is 0.3.0's, where parked events can die.
 bool parked_events_can_die() {
@@ -526,6 +530,16 @@ struct CallRow {
   Jsonb* metadata = nullptr;  // none: {}
 };
 
+// Whether this backend applies an event for a coordinator that resolved its
+// org (vox.apply_resolved): its transaction is then part of the
+// coordinator's, which Citus may commit in two phases, and a prepared
+// transaction cannot have sent NOTIFY. The coordinator notifies instead.
+bool applying_for_coordinator = false;
+
+void notify_outbox_here(const Uuid& org_id) {
+  if (!applying_for_coordinator) notify_outbox(org_id);
+}
+
 // Returns whether the call was seen for the first time.
 bool upsert_call_row(const Uuid& org_id, const std::string& vapi_call_id, const CallRow& row) {
   Params params;
@@ -574,7 +588,7 @@ bool upsert_call_row(const Uuid& org_id, const std::string& vapi_call_id, const 
   if (status) {
     params.set<const std::optional<std::string>&>(19, &Params::string, status);
     execute(call_outbox_entry, params);
-    notify_outbox(org_id);
+    notify_outbox_here(org_id);
   }
   return created;
 }
@@ -664,7 +678,7 @@ bool insert_utterance(const Uuid& org_id, const Event& event, const std::optiona
   if (utterance.count() == 0) return false;
   params.set<int64_t>(6, &Params::int8, utterance.int8(0, 1));
   execute(utterance_outbox_entry, params);
-  notify_outbox(org_id);
+  notify_outbox_here(org_id);
   return true;
 }
 
@@ -783,8 +797,33 @@ std::string Outcome::to_json() const {
   return out;
 }
 
+// On a Citus coordinator (the unsigned route, a replay, a signed call inside
+// a transaction block, which Citus does not delegate), an event whose org is
+// resolved is applied by vox.apply_resolved, which vox.distribute() delegates
+// to the org's node: every row of the org, outbox ids and committing xids
+// among them, then comes from that node, whichever route its events took. A
+// call in FROM: Citus delegates a nested call only in that form.
+Statement resolved_apply(R"SQL(SELECT applied ->> 'status', applied ->> 'reason' FROM vox.apply_resolved($1, $2, $3) applied)SQL",
+                         {UUIDOID, JSONBOID, TEXTOID}, Statement::Planning::kCustom);
+
+Outcome apply_on_org_node(Outcome outcome, const Uuid& org_id, Jsonb* payload,
+                          const std::optional<std::string>& delivery_id) {
+  Params params;
+  params.uuid(org_id).jsonb(payload).string(delivery_id);
+  Rows rows = execute(resolved_apply, params, 1);
+  outcome.org_id = org_id;
+  outcome.status = *rows.string(0, 1);
+  outcome.reason = rows.string(0, 2);
+  return outcome;
+}
+
 Outcome apply_event(Jsonb* payload, const std::optional<std::string>& delivery_id, const std::optional<Uuid>& signer,
                     Unresolved unresolved) {
+  struct ForCoordinator {  // restored even when an error unwinds the event
+    explicit ForCoordinator(bool on) : was(applying_for_coordinator) { applying_for_coordinator = on; }
+    ~ForCoordinator() { applying_for_coordinator = was; }
+    bool was;
+  } for_coordinator(unresolved == Unresolved::kRetry);
   const Event event = read_event(payload);
   Outcome outcome{"ignored", event.type};
   outcome.notes = event.notes.size();
@@ -819,6 +858,9 @@ Outcome apply_event(Jsonb* payload, const std::optional<std::string>& delivery_i
   outcome.event_id = event_key(event, delivery_id);
   const Resolution resolution = resolve(event.call, signer);
   if (!resolution.tenant) {
+    if (unresolved == Unresolved::kRetry)
+      throw SqlError(sqlstate::kSerializationFailure, "the routing of call " + event.call.id +
+                                                          " changed while the event was applied on its org's node");
     outcome.status = "parked";
     outcome.reason = resolution.reason;
     if (unresolved == Unresolved::kPark) {
@@ -843,6 +885,14 @@ Outcome apply_event(Jsonb* payload, const std::optional<std::string>& delivery_i
     return outcome;
   }
   Tenant tenant = *resolution.tenant;
+  if (tables_distributed() && !on_citus_worker()) {
+    outcome = apply_on_org_node(outcome, tenant.org_id, payload, delivery_id);
+    if (outcome.status == "processed") {
+      notify_outbox(tenant.org_id);
+      if (event.kind != EventKind::kTranscript) replay_parked_for_new_call(event.call.id, tenant.org_id);
+    }
+    return outcome;
+  }
   tenant.region = lock_tenant_org(tenant.org_id);
   outcome.org_id = tenant.org_id;
 
@@ -872,7 +922,7 @@ Outcome apply_event(Jsonb* payload, const std::optional<std::string>& delivery_i
   const bool new_call = upsert_call_row(tenant.org_id, event.call.id, call_row_from(event, tenant));
   outcome.status = "processed";
   // Events parked as unknown_call wait for exactly this: apply them now.
-  if (new_call) replay_parked_for_new_call(event.call.id, tenant.org_id);
+  if (new_call && unresolved != Unresolved::kRetry) replay_parked_for_new_call(event.call.id, tenant.org_id);
   return outcome;
 }
 
@@ -1037,7 +1087,8 @@ Replayed replay_parked(ReplayScope scope, const std::string& key, const std::opt
       }
       if (result == ReplayResult::kUnresolved || result == ReplayResult::kFailed) {
         Params params;
-        params.int8(id).string(reason).string(error).int8(setting_parked_max_attempts);
+        params.int8(id).string(reason).string(error).int8(setting_parked_max_attempts)
+            .timestamp(GetCurrentTransactionStartTimestamp());
         execute(parked_events_can_die() ? note_parked_attempt : note_parked_attempt_0_2, params);
       }
       MemoryContextSwitchTo(previous);

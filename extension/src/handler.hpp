@@ -28,8 +28,12 @@ struct Outcome {
   std::string to_json() const;
 };
 
-// What to do with an event whose tenant cannot be resolved yet.
-enum class Unresolved { kPark, kReport };
+// What to do with an event whose tenant cannot be resolved yet: park it,
+// report it (a replay), or, where the coordinator resolved its org and had
+// it applied on the org's node (vox.apply_resolved), refuse it as a lost race
+// (40001) and leave the replays the new call allows to the coordinator,
+// whose transaction holds the parked rows.
+enum class Unresolved { kPark, kReport, kRetry };
 
 // signer: the org whose secret signed the request, when the request named
 // one. The event may then only resolve to that org; one naming another org's

@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "distribution.hpp"
 #include "handler.hpp"
 #include "outbox_notifier.hpp"
 #include "settings.hpp"
@@ -43,29 +44,45 @@ namespace {
 // Deletes up to $2 rows of table whose age_column is more than $1 ago,
 // oldest first. ORDER BY the age index, SKIP LOCKED: a batch never waits on,
 // nor holds for long, anything a webhook needs. Operators and functions are
-// pg_catalog's by name, whatever the search_path of a caller.
-std::string expire_sql(const std::string& table, const std::string& age_column, const std::string& key) {
+// pg_catalog's by name, whatever the search_path of a caller. On Citus
+// (locking empty), which locks no rows across shards, a row two batches pick
+// is deleted by one.
+std::string expire_sql(const std::string& table, const std::string& age_column, const std::string& key,
+                       const char* locking = "FOR UPDATE SKIP LOCKED") {
   return "WITH doomed AS (\n    SELECT org_id, " + key + " FROM " + table + "\n     WHERE " + age_column +
-         " OPERATOR(pg_catalog.<) $1\n     ORDER BY " + age_column +
-         " LIMIT $2\n     FOR UPDATE SKIP LOCKED\n)\nDELETE FROM " + table + " t USING doomed d WHERE t.org_id " +
-         "OPERATOR(pg_catalog.=) d.org_id AND t." + key + " OPERATOR(pg_catalog.=) d." + key;
+         " OPERATOR(pg_catalog.<) $1\n     ORDER BY " + age_column + " LIMIT $2\n     " + locking +
+         "\n)\nDELETE FROM " + table + " t USING doomed d WHERE t.org_id OPERATOR(pg_catalog.=) d.org_id AND t." +
+         key + " OPERATOR(pg_catalog.=) d." + key;
 }
-Statement remove_idempotency(expire_sql("vox.processed_webhook_events", "received_at", "event_id").c_str(),
-                             {TIMESTAMPTZOID, INT8OID});
+
 // From 0.4.0 on, a feed cursor that did not see a deleted outbox row may have
 // missed it: each org's horizon moves past the rows deleted (vox.feed_read
-// resets such cursors). The library serves older schemas until ALTER
-// EXTENSION UPDATE, so the statement follows the installed schema.
+// resets such cursors).
+std::string expire_outbox_past_horizon_sql(const char* locking) {
+  return "WITH removed AS (\n" + expire_sql("vox.outbox", "delivered_at", "id", locking) +
+         "\n    RETURNING t.org_id, t.committed_by\n), horizon AS (\n"
+         "    INSERT INTO vox.feed_horizons AS h (org_id, removed_through)\n"
+         "    SELECT org_id, pg_catalog.max(committed_by) FROM removed GROUP BY org_id\n"
+         "    ON CONFLICT (org_id) DO UPDATE SET removed_through = GREATEST(\n"
+         "        h.removed_through, excluded.removed_through)\n)\n"
+         "SELECT pg_catalog.count(*) FROM removed";
+}
+
+// The statements of one retention batch, for a single node or for Citus
+// (planned with the values in hand, as Citus plans them).
+struct Expiry {
+  explicit Expiry(const char* locking, Statement::Planning planning)
+      : idempotency(expire_sql("vox.processed_webhook_events", "received_at", "event_id", locking).c_str(),
+                    {TIMESTAMPTZOID, INT8OID}, planning),
+        outbox_past_horizon(expire_outbox_past_horizon_sql(locking).c_str(), {TIMESTAMPTZOID, INT8OID}, planning) {}
+  Statement idempotency;
+  Statement outbox_past_horizon;
+};
+Expiry local_expiry("FOR UPDATE SKIP LOCKED", Statement::Planning::kGeneric);
+Expiry distributed_expiry("", Statement::Planning::kCustom);
+// The library serves schemas older than 0.4.0, without horizons, until
+// ALTER EXTENSION UPDATE: the statement follows the installed schema.
 Statement remove_outbox(expire_sql("vox.outbox", "delivered_at", "id").c_str(), {TIMESTAMPTZOID, INT8OID});
-Statement remove_outbox_past_horizon(("WITH removed AS (\n" + expire_sql("vox.outbox", "delivered_at", "id") +
-                         "\n    RETURNING t.org_id, t.committed_by\n), horizon AS (\n"
-                         "    INSERT INTO vox.feed_horizons AS h (org_id, removed_through)\n"
-                         "    SELECT org_id, pg_catalog.max(committed_by) FROM removed GROUP BY org_id\n"
-                         "    ON CONFLICT (org_id) DO UPDATE SET removed_through = GREATEST(\n"
-                         "        h.removed_through, excluded.removed_through)\n)\n"
-                         "SELECT pg_catalog.count(*) FROM removed")
-                            .c_str(),
-                        {TIMESTAMPTZOID, INT8OID});
 
 Statement insert_run(R"SQL(
 WITH forgotten AS (
@@ -338,10 +355,11 @@ Removed remove_expired(int64_t batch) {
   Params params;
   params.timestamp(Timestamp(GetCurrentTransactionStartTimestamp() - int64_t(setting_retention) * USECS_PER_SEC))
       .int8(batch);
-  removed.idempotency = int64_t(execute(remove_idempotency, params).count());
+  Expiry& expiry = tables_distributed() ? distributed_expiry : local_expiry;
+  removed.idempotency = int64_t(execute(expiry.idempotency, params).count());
   const Oid vox_schema = pg_call([]() { return get_namespace_oid("vox", false); });
   const bool has_horizons = pg_call([&]() { return OidIsValid(get_relname_relid("feed_horizons", vox_schema)); });
-  removed.outbox = has_horizons ? execute(remove_outbox_past_horizon, params).int8(0, 1)
+  removed.outbox = has_horizons ? execute(expiry.outbox_past_horizon, params).int8(0, 1)
                                 : int64_t(execute(remove_outbox, params).count());
   return removed;
 }

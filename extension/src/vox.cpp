@@ -26,6 +26,7 @@ void _PG_init(void);
 
 PG_FUNCTION_INFO_V1(vox_handle_event);
 PG_FUNCTION_INFO_V1(vox_handle_event_for_org);
+PG_FUNCTION_INFO_V1(vox_apply_resolved);
 PG_FUNCTION_INFO_V1(vox_replay_parked);
 PG_FUNCTION_INFO_V1(vox_register_outbound_call);
 PG_FUNCTION_INFO_V1(vox_replay_parked_trigger);
@@ -74,9 +75,12 @@ std::optional<Uuid> uuid_argument(FunctionCallInfo fcinfo, int index) {
 
 Datum jsonb_result(const Outcome& outcome) { return JsonbPGetDatum(jsonb_from_text(outcome.to_json())); }
 
-// Both forms of vox.handle_event: the payload and the delivery id start at
-// argument `first`; the signing org, when there is one, precedes them.
-Datum handle_event(FunctionCallInfo fcinfo, int first, const std::optional<Uuid>& signer) {
+// Both forms of vox.handle_event, and vox.apply_resolved: the payload and
+// the delivery id start at argument `first`; the signing org, when there is
+// one, precedes them. apply_resolved's events were counted where handle_event
+// took them.
+Datum handle_event(FunctionCallInfo fcinfo, int first, const std::optional<Uuid>& signer,
+                   Unresolved unresolved = Unresolved::kPark) {
   if (PG_ARGISNULL(first)) throw invalid_field("payload", "required", sqlstate::kNullValueNotAllowed);
   Jsonb* payload = jsonb_argument(fcinfo, first);
   std::optional<std::string> delivery_id;
@@ -87,8 +91,9 @@ Datum handle_event(FunctionCallInfo fcinfo, int first, const std::optional<Uuid>
   }
   spi_connect();
   try {
-    const Outcome outcome = apply_event(payload, delivery_id, signer, Unresolved::kPark);
+    const Outcome outcome = apply_event(payload, delivery_id, signer, unresolved);
     spi_finish();
+    if (unresolved == Unresolved::kRetry) return jsonb_result(outcome);
     const char* type = counted_type(payload);
     count_event(type, outcome.status);
     if (outcome.notes > 0) count_event(type, "noted");
@@ -129,6 +134,14 @@ extern "C" Datum vox_handle_event(PG_FUNCTION_ARGS) {
 
 extern "C" Datum vox_handle_event_for_org(PG_FUNCTION_ARGS) {
   return guard([&]() -> Datum { return handle_event(fcinfo, 1, uuid_argument(fcinfo, 0)); });
+}
+
+extern "C" Datum vox_apply_resolved(PG_FUNCTION_ARGS) {
+  return guard([&]() -> Datum {
+    const std::optional<Uuid> org_id = uuid_argument(fcinfo, 0);
+    if (!org_id) throw invalid_field("org_id", "required", sqlstate::kNullValueNotAllowed);
+    return handle_event(fcinfo, 1, org_id, Unresolved::kRetry);
+  });
 }
 
 extern "C" Datum vox_replay_parked(PG_FUNCTION_ARGS) {

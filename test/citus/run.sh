@@ -2,16 +2,21 @@
 # vox on a real Citus cluster: a coordinator and two workers on this machine
 # (scripts/citus.sh), vox.distribute() on a populated install, and the same
 # events on the cluster and on a single node (a database of the coordinator
-# without Citus), compared row by row. Also: where a signed event runs (its
-# org's worker, as one local transaction), clinics with colliding call ids on
-# different workers, parking and replay, audit, org deletion, and calls that
-# name no org, which Citus would crash on.
+# without Citus), compared row by row. Also: ALTER EXTENSION vox UPDATE on a
+# cluster, where a signed event runs (its org's worker, as one local
+# transaction), clinics with colliding call ids on different workers,
+# parking and replay, audit, the queues' claims and retention, org deletion,
+# calls that name no org (which Citus would crash on), vox-shim's whole
+# end-to-end suite against the coordinator (workers crashed and a shard
+# moved under load among it), and test/reliability's 1,000-permutation
+# convergence with each world's two clinics on different workers.
 #
 # Builds Citus first when citus.so is missing (scripts/citus.sh build). The
 # cluster lives in $VOX_CITUS_TEST_DIR (default .run/citus-test) on three
 # consecutive free ports from $VOX_CITUS_PORT_BASE (default 59711), and is
 # removed on exit unless SUITE_KEEP=1. Prints TAP ending with `# pass N` and
-# `# fail N`.
+# `# fail N`. VOX_SEED and VOX_PERMUTATIONS (default 1000) are the
+# convergence run's; vox-shim is $VOX_SHIM_BIN (default build/vox-shim).
 #
 # Usage: bash test/citus/run.sh
 set -euo pipefail
@@ -78,6 +83,10 @@ fixtures() {
 }
 
 echo "TAP version 13"
+SEED=${VOX_SEED:-$((RANDOM * 32768 + RANDOM))}
+PERMUTATIONS=${VOX_PERMUTATIONS:-1000}
+export VOX_PERMUTATIONS=$PERMUTATIONS
+echo "# seed $SEED (VOX_SEED=$SEED bash test/citus/run.sh reproduces the permutations)"
 citus_build >"$ERR" 2>&1 || bail "could not build Citus"
 BASE=$(free_ports "${VOX_CITUS_PORT_BASE:-59711}") || bail "no three free ports"
 citus_start "$DIR" "$BASE" >"$ERR" 2>&1 || bail "could not start the cluster"
@@ -114,6 +123,35 @@ check_distribute() {
   [[ $before == "$after" && $(wc -l <<<"$before") -gt 20 && $again == "{}" ]]
 }
 check "vox.distribute() on a populated install keeps every row, and a second call has nothing left to do" check_distribute
+
+# An install of vox 0.6.0 on a cluster (database upgrade): ALTER EXTENSION
+# vox UPDATE on the coordinator updates every node, and vox.distribute()
+# follows with the rows kept; events apply as before.
+check_update() {
+  local node i versions rows status
+  for i in 0 1 2; do
+    node=$(case $i in 0) echo coordinator ;; 1) echo worker1 ;; 2) echo worker2 ;; esac)
+    on "$node" postgres "CREATE DATABASE upgrade" >/dev/null || return 1
+    on "$node" upgrade "CREATE EXTENSION citus" >/dev/null || return 1
+  done
+  on coordinator upgrade "SELECT citus_set_coordinator_host('127.0.0.1', $BASE)" \
+    "SELECT citus_add_node('127.0.0.1', $((BASE + 1)))" "SELECT citus_add_node('127.0.0.1', $((BASE + 2)))" \
+    "CREATE EXTENSION vox VERSION '0.6.0'" \
+    "INSERT INTO vox.organizations (id, name) VALUES ('$A', 'Clinic A')" \
+    "INSERT INTO vox.agents (org_id, vapi_assistant_id, name, role) VALUES ('$A', 'asst-a', 'Front desk', 'inbound')" \
+    "SELECT vox.handle_event('{\"message\": {\"type\": \"status-update\", \"status\": \"ringing\",
+                              \"call\": {\"id\": \"up-1\", \"assistantId\": \"asst-a\"}}}')" \
+    "ALTER EXTENSION vox UPDATE" "SELECT vox.distribute()" >/dev/null || { DIAG+=("$(cat "$ERR")"); return 1; }
+  versions=$(for node in coordinator worker1 worker2; do
+    on "$node" upgrade "SELECT extversion FROM pg_extension WHERE extname = 'vox'"
+  done | sort | uniq -c | tr -s ' ')
+  status=$(on coordinator upgrade "SELECT vox.handle_event('{\"message\": {\"type\": \"status-update\", \"status\": \"in-progress\",
+                                     \"call\": {\"id\": \"up-1\", \"assistantId\": \"asst-a\"}}}') ->> 'status'") || return 1
+  rows=$(on coordinator upgrade "SELECT string_agg(vapi_call_id || ' ' || status, ',') FROM vox.call_logs") || return 1
+  DIAG+=("vox versions after the update: $versions" "second event: $status; calls: $rows")
+  [[ $versions == " 3 0.7.0" && $status == processed && $rows == "up-1 in-progress" ]]
+}
+check "ALTER EXTENSION vox UPDATE on the coordinator updates every node; vox.distribute() follows with the rows kept" check_update
 
 # Port of the worker holding ORG's shard of the tenant tables.
 worker_port_of() {
@@ -206,6 +244,52 @@ check_replay_and_audit() {
 }
 check "an agent added on the coordinator replays its parked events; each change is audited once" check_replay_and_audit
 
+# The queues and retention, called on the coordinator, span both workers:
+# recording uploads are claimed and completed (each adding an outbox row), a
+# claim leases each clinic's outbox rows once, acknowledgements find them by
+# id, and vox.cleanup() removes on every worker what is past retention (1 s
+# here: everything written before it).
+check_queues() {
+  local pending claimed again acked uploads cleaned left
+  uploads=$(on coordinator vox "SELECT count(*) || ' of ' || count(DISTINCT org_id) || ' clinics: '
+                                        || count(vox.complete_recording_upload(id, 'recordings/' || id || '.wav', 10,
+                                                                               'audio/wav', repeat('0', 64)))
+                                 FROM vox.claim_recording_uploads(100, '1 minute')") || { DIAG+=("$(cat "$ERR")"); return 1; }
+  pending=$(on coordinator vox "SELECT count(*) FROM vox.outbox WHERE delivered_at IS NULL AND dead_at IS NULL") || return 1
+  claimed=$(on coordinator vox "SELECT count(*) || ' rows of ' || count(DISTINCT org_id) || ' clinics'
+                                 FROM vox.claim_outbox(1000, '1 minute')") || { DIAG+=("$(cat "$ERR")"); return 1; }
+  again=$(on coordinator vox "SELECT count(*) FROM vox.claim_outbox(1000, '1 minute')") || return 1
+  acked=$(on coordinator vox "SELECT vox.ack_outbox(array_agg(id)) FROM vox.outbox") || { DIAG+=("$(cat "$ERR")"); return 1; }
+  sleep 1.1
+  cleaned=$(on coordinator vox "SET vox.retention = 1" "SELECT vox.cleanup()") || { DIAG+=("$(cat "$ERR")"); return 1; }
+  left=$(on coordinator vox "SELECT (SELECT count(*) FROM vox.processed_webhook_events) || ' marks, '
+                                    || (SELECT count(*) FROM vox.outbox) || ' outbox rows'") || return 1
+  DIAG+=("pending: $pending; claimed: $claimed; claimed again: $again; acknowledged: $acked"
+    "recordings claimed and completed: $uploads" "cleanup: $cleaned; left: $left")
+  [[ $claimed == "$pending rows of 2 clinics" && $again == 0 && $acked == "$pending" && $uploads == *" of 2 clinics: "* && ${uploads%% *} == "${uploads##* }" &&
+    $left == "0 marks, 0 outbox rows" ]]
+}
+check "claims, acknowledgements and retention on the coordinator reach both workers' rows" check_queues
+
+# The maintenance worker runs on the coordinator only (vox.database is set
+# there): rounded down to a second apart, its rounds (retention, the parked
+# events' sweep) finish there without error.
+check_maintenance() {
+  local clean failed=0 error i
+  on coordinator vox "ALTER SYSTEM SET vox.maintenance_interval = 1" "SELECT pg_reload_conf()" >/dev/null || return 1
+  for ((i = 0; i < 30; i++)); do
+    read -r clean failed < <(on coordinator vox "SELECT count(*) FILTER (WHERE error IS NULL), count(*) FILTER (WHERE error IS NOT NULL)
+                                                  FROM vox.maintenance_runs" | tr '|' ' ') || return 1
+    ((clean >= 2 || failed > 0)) && break
+    sleep 0.5
+  done
+  error=$(on coordinator vox "SELECT max(error) FROM vox.maintenance_runs") || return 1
+  on coordinator vox "ALTER SYSTEM RESET vox.maintenance_interval" "SELECT pg_reload_conf()" >/dev/null || return 1
+  DIAG+=("maintenance rounds: $clean clean, $failed failed ${error:+($error)}")
+  ((clean >= 2 && failed == 0))
+}
+check "the maintenance worker's rounds run on the coordinator without error" check_maintenance
+
 check_org_delete() {
   local left
   on coordinator vox "DELETE FROM vox.organizations WHERE id = '$B'" >/dev/null || { DIAG+=("$(cat "$ERR")"); return 1; }
@@ -239,5 +323,58 @@ check_no_org() {
   grep -q "ERROR" "$ERR" && ! grep -q "server closed the connection" "$ERR"
 }
 check "calls naming no org are answered, not crashed on" check_no_org
+
+# DESIGN's convergence, on the cluster: test/reliability's permutations
+# through the coordinator, signed and unsigned, each world's two clinics on
+# different workers.
+check_convergence() {
+  local out status=0
+  (cd "$ROOT/test/reliability" && { [[ -d node_modules ]] || npm ci --no-audit --no-fund --loglevel=error; } &&
+    PGHOST="$DIR/coordinator" PGPORT=$BASE PGUSER=postgres PGDATABASE=vox VOX_SEED=$SEED VOX_SPLIT_ORGS=1 \
+      timeout 600 node --test --test-reporter=tap convergence.test.mjs) >"$ERR" 2>&1 || status=$?
+  out=$(grep -E "^# (pass|fail) |permutations on|^# +(permutation|order)|not ok" "$ERR" | head -n 12)
+  DIAG+=("$out")
+  ((status == 0)) && grep -q "^# pass 3$" "$ERR" && grep -q "^# fail 0$" "$ERR"
+}
+# vox-shim pointed at the coordinator: its whole end-to-end suite, each file
+# in a fresh distributed database (vox_e2e). Its outage is the coordinator
+# stopped; its crash, both workers stopped in immediate mode under load, and
+# clinic A's shards moved to the other worker under load.
+check_shim_e2e() {
+  local file status pass fail run_id logs nodes
+  SHIM_BIN=${VOX_SHIM_BIN:-$ROOT/build/vox-shim}
+  if [[ ! -x $SHIM_BIN ]]; then
+    DIAG+=("no vox-shim at $SHIM_BIN (cmake --build build, or set VOX_SHIM_BIN)")
+    return 1
+  fi
+  (cd "$ROOT/shim/test/e2e" && { [[ -d node_modules ]] || npm ci --no-audit --no-fund --loglevel=error; }) >"$ERR" 2>&1 ||
+    { DIAG+=("npm ci: $(tail -n 5 "$ERR")"); return 1; }
+  run_id=$(date +%s%N)
+  logs=$DIR/e2e-logs
+  mkdir -p "$logs"
+  nodes="source '$ROOT/scripts/citus.sh' && for n in coordinator:$BASE worker1:$((BASE + 1)) worker2:$((BASE + 2)); do"
+  for file in "$ROOT"/shim/test/e2e/*.test.mjs; do
+    status=0
+    (cd "$ROOT/shim/test/e2e" && PGHOST="$DIR/coordinator" PGPORT=$BASE PGUSER=postgres \
+      VOX_SHIM_BIN="$SHIM_BIN" VOX_E2E_LOG_DIR="$logs" VOX_E2E_RUN_ID="$run_id" \
+      VOX_E2E_FRESH_DATABASE="bash '$ROOT/scripts/citus.sh' fresh-database '$DIR' $BASE" \
+      VOX_E2E_PG_STOP="source '$ROOT/scripts/citus.sh' && vox_cluster_stop '$DIR/coordinator'" \
+      VOX_E2E_PG_STOP_IMMEDIATE="$nodes [[ \$n == worker* ]] && vox_as_server \"\$VOX_PG_BIN/pg_ctl\" -D '$DIR'/\${n%:*}/data -m immediate -w -s stop; done; true" \
+      VOX_E2E_PG_START="$nodes vox_cluster_running '$DIR'/\${n%:*} || vox_cluster_start '$DIR'/\${n%:*} \${n#*:} citus,vox; done" \
+      VOX_E2E_CRASHED_PGHOST="$DIR/worker1" VOX_E2E_CRASHED_PGPORT=$((BASE + 1)) \
+      timeout 300 node --test --test-reporter=tap "$file") >"$ERR" 2>&1 || status=$?
+    pass=$(sed -nE 's/^# pass ([0-9]+)$/\1/p' "$ERR" | tail -n 1)
+    fail=$(sed -nE 's/^# fail ([0-9]+)$/\1/p' "$ERR" | tail -n 1)
+    DIAG+=("$(basename "$file"): pass ${pass:-?}, fail ${fail:-?}, exit $status")
+    if [[ $status != 0 || -z $pass || $fail != 0 || $pass == 0 ]]; then
+      DIAG+=("$(grep -E "^ *not ok|error|expected|actual" "$ERR" | head -n 20)")
+      return 1
+    fi
+    if [[ $file == */crash.test.mjs ]]; then DIAG+=("$(grep -E "^# +(events|faults|attempts|acknowledged|clinic)" "$ERR")"); fi
+  done
+}
+check "vox-shim on the coordinator passes its end-to-end suite, workers crashed and a shard moved under load among them" check_shim_e2e
+
+check "$PERMUTATIONS permutations of two clinics' calls on two workers converge to in-order rows (seed $SEED)" check_convergence
 
 finish

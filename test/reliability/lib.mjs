@@ -16,6 +16,9 @@ export const env = {
   seed: process.env.VOX_SEED ? Number(process.env.VOX_SEED) : Math.floor(Math.random() * 2 ** 31),
   permutations: Number(process.env.VOX_PERMUTATIONS ?? 1000),
   jobs: Number(process.env.VOX_RELIABILITY_JOBS ?? 2),
+  // On a Citus cluster (the citus suite): each world's org B on another
+  // worker than its org A.
+  splitOrgs: process.env.VOX_SPLIT_ORGS === '1',
 };
 
 export async function connect() {
@@ -112,18 +115,31 @@ export function newWorld() {
     pnA: `pn_${tag}_a`,
     pnB: `pn_${tag}_b`,
   };
-  // Placeholders for everything world-specific, longest first so that no
-  // name is replaced inside a longer one.
-  w.names = Object.fromEntries(
-    Object.entries(w)
-      .filter(([key]) => key !== 'tag')
-      .sort(([, x], [, y]) => y.length - x.length)
-      .map(([key, value]) => [value, `<${key}>`]),
-  );
+  nameWorld(w);
   return w;
 }
 
+// Placeholders for everything world-specific, longest first so that no
+// name is replaced inside a longer one.
+function nameWorld(w) {
+  w.names = Object.fromEntries(
+    Object.entries(w)
+      .filter(([key]) => key !== 'tag' && key !== 'names')
+      .sort(([, x], [, y]) => y.length - x.length)
+      .map(([key, value]) => [value, `<${key}>`]),
+  );
+}
+
+const workersOfOrgs = `
+SELECT count(DISTINCT p.groupid)::int AS workers
+  FROM unnest($1::uuid[]) o(id)
+  JOIN pg_dist_placement p ON p.shardid = get_shard_id_for_distribution_column('vox.call_logs', o.id)`;
+
 export async function createWorld(client, w) {
+  while (env.splitOrgs && (await client.query(workersOfOrgs, [[w.orgA, w.orgB]])).rows[0].workers !== 2) {
+    w.orgB = randomUUID();
+    nameWorld(w);
+  }
   await client.query('SELECT vox_rel.create_world($1::jsonb)', [JSON.stringify(w)]);
 }
 

@@ -2,8 +2,10 @@
 // postmaster then restarts every backend and recovers), and the whole server
 // stopped in immediate mode and started again. The sender redelivers every
 // event that got no 2xx. Afterwards every acknowledged event is reflected,
-// no call is half-applied, the invariants hold, and the shim (the same
-// process) serves again by itself.
+// no call is half-applied, the invariants hold, every refusal was a 503,
+// and the shim (the same process) serves again by itself. The citus suite
+// runs this file on a cluster, the immediate stop aimed at the workers, and
+// adds a shard move.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
@@ -79,14 +81,17 @@ async function faultUnderLoad(t, fault) {
   await Promise.race([thirdDone, load]);
   assert.ok(acknowledged < deliveries.length, 'the load was over before the fault');
   const faultAt = new Date();
+  const acknowledgedBefore = acknowledged;
   await fault();
+  const duringFault = acknowledged - acknowledgedBefore;
   figures.faults++;
   const result = await load;
   figures.events += deliveries.length;
   figures.attempts += result.attempts;
   figures.errors += result.errors;
   for (const [status, count] of Object.entries(result.refused)) figures.refused[status] = (figures.refused[status] ?? 0) + count;
-  t.diagnostic(`events: ${deliveries.length}; redeliveries: ${result.attempts - deliveries.length} ` +
+  t.diagnostic(`events: ${deliveries.length}; acknowledged while the fault lasted: ${duringFault}; ` +
+    `redeliveries: ${result.attempts - deliveries.length} ` +
     `(refused: ${describeRefused(result.refused)}; connection errors: ${result.errors})`);
   const unacknowledged = result.acks.filter((ack) => !ack).length;
   assert.equal(unacknowledged, 0, `${unacknowledged} of ${deliveries.length} events never acknowledged`);
@@ -130,8 +135,30 @@ test('PostgreSQL stopped in immediate mode mid-load, then started', async (t) =>
     databaseStopped = false;
   });
   const { rows: [recovered] } = await withClient((db) => db.query(
-    'SELECT pg_postmaster_start_time() > $1 AS restarted', [faultAt]), 'postgres');
+    'SELECT pg_postmaster_start_time() > $1 AS restarted', [faultAt]), 'postgres',
+  { host: env.crashedPgHost, port: env.crashedPgPort });
   assert.ok(recovered.restarted, 'the server was not restarted');
+});
+
+// On a Citus cluster (the citus suite): clinic A's shards, with every table
+// colocated with them, moved to the other worker while events flow.
+test('a shard group moved to another worker mid-load (Citus)', async (t) => {
+  const citus = await withClient((db) => db.query("SELECT 1 FROM pg_extension WHERE extname = 'citus'"));
+  if (citus.rowCount === 0) {
+    t.skip('not a Citus cluster');
+    return;
+  }
+  const placementOfA = `SELECT p.shardid, n.nodename, n.nodeport FROM pg_dist_placement p JOIN pg_dist_node n USING (groupid)
+                         WHERE p.shardid = get_shard_id_for_distribution_column('vox.call_logs', $1::uuid)`;
+  const placement = async () => (await withClient((db) => db.query(placementOfA, [world.a.orgId]))).rows[0];
+  const before = await placement();
+  await faultUnderLoad(t, () => withClient((db) => db.query(
+    `SELECT citus_move_shard_placement($1, $2, $3, n.nodename, n.nodeport)
+       FROM pg_dist_node n WHERE n.noderole = 'primary' AND n.shouldhaveshards AND n.nodeport <> $3 LIMIT 1`,
+    [before.shardid, before.nodename, before.nodeport])));
+  const moved = await placement();
+  t.diagnostic(`clinic A's shard ${before.shardid}: from :${before.nodeport} to :${moved.nodeport}`);
+  assert.notEqual(moved.nodeport, before.nodeport);
 });
 
 test('every acknowledged event is reflected, every call whole, every invariant holds', async (t) => {
@@ -146,27 +173,33 @@ test('every acknowledged event is reflected, every call whole, every invariant h
 
     // Per call: one row in each call table, all ended, the report applied,
     // one transcript row per utterance, one mark per event.
+    // Each table's figures per call first, then joined: a form Citus plans
+    // as well (the citus suite runs this file on a cluster).
     const { rows } = await db.query(`
-      SELECT i.id,
-        (SELECT count(*) FROM vox.call_tracking x WHERE x.org_id = i.org_id AND x.vapi_call_id = i.id)::int AS tracking,
-        (SELECT count(*) FROM vox.call_logs x WHERE x.org_id = i.org_id AND x.vapi_call_id = i.id)::int AS logs,
-        (SELECT count(*) FROM vox.calls x WHERE x.org_id = i.org_id AND x.vapi_call_id = i.id)::int AS calls,
-        (SELECT string_agg(DISTINCT s, ',') FROM (
-            SELECT status::text FROM vox.call_tracking x WHERE x.org_id = i.org_id AND x.vapi_call_id = i.id
-            UNION ALL SELECT status::text FROM vox.call_logs x WHERE x.org_id = i.org_id AND x.vapi_call_id = i.id
-            UNION ALL SELECT status::text FROM vox.calls x WHERE x.org_id = i.org_id AND x.vapi_call_id = i.id) AS u(s))
-          AS statuses,
-        (SELECT bool_and(report_received AND summary IS NOT NULL) FROM vox.call_logs x
-          WHERE x.org_id = i.org_id AND x.vapi_call_id = i.id) AS report,
-        (SELECT count(*) FROM vox.call_transcripts x WHERE x.org_id = i.org_id AND x.vapi_call_id = i.id)::int
-          AS transcripts,
-        (SELECT count(DISTINCT text) FROM vox.call_transcripts x WHERE x.org_id = i.org_id AND x.vapi_call_id = i.id)::int
-          AS utterances,
-        (SELECT count(*) FROM ${appliedEventsSql} x WHERE x.org_id = i.org_id AND x.vapi_call_id = i.id)::int
-          AS marks,
-        (SELECT count(*) FROM vox.recording_upload_queue x WHERE x.org_id = i.org_id AND x.vapi_call_id = i.id)::int
-          AS recordings
-      FROM unnest($1::uuid[], $2::text[]) AS i(org_id, id)`,
+      WITH wanted AS (SELECT * FROM unnest($1::uuid[], $2::text[]) AS i(org_id, id)),
+        tracking AS MATERIALIZED (SELECT org_id, vapi_call_id, count(*)::int AS n, array_agg(status::text) AS statuses
+                                    FROM vox.call_tracking GROUP BY 1, 2),
+        logs AS MATERIALIZED (SELECT org_id, vapi_call_id, count(*)::int AS n, array_agg(status::text) AS statuses,
+                                     bool_and(report_received AND summary IS NOT NULL) AS report
+                                FROM vox.call_logs GROUP BY 1, 2),
+        call_rows AS MATERIALIZED (SELECT org_id, vapi_call_id, count(*)::int AS n, array_agg(status::text) AS statuses
+                                     FROM vox.calls GROUP BY 1, 2),
+        transcripts AS MATERIALIZED (SELECT org_id, vapi_call_id, count(*)::int AS n, count(DISTINCT text)::int AS utterances
+                                       FROM vox.call_transcripts GROUP BY 1, 2),
+        marks AS MATERIALIZED (SELECT org_id, vapi_call_id, count(*)::int AS n FROM ${appliedEventsSql} x GROUP BY 1, 2),
+        recordings AS MATERIALIZED (SELECT org_id, vapi_call_id, count(*)::int AS n
+                                      FROM vox.recording_upload_queue GROUP BY 1, 2)
+      SELECT i.id, coalesce(t.n, 0) AS tracking, coalesce(l.n, 0) AS logs, coalesce(c.n, 0) AS calls,
+             (SELECT string_agg(DISTINCT s, ',') FROM unnest(t.statuses || l.statuses || c.statuses) AS s) AS statuses,
+             l.report, coalesce(x.n, 0) AS transcripts, coalesce(x.utterances, 0) AS utterances,
+             coalesce(m.n, 0) AS marks, coalesce(r.n, 0) AS recordings
+        FROM wanted i
+        LEFT JOIN tracking t ON t.org_id = i.org_id AND t.vapi_call_id = i.id
+        LEFT JOIN logs l ON l.org_id = i.org_id AND l.vapi_call_id = i.id
+        LEFT JOIN call_rows c ON c.org_id = i.org_id AND c.vapi_call_id = i.id
+        LEFT JOIN transcripts x ON x.org_id = i.org_id AND x.vapi_call_id = i.id
+        LEFT JOIN marks m ON m.org_id = i.org_id AND m.vapi_call_id = i.id
+        LEFT JOIN recordings r ON r.org_id = i.org_id AND r.vapi_call_id = i.id`,
     [calls.map((c) => c.orgId), calls.map((c) => c.id)]);
     const expected = { tracking: 1, logs: 1, calls: 1, statuses: 'ended', report: true, transcripts: utterances,
       utterances, marks: eventsPerCall, recordings: 1 };
@@ -175,9 +208,11 @@ test('every acknowledged event is reflected, every call whole, every invariant h
     // Nothing else: no call in one table without the others, no stray or
     // parked rows, no mark without its call.
     const { rows: [totals] } = await db.query(`
-      SELECT (SELECT count(*) FROM vox.call_tracking t FULL JOIN vox.call_logs l USING (org_id, vapi_call_id)
-                FULL JOIN vox.calls c USING (org_id, vapi_call_id)
-              WHERE t.vapi_call_id IS NULL OR l.vapi_call_id IS NULL OR c.vapi_call_id IS NULL)::int AS half_applied,
+      SELECT (SELECT count(*) FROM (
+                SELECT 1 FROM (SELECT org_id, vapi_call_id FROM vox.call_tracking
+                               UNION ALL SELECT org_id, vapi_call_id FROM vox.call_logs
+                               UNION ALL SELECT org_id, vapi_call_id FROM vox.calls) AS u
+                 GROUP BY org_id, vapi_call_id HAVING count(*) <> 3) AS h)::int AS half_applied,
              (SELECT count(*) FROM vox.call_logs)::int AS calls,
              (SELECT count(*) FROM ${appliedEventsSql} x)::int AS marks,
              (SELECT count(*) FROM vox.call_transcripts)::int AS transcripts,
@@ -186,9 +221,13 @@ test('every acknowledged event is reflected, every call whole, every invariant h
       transcripts: calls.length * utterances, parked: 0 });
   });
   await assertShimRecovered();
+  // What was not applied was refused as retryable, never as the event's fault
+  // or a dropped connection.
+  assert.deepEqual({ refused: Object.keys(figures.refused), errors: figures.errors }, { refused: ['503'], errors: 0 },
+    describeRefused(figures.refused));
 
   t.diagnostic(`events delivered: ${figures.events} (${calls.length} calls, 3 orgs, ${senders} senders)`);
-  t.diagnostic(`faults injected: ${figures.faults} (backend SIGKILL, immediate stop and start)`);
+  t.diagnostic(`faults injected: ${figures.faults}`);
   t.diagnostic(`attempts: ${figures.attempts}; redeliveries: ${figures.attempts - figures.events} ` +
     `(refused: ${describeRefused(figures.refused)}; connection errors: ${figures.errors})`);
   t.diagnostic(`acknowledged as duplicate (applied before, answer lost): ${figures.duplicates}`);

@@ -34,7 +34,15 @@ export const env = {
   // A crash of the whole server: no checkpoint, recovery from the WAL on start.
   pgStopImmediate:
     process.env.VOX_E2E_PG_STOP_IMMEDIATE ?? `runuser -u postgres -- ${pgCtl} -D /tmp/devpg/data -m immediate -w stop`,
+  // The server pgStopImmediate crashes and pgStart starts, when it is not
+  // the one the shim connects to (the citus suite crashes a worker).
+  crashedPgHost: process.env.VOX_E2E_CRASHED_PGHOST ?? process.env.PGHOST ?? '/tmp/devpg',
+  crashedPgPort: Number(process.env.VOX_E2E_CRASHED_PGPORT ?? process.env.PGPORT ?? 5499),
   logDir: process.env.VOX_E2E_LOG_DIR ?? path.join(os.tmpdir(), 'vox-shim-e2e-logs'),
+  // A command that, given a database name, makes that database anew with vox
+  // in it (the citus suite's: on every node, distributed). Unset: the
+  // database is dropped and created here, vox with it.
+  freshDatabase: process.env.VOX_E2E_FRESH_DATABASE,
 };
 fs.mkdirSync(env.logDir, { recursive: true });
 
@@ -143,14 +151,14 @@ export function signedHeaders(secret, body, { timestamp = nowSeconds(), id = `ms
 
 // ---------------------------------------------------------------- database ---
 
-export async function connect(dbname = database) {
-  const client = new pg.Client({ host: env.pgHost, port: env.pgPort, user: env.pgUser, database: dbname });
+export async function connect(dbname = database, { host = env.pgHost, port = env.pgPort } = {}) {
+  const client = new pg.Client({ host, port, user: env.pgUser, database: dbname });
   await client.connect();
   return client;
 }
 
-export async function withClient(fn, dbname = database) {
-  const client = await connect(dbname);
+export async function withClient(fn, dbname = database, server = undefined) {
+  const client = await connect(dbname, server);
   try {
     return await fn(client);
   } finally {
@@ -204,15 +212,30 @@ export async function insertSecret(client, orgId, secret) {
 // secrets each, org C with none, and the shim's own secrets for POST
 // /webhooks/vapi in a file. The shim's role may only call the two functions.
 export async function freshWorld() {
-  await withClient(async (client) => {
-    await client.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-    await client.query(`CREATE DATABASE ${database}`);
-    const { rowCount } = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [shimRole]);
-    if (rowCount === 0) await client.query(`CREATE ROLE ${shimRole} LOGIN`);
-  }, 'postgres');
+  if (env.freshDatabase) {
+    execFileSync('bash', ['-c', `${env.freshDatabase} ${database}`], { timeout: 60_000, stdio: 'ignore' });
+  } else {
+    await withClient(async (client) => {
+      await client.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+      await client.query(`CREATE DATABASE ${database}`);
+    }, 'postgres');
+  }
   return withClient(async (client) => {
-    await client.query('CREATE EXTENSION vox');
-    await client.query(`GRANT USAGE ON SCHEMA vox TO ${shimRole}`);
+    const role = `DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${shimRole}') THEN
+                    CREATE ROLE ${shimRole} LOGIN; END IF; END $$`;
+    const usage = `GRANT USAGE ON SCHEMA vox TO ${shimRole}`;
+    await client.query(role);
+    if (!env.freshDatabase) await client.query('CREATE EXTENSION vox');
+    await client.query(usage);
+    // The shim's calls run on the workers too, and Citus passes on neither a
+    // role made before (in another database) nor a grant on the schema an
+    // extension made (docs/scale-out.md).
+    if ((await client.query("SELECT 1 FROM pg_extension WHERE extname = 'citus'")).rowCount > 0) {
+      for (const command of [`SET citus.enable_create_role_propagation = off; ${role}`, usage]) {
+        const { rows } = await client.query('SELECT success, result FROM run_command_on_workers($1)', [command]);
+        for (const row of rows) if (!row.success) throw new Error(`on a worker: ${row.result}`);
+      }
+    }
     await client.query(`GRANT EXECUTE ON FUNCTION vox.handle_event(uuid, jsonb, text),
                         vox.webhook_secrets_for(uuid) TO ${shimRole}`);
     const a = await addTenant(client, 'Clinic A', newSecretSet());

@@ -64,9 +64,13 @@ test('a request in flight at SIGTERM gets its 200, the process exits 0', async (
   await locker.query('LOCK TABLE vox.call_logs IN ACCESS EXCLUSIVE MODE');
   const call = vapiCall(world.a);
   const inFlight = postSigned(shim, world.a.secrets.sha256, statusUpdate(call, 'in-progress'), { orgId: world.a.orgId });
+  // On a Citus cluster (the citus suite) the call waits on a worker, in a
+  // backend of Citus' own.
+  const citus = (await db.query("SELECT 1 FROM pg_extension WHERE extname = 'citus'")).rowCount > 0;
   await eventually(async () => {
-    const { rowCount } = await db.query(
-      `SELECT 1 FROM pg_stat_activity WHERE application_name = 'vox-shim' AND wait_event_type = 'Lock' AND datname = current_database()`);
+    const { rowCount } = await db.query(citus
+      ? `SELECT 1 FROM citus_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%handle_event%'`
+      : `SELECT 1 FROM pg_stat_activity WHERE application_name = 'vox-shim' AND wait_event_type = 'Lock' AND datname = current_database()`);
     return rowCount === 1;
   }, 5000, 'handle_event to wait for the lock');
 

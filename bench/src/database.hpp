@@ -11,7 +11,8 @@
 namespace bench {
 
 // Creates vox, the floor table, the orgs with their agents, numbers, leads
-// and HMAC secrets, and the shim's role. Idempotent.
+// and HMAC secrets, and the shim's role. Idempotent, on one node and on a
+// Citus coordinator after vox.distribute().
 void set_up(Connection& db);
 
 // The HMAC secret of each org, by org index.

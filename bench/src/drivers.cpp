@@ -12,19 +12,28 @@ namespace bench {
 
 namespace {
 
-// One prepared statement per event, in autocommit: one transaction each.
+// One prepared statement per event, in autocommit: one transaction each. Its
+// parameters: the payload, or with with_org the org's id and the payload
+// (vox's signed route, as vox-shim calls it).
 class StatementDriver : public Driver {
  public:
-  StatementDriver(const Target& target, const std::string& sql, const char* session_setup = nullptr)
-      : connection_(target.conninfo) {
+  StatementDriver(const Target& target, const std::string& sql, const char* session_setup = nullptr,
+                  bool with_org = false)
+      : connection_(target.conninfo), with_org_(with_org) {
     if (session_setup) connection_.exec(session_setup);
     connection_.prepare("event", sql);
   }
-  void deliver(const Delivery& delivery) override { connection_.exec_prepared("event", {delivery.body}); }
+  void deliver(const Delivery& delivery) override {
+    if (with_org_)
+      connection_.exec_prepared("event", {org_uuid(delivery.org), delivery.body});
+    else
+      connection_.exec_prepared("event", {delivery.body});
+  }
   int backend_pid() const override { return connection_.backend_pid(); }
 
  private:
   Connection connection_;
+  const bool with_org_;
 };
 
 // Signed POSTs to the org's URL over one keep-alive connection.
@@ -63,6 +72,9 @@ std::unique_ptr<Driver> make_driver(const std::string& mode, const Target& targe
   if (mode == "floor")
     return std::make_unique<StatementDriver>(target, "INSERT INTO bench_floor (payload) VALUES ($1::jsonb)");
   if (mode == "vox") return std::make_unique<StatementDriver>(target, "SELECT vox.handle_event($1::jsonb)");
+  // The route vox-shim takes: the org known from the request's signature.
+  if (mode == "vox-signed")
+    return std::make_unique<StatementDriver>(target, "SELECT vox.handle_event($1::uuid, $2::jsonb)", nullptr, true);
   // vox as installed: NOTIFY vox_outbox on (the bench database turns it off).
   if (mode == "vox-notify")
     return std::make_unique<StatementDriver>(target, "SELECT vox.handle_event($1::jsonb)", "SET vox.notify = on");

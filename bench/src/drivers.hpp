@@ -27,7 +27,7 @@ class Driver {
   virtual int backend_pid() const { return 0; }
 };
 
-// floor, vox, vox-notify, plpgsql, client or http.
+// floor, vox, vox-signed, vox-notify, plpgsql, client or http.
 std::unique_ptr<Driver> make_driver(const std::string& mode, const Target& target);
 
 // The seeds' style: defined in client_driver.cpp.

@@ -1,7 +1,9 @@
 // vox-bench: runs every mode against one server at each concurrency, with
 // synchronous_commit on and off, after checking that vox and the PL/pgSQL
-// handler leave the same rows; then the scale and memory checks. Prints one
-// table. bench/run.sh starts the server and the shim's build; see --help.
+// handler leave the same rows; then the live feed, vox through a Citus
+// coordinator against the same server, and the scale and memory checks.
+// Prints one table. bench/run.sh starts the servers and the shim's build;
+// see --help.
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -37,8 +39,9 @@ struct Options {
   std::string relay_conninfo;  // the relay's database URL (a role granted vox_relay)
   int relay_port = 57081;
   std::string relay_log = "vox-relay.log";
+  std::string citus_conninfo;  // a Citus coordinator's database, vox distributed; none: no citus mode
   std::vector<int> concurrency = {1, 8, 32};
-  std::vector<std::string> modes = {"floor", "vox", "vox-notify", "plpgsql", "client", "http", "feed"};
+  std::vector<std::string> modes = {"floor", "vox", "vox-notify", "plpgsql", "client", "http", "feed", "citus"};
   uint64_t seed = 42;
   int calls = 2000;         // per run
   int check_calls = 300;    // equality check
@@ -58,11 +61,17 @@ const char* const kUsage = R"(usage: vox-bench [options]
   --relay-conninfo=S  the relay's database URL (a role granted vox_relay)
   --relay-port=N      its port on 127.0.0.1 (57081)
   --relay-log=PATH    its log (vox-relay.log)
+  --citus-conninfo=S  a Citus coordinator's database where vox is distributed
+                      (vox.distribute()), as a superuser (none: citus skipped)
   --concurrency=1,8,32
-  --modes=floor,vox,vox-notify,plpgsql,client,http,feed
+  --modes=floor,vox,vox-notify,plpgsql,client,http,feed,citus
                       feed: events through vox at the largest concurrency up
                       to 8 while one live-feed client per org reads vox-relay,
                       against the same without clients, NOTIFY on and off
+                      citus: vox's unsigned route (the vox mode's) and its
+                      signed one (vox-shim's, vox.handle_event(org, payload))
+                      through the coordinator of --citus-conninfo and against
+                      this server, at every concurrency, synchronous_commit on
   --seed=N            workload seed (42)
   --calls=N           calls per run, ~16 deliveries each (2000)
   --check-calls=N     calls of the vox/plpgsql equality check (300)
@@ -94,6 +103,7 @@ Options parse(int argc, char** argv) {
       {"relay-conninfo", [&](const std::string& v) { o.relay_conninfo = v; }},
       {"relay-port", [&](const std::string& v) { o.relay_port = std::stoi(v); }},
       {"relay-log", [&](const std::string& v) { o.relay_log = v; }},
+      {"citus-conninfo", [&](const std::string& v) { o.citus_conninfo = v; }},
       {"concurrency",
        [&](const std::string& v) {
          o.concurrency.clear();
@@ -257,6 +267,105 @@ ScaleResult scale_check(Connection& admin, const Target& target, const Options& 
   return result;
 }
 
+struct CitusRun {
+  std::string route;  // signed or unsigned
+  RunResult single, cluster;
+  double workers_cpu_seconds = 0;  // every process of the workers' servers, during the cluster's rounds
+};
+
+struct CitusResult {
+  long workers = 0;
+  std::vector<CitusRun> runs;
+};
+
+// The postmasters of the coordinator's workers, found through a backend of
+// each (they run on this machine): a server's CPU time counts the backends
+// the coordinator's sessions opened there, also after they ended.
+std::vector<int> worker_postmasters(Connection& coordinator, const std::string& conninfo) {
+  std::vector<int> postmasters;
+  Result workers = coordinator.exec("SELECT node_name, node_port FROM citus_get_active_worker_nodes()");
+  for (int i = 0; i < workers.rows(); ++i) {
+    // The last host and port of a conninfo count.
+    Connection worker(conninfo + " host=" + workers.text(i, 0) + " port=" + workers.text(i, 1));
+    postmasters.push_back(parent_pid(worker.backend_pid()));
+  }
+  return postmasters;
+}
+
+double servers_cpu_seconds(const std::vector<int>& postmasters) {
+  double seconds = 0;
+  for (int postmaster : postmasters) seconds += server_cpu_seconds(postmaster);
+  return seconds;
+}
+
+// vox's two routes through a Citus coordinator and against this server alone,
+// each run's rounds alternating between the two. The coordinator's database
+// gets the tenants this one has.
+CitusResult citus_check(Connection& admin, const Target& target, const Options& options,
+                        const std::vector<Delivery>& deliveries) {
+  Connection coordinator(options.citus_conninfo);
+  if (coordinator.exec("SELECT EXISTS (SELECT FROM pg_dist_partition WHERE logicalrelid = 'vox.call_logs'::regclass)")
+          .text(0, 0) != "t")
+    throw std::runtime_error("citus: vox is not distributed in " + options.citus_conninfo +
+                             " (SELECT vox.distribute())");
+  set_up(coordinator);
+  Target cluster = target;
+  cluster.conninfo = options.citus_conninfo;
+  const std::vector<std::pair<std::string, std::string>> routes = {{"signed", "vox-signed"}, {"unsigned", "vox"}};
+  const std::vector<int> workers = worker_postmasters(coordinator, options.citus_conninfo);
+  CitusResult result;
+  result.workers = static_cast<long>(workers.size());
+  for (int c : options.concurrency) {
+    std::vector<CitusRun> merged;
+    for (const auto& route : routes) merged.push_back({route.first, {}, {}});
+    for (int round = 0; round < options.rounds; ++round) {
+      for (size_t r = 0; r < routes.size(); ++r) {
+        const std::string& mode = routes[r].second;
+        reset_event_tables(admin);
+        RunResult single = run_mode(mode, target, deliveries, c, true, options.max_seconds);
+        verify_run(admin, single, deliveries);
+        merge_round(merged[r].single, single);
+        reset_event_tables(coordinator);
+        // reset_event_tables checkpoints the coordinator; the rows are the workers'.
+        coordinator.exec("SELECT run_command_on_workers('CHECKPOINT')");
+        const double workers_before = servers_cpu_seconds(workers);
+        RunResult through_coordinator = run_mode(mode, cluster, deliveries, c, true, options.max_seconds);
+        merged[r].workers_cpu_seconds += servers_cpu_seconds(workers) - workers_before;
+        verify_run(coordinator, through_coordinator, deliveries);
+        merge_round(merged[r].cluster, through_coordinator);
+      }
+    }
+    for (CitusRun& run : merged) {
+      progress("citus " + run.route + " c=" + std::to_string(c) + ": " + fixed(run.cluster.events_per_second()) +
+               " events/s through the coordinator, " + fixed(run.single.events_per_second()) + " single node");
+      result.runs.push_back(std::move(run));
+    }
+  }
+  reset_event_tables(coordinator);
+  return result;
+}
+
+void print_citus(const CitusResult& citus) {
+  std::cout << "\ncitus: vox through a Citus coordinator with " << citus.workers
+            << " workers, against this server alone (synchronous_commit on; each run's rounds alternate between "
+               "the two).\nThe coordinator, the workers and the load share this machine: this measures overhead, "
+               "not scale-out.\n";
+  std::printf("%-9s %5s %11s %12s %8s %9s %10s %11s %10s %10s %11s\n", "route", "conc", "single ev/s", "cluster ev/s",
+              "xsingle", "+us/ev", "single p50", "cluster p50", "single cpu", "coord cpu", "workers cpu");
+  for (const CitusRun& run : citus.runs) {
+    const double single = run.single.events_per_second(), cluster = run.cluster.events_per_second();
+    std::printf("%-9s %5d %11.0f %12.0f %8.2f %9.0f %10.2f %11.2f %10.0f %10.0f %11.0f%s\n", run.route.c_str(),
+                run.single.concurrency, single, cluster, cluster / single, 1e6 / cluster - 1e6 / single,
+                run.single.percentile_ms(0.50), run.cluster.percentile_ms(0.50), run.single.cpu_us_per_event(),
+                run.cluster.cpu_us_per_event(), run.workers_cpu_seconds * 1e6 / static_cast<double>(run.cluster.events),
+                run.single.capped || run.cluster.capped ? "  (time limit: part of the workload)" : "");
+  }
+  std::printf(
+      "xsingle: cluster/single events/s. +us/ev: 1/cluster rate - 1/single rate, what an event costs more through\n"
+      "the coordinator (at c=1 its added latency; above, its added share of the machine). p50 in ms. cpu: CPU us\n"
+      "per event of the single node's backends, of the coordinator's, and of every process of the workers' servers\n");
+}
+
 struct MemoryResult {
   std::vector<std::pair<long, Rss>> samples;  // events done, backend memory
 };
@@ -366,6 +475,10 @@ int run(const Options& options) {
       std::cout << "feed: SKIPPED: no --relay-binary\n";
       continue;
     }
+    if (mode == "citus" && options.citus_conninfo.empty()) {
+      std::cout << "citus: SKIPPED: no --citus-conninfo\n";
+      continue;
+    }
     modes.push_back(mode);
   }
   auto enabled = [&](const std::string& mode) {
@@ -416,7 +529,7 @@ int run(const Options& options) {
 
   std::vector<std::string> table_modes;
   for (const std::string& mode : modes)
-    if (mode != "feed") table_modes.push_back(mode);
+    if (mode != "feed" && mode != "citus") table_modes.push_back(mode);
   const std::vector<RunResult> runs =
       run_table(admin, target, options, table_modes, deliveries, shim.get(), shim_peak_kb);
   if (shim) {
@@ -431,6 +544,11 @@ int run(const Options& options) {
     progress("feed: " + std::to_string(kOrgs) + " live-feed clients through vox-relay");
     feed = feed_check(admin, target, feed_settings, deliveries);
   }
+  std::optional<CitusResult> citus;
+  if (enabled("citus")) {
+    progress("citus: vox's signed and unsigned routes through the Citus coordinator and on this server");
+    citus = citus_check(admin, target, options, deliveries);
+  }
   std::optional<ScaleResult> scale;
   const int scale_concurrency = std::min(8, max_concurrency);
   if (enabled("vox") && options.scale_calls > 0) scale = scale_check(admin, target, options, scale_concurrency);
@@ -441,8 +559,10 @@ int run(const Options& options) {
   }
   reset_event_tables(admin);
 
-  std::cout << "\n";
-  print_table(runs);
+  if (!runs.empty()) {
+    std::cout << "\n";
+    print_table(runs);
+  }
   if (scale)
     std::cout << "\nscale: vox c=" << scale_concurrency << ", " << fixed(scale->empty.events_per_second())
               << " events/s on empty tables, " << fixed(scale->stored.events_per_second()) << " with "
@@ -450,6 +570,7 @@ int run(const Options& options) {
               << fixed(scale->stored.events_per_second() / scale->empty.events_per_second(), 2)
               << " (target >= 0.85; rounds alternating between the two)\n";
   if (feed) print_feed(*feed, feed_settings);
+  if (citus) print_citus(*citus);
   if (enabled("http"))
     std::cout << "vox-shim memory: VmRSS " << shim_idle.rss_kb / 1024 << " MiB idle, peak under load "
               << shim_peak_kb / 1024 << " MiB (sampled every 100 ms), VmHWM " << shim_end.hwm_kb / 1024
@@ -461,7 +582,7 @@ int run(const Options& options) {
       std::cout << "  after " << events << " events: " << fixed(rss.rss_kb / 1024.0, 1) << " = "
                 << fixed(rss.anon_kb / 1024.0, 1) << " + " << fixed(rss.shmem_kb / 1024.0, 1) << " + ...\n";
   }
-  print_targets(runs, options.concurrency);
+  if (!runs.empty()) print_targets(runs, options.concurrency);
   return 0;
 }
 

@@ -17,6 +17,13 @@ Rss read_rss(int pid);
 // User plus system CPU time a process has used, in seconds (0 once gone).
 double cpu_seconds(int pid);
 
+// The parent of a process (0 once gone).
+int parent_pid(int pid);
+
+// CPU time of a PostgreSQL server, in seconds: its postmaster's, its live
+// children's, and that of the children it has reaped (0 once gone).
+double server_cpu_seconds(int postmaster_pid);
+
 // Samples a process's VmRSS every 100 ms while alive; keeps the largest.
 class RssSampler {
  public:

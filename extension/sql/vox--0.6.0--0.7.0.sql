@@ -595,3 +595,69 @@ COMMENT ON FUNCTION vox.claim_recording_uploads(integer, interval) IS
     'Claims up to max_items pending recording uploads for lease (FOR UPDATE SKIP LOCKED; on Citus, each row re-checked as it is updated); they come back after it';
 COMMENT ON FUNCTION vox.claim_recording_deletions(integer, interval) IS
     'Queues archived objects older than vox.recording_retention, then claims up to max_items pending deletions for lease (FOR UPDATE SKIP LOCKED; on Citus, each row re-checked as it is updated); they come back after it';
+
+-- vox.stats on Citus: each table's figures, and vox.event_counts()'
+-- counters, come from a CTE of their own, which Citus runs as a subplan (a
+-- table's over its shards); the view's rows are then put together on the
+-- coordinator. Citus cannot place a record-returning function in a
+-- subquery of a distributed query. The same rows as before on one node.
+CREATE OR REPLACE VIEW vox.stats AS
+    WITH counts AS MATERIALIZED (
+        SELECT c.event_type, c.outcome, c.since_start, c.last_hour FROM vox.event_counts() c
+    ), parked AS MATERIALIZED (
+        SELECT count(*) FILTER (WHERE dead_at IS NULL) AS waiting,
+               count(*) FILTER (WHERE dead_at IS NULL AND received_at > now() - interval '1 hour') AS waiting_last_hour,
+               min(received_at) FILTER (WHERE dead_at IS NULL) AS oldest_waiting,
+               count(*) FILTER (WHERE last_error IS NOT NULL) AS failed,
+               min(received_at) FILTER (WHERE last_error IS NOT NULL) AS oldest_failed,
+               count(*) FILTER (WHERE dead_at IS NOT NULL) AS dead,
+               min(received_at) FILTER (WHERE dead_at IS NOT NULL) AS oldest_dead
+          FROM vox.parked_events
+    ), outbox AS MATERIALIZED (
+        SELECT count(*) FILTER (WHERE delivered_at IS NULL AND dead_at IS NULL) AS pending,
+               min(created_at) FILTER (WHERE delivered_at IS NULL AND dead_at IS NULL) AS oldest_pending,
+               count(*) FILTER (WHERE dead_at IS NOT NULL) AS dead,
+               min(created_at) FILTER (WHERE dead_at IS NOT NULL) AS oldest_dead
+          FROM vox.outbox WHERE delivered_at IS NULL OR dead_at IS NOT NULL
+    ), uploads AS MATERIALIZED (
+        SELECT count(*) FILTER (WHERE status = 'pending') AS pending,
+               min(created_at) FILTER (WHERE status = 'pending') AS oldest_pending,
+               count(*) FILTER (WHERE status = 'dead') AS dead,
+               min(created_at) FILTER (WHERE status = 'dead') AS oldest_dead
+          FROM vox.recording_upload_queue WHERE status IN ('pending', 'dead')
+    ), deletions AS MATERIALIZED (
+        SELECT count(*) FILTER (WHERE status = 'pending') AS pending,
+               min(created_at) FILTER (WHERE status = 'pending') AS oldest_pending,
+               count(*) FILTER (WHERE status = 'dead') AS dead,
+               min(created_at) FILTER (WHERE status = 'dead') AS oldest_dead
+          FROM vox.recording_deletions WHERE status IN ('pending', 'dead')
+    )
+    SELECT 'events' AS section, c.event_type || ' ' || c.outcome AS name, c.since_start AS value,
+           c.last_hour, NULL::timestamptz AS oldest
+      FROM counts c WHERE c.since_start > 0
+    UNION ALL
+    SELECT 'events', CASE WHEN EXISTS (SELECT FROM counts) THEN 'none since the server started'
+                          ELSE 'not counted: vox is not in shared_preload_libraries' END, NULL, NULL, NULL
+     WHERE NOT EXISTS (SELECT FROM counts WHERE since_start > 0)
+    UNION ALL
+    SELECT 'parked', 'waiting', waiting, waiting_last_hour, oldest_waiting FROM parked
+    UNION ALL
+    SELECT 'parked', 'failed to apply', failed, NULL, oldest_failed FROM parked
+    UNION ALL
+    SELECT 'parked', 'dead', dead, NULL, oldest_dead FROM parked
+    UNION ALL
+    SELECT 'outbox', 'pending', pending, NULL, oldest_pending FROM outbox
+    UNION ALL
+    SELECT 'outbox', 'dead', dead, NULL, oldest_dead FROM outbox
+    UNION ALL
+    SELECT 'recording uploads', 'pending', pending, NULL, oldest_pending FROM uploads
+    UNION ALL
+    SELECT 'recording uploads', 'dead', dead, NULL, oldest_dead FROM uploads
+    UNION ALL
+    SELECT 'recording deletions', 'pending', pending, NULL, oldest_pending FROM deletions
+    UNION ALL
+    SELECT 'recording deletions', 'dead', dead, NULL, oldest_dead FROM deletions
+    UNION ALL
+    SELECT 'maintenance', 'last run: ' || r.ran_by || COALESCE(' failed: ' || r.error, ''),
+           r.removed_idempotency + r.removed_outbox, r.replayed, r.finished_at
+      FROM (SELECT * FROM vox.maintenance_runs ORDER BY id DESC LIMIT 1) r;

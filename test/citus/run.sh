@@ -244,18 +244,22 @@ check_replay_and_audit() {
 }
 check "an agent added on the coordinator replays its parked events; each change is audited once" check_replay_and_audit
 
-# The queues and retention, called on the coordinator, span both workers:
-# recording uploads are claimed and completed (each adding an outbox row), a
+# The queues, retention and vox.stats, called on the coordinator, span both
+# workers: recording uploads are claimed and completed (each adding an
+# outbox row), vox.stats counts the pending outbox rows of both, a
 # claim leases each clinic's outbox rows once, acknowledgements find them by
 # id, and vox.cleanup() removes on every worker what is past retention (1 s
 # here: everything written before it).
 check_queues() {
-  local pending claimed again acked uploads cleaned left
+  local pending stats claimed again acked uploads cleaned left
   uploads=$(on coordinator vox "SELECT count(*) || ' of ' || count(DISTINCT org_id) || ' clinics: '
                                         || count(vox.complete_recording_upload(id, 'recordings/' || id || '.wav', 10,
                                                                                'audio/wav', repeat('0', 64)))
                                  FROM vox.claim_recording_uploads(100, '1 minute')") || { DIAG+=("$(cat "$ERR")"); return 1; }
   pending=$(on coordinator vox "SELECT count(*) FROM vox.outbox WHERE delivered_at IS NULL AND dead_at IS NULL") || return 1
+  stats=$(on coordinator vox "SELECT string_agg(section || ' ' || name || ': ' || COALESCE(value, 0), ', ' ORDER BY section, name)
+                               FROM vox.stats WHERE section IN ('outbox', 'recording uploads')") ||
+    { DIAG+=("vox.stats: $(cat "$ERR")"); return 1; }
   claimed=$(on coordinator vox "SELECT count(*) || ' rows of ' || count(DISTINCT org_id) || ' clinics'
                                  FROM vox.claim_outbox(1000, '1 minute')") || { DIAG+=("$(cat "$ERR")"); return 1; }
   again=$(on coordinator vox "SELECT count(*) FROM vox.claim_outbox(1000, '1 minute')") || return 1
@@ -264,12 +268,13 @@ check_queues() {
   cleaned=$(on coordinator vox "SET vox.retention = 1" "SELECT vox.cleanup()") || { DIAG+=("$(cat "$ERR")"); return 1; }
   left=$(on coordinator vox "SELECT (SELECT count(*) FROM vox.processed_webhook_events) || ' marks, '
                                     || (SELECT count(*) FROM vox.outbox) || ' outbox rows'") || return 1
-  DIAG+=("pending: $pending; claimed: $claimed; claimed again: $again; acknowledged: $acked"
+  DIAG+=("vox.stats: $stats" "pending: $pending; claimed: $claimed; claimed again: $again; acknowledged: $acked"
     "recordings claimed and completed: $uploads" "cleanup: $cleaned; left: $left")
-  [[ $claimed == "$pending rows of 2 clinics" && $again == 0 && $acked == "$pending" && $uploads == *" of 2 clinics: "* && ${uploads%% *} == "${uploads##* }" &&
+  [[ $stats == "outbox dead: 0, outbox pending: $pending, recording uploads dead: 0, recording uploads pending: 0" &&
+    $claimed == "$pending rows of 2 clinics" && $again == 0 && $acked == "$pending" && $uploads == *" of 2 clinics: "* && ${uploads%% *} == "${uploads##* }" &&
     $left == "0 marks, 0 outbox rows" ]]
 }
-check "claims, acknowledgements and retention on the coordinator reach both workers' rows" check_queues
+check "claims, acknowledgements, retention and vox.stats on the coordinator reach both workers' rows" check_queues
 
 # The maintenance worker runs on the coordinator only (vox.database is set
 # there): rounded down to a second apart, its rounds (retention, the parked

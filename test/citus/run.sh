@@ -247,11 +247,12 @@ check "an agent added on the coordinator replays its parked events; each change 
 # The queues, retention and vox.stats, called on the coordinator, span both
 # workers: recording uploads are claimed and completed (each adding an
 # outbox row), vox.stats counts the pending outbox rows of both, a
-# claim leases each clinic's outbox rows once, acknowledgements find them by
+# claim leases each clinic's outbox rows once (a claim at the same time
+# passes them over), acknowledgements find them by
 # id, and vox.cleanup() removes on every worker what is past retention (1 s
 # here: everything written before it).
 check_queues() {
-  local pending stats claimed again acked uploads cleaned left
+  local pending stats claimed concurrent again acked uploads cleaned left
   uploads=$(on coordinator vox "SELECT count(*) || ' of ' || count(DISTINCT org_id) || ' clinics: '
                                         || count(vox.complete_recording_upload(id, 'recordings/' || id || '.wav', 10,
                                                                                'audio/wav', repeat('0', 64)))
@@ -260,18 +261,26 @@ check_queues() {
   stats=$(on coordinator vox "SELECT string_agg(section || ' ' || name || ': ' || COALESCE(value, 0), ', ' ORDER BY section, name)
                                FROM vox.stats WHERE section IN ('outbox', 'recording uploads')") ||
     { DIAG+=("vox.stats: $(cat "$ERR")"); return 1; }
-  claimed=$(on coordinator vox "SELECT count(*) || ' rows of ' || count(DISTINCT org_id) || ' clinics'
-                                 FROM vox.claim_outbox(1000, '1 minute')") || { DIAG+=("$(cat "$ERR")"); return 1; }
+  # Two claims at once: the second picks the rows the first holds, waits
+  # for it, and passes them over (no SKIP LOCKED across shards).
+  "$VOX_PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$DIR/coordinator" -p "$BASE" -U postgres -d vox \
+    -c "BEGIN" -c "SELECT count(*) || ' rows of ' || count(DISTINCT org_id) || ' clinics' FROM vox.claim_outbox(1000, '1 minute')" \
+    -c "SELECT pg_sleep(1.5)" -c "COMMIT" >"$DIR/first-claim" 2>&1 &
+  local first=$!
+  sleep 0.5
+  concurrent=$(on coordinator vox "SELECT count(*) FROM vox.claim_outbox(1000, '1 minute')") || { DIAG+=("$(cat "$ERR")"); return 1; }
+  wait "$first" || { DIAG+=("first claim: $(cat "$DIR/first-claim")"); return 1; }
+  claimed=$(grep rows "$DIR/first-claim")
   again=$(on coordinator vox "SELECT count(*) FROM vox.claim_outbox(1000, '1 minute')") || return 1
   acked=$(on coordinator vox "SELECT vox.ack_outbox(array_agg(id)) FROM vox.outbox") || { DIAG+=("$(cat "$ERR")"); return 1; }
   sleep 1.1
   cleaned=$(on coordinator vox "SET vox.retention = 1" "SELECT vox.cleanup()") || { DIAG+=("$(cat "$ERR")"); return 1; }
   left=$(on coordinator vox "SELECT (SELECT count(*) FROM vox.processed_webhook_events) || ' marks, '
                                     || (SELECT count(*) FROM vox.outbox) || ' outbox rows'") || return 1
-  DIAG+=("vox.stats: $stats" "pending: $pending; claimed: $claimed; claimed again: $again; acknowledged: $acked"
+  DIAG+=("vox.stats: $stats" "pending: $pending; claimed: $claimed; by a claim at the same time: $concurrent; claimed again: $again; acknowledged: $acked"
     "recordings claimed and completed: $uploads" "cleanup: $cleaned; left: $left")
   [[ $stats == "outbox dead: 0, outbox pending: $pending, recording uploads dead: 0, recording uploads pending: 0" &&
-    $claimed == "$pending rows of 2 clinics" && $again == 0 && $acked == "$pending" && $uploads == *" of 2 clinics: "* && ${uploads%% *} == "${uploads##* }" &&
+    $claimed == "$pending rows of 2 clinics" && $concurrent == 0 && $again == 0 && $acked == "$pending" && $uploads == *" of 2 clinics: "* && ${uploads%% *} == "${uploads##* }" &&
     $left == "0 marks, 0 outbox rows" ]]
 }
 check "claims, acknowledgements, retention and vox.stats on the coordinator reach both workers' rows" check_queues

@@ -320,7 +320,9 @@ check_org_delete() {
 check "deleting a clinic on the coordinator removes its rows on its worker and no other clinic's" check_org_delete
 
 # Citus delegates by the org and crashes on a NULL one; vox hands it an org
-# Citus does not delegate by. Six executions: custom plans, then a generic one.
+# Citus does not delegate by. Six executions: custom plans, then a generic
+# one; then the call as a SELECT list and as a FROM item, both of which
+# Citus delegates.
 check_no_org() {
   local i out executions=()
   for i in 1 2 3 4 5 6; do
@@ -328,11 +330,12 @@ check_no_org() {
   done
   out=$(on coordinator vox "PREPARE unsigned(uuid, jsonb, text) AS SELECT vox.handle_event(\$1, \$2, \$3)" \
     "${executions[@]}" \
-    "SELECT vox.handle_event(NULL, vox_test.status_update(vox_test.call('nobody-7', 'asst-a'), 'ringing', 1763740800000), 'n7')" |
+    "SELECT vox.handle_event(NULL, vox_test.status_update(vox_test.call('nobody-7', 'asst-a'), 'ringing', 1763740800000), 'n7')" \
+    "SELECT * FROM vox.handle_event(NULL, vox_test.status_update(vox_test.call('nobody-8', 'asst-a'), 'ringing', 1763740800000), 'n8')" |
     grep -c '"status": "processed"') || { DIAG+=("$(cat "$ERR")"); return 1; }
   DIAG+=("processed: $out")
-  ((out == 7)) || return 1
-  on coordinator vox "SELECT vox.register_outbound_call(NULL, 'nobody-8')" >/dev/null && return 1
+  ((out == 8)) || return 1
+  on coordinator vox "SELECT vox.register_outbound_call(NULL, 'nobody-9')" >/dev/null && return 1
   DIAG+=("register without an org: $(head -n 1 "$ERR")")
   grep -q "ERROR" "$ERR" && ! grep -q "server closed the connection" "$ERR"
 }

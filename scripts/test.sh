@@ -360,10 +360,12 @@ if vox_build_shim "$ROOT"; then
   # vox on Citus: a coordinator and two workers (Citus built first when
   # citus.so is missing), vox.distribute() on a populated install, the same
   # events on the cluster and on a single node compared row by row, the
-  # queues, vox-shim's end-to-end suite against the coordinator with workers
-  # crashed and a shard moved under load, and the 1,000-permutation
+  # queues, the live feed, vox-shim's end-to-end suite against the
+  # coordinator with workers crashed and a shard moved under load,
+  # vox-relay's live-feed tests against it, and the 1,000-permutation
   # convergence across two workers.
-  suite_tap citus env VOX_SHIM_BIN="$ROOT/build/vox-shim" bash "$ROOT/test/citus/run.sh"
+  suite_tap citus env VOX_SHIM_BIN="$ROOT/build/vox-shim" VOX_RELAY_BIN="$ROOT/build/vox-relay" \
+    bash "$ROOT/test/citus/run.sh"
   # The live feed: vox-relay's streams fed by vox-shim's webhooks and by SQL.
   suite_node_e2e relay-e2e "$ROOT/relay/test/e2e" VOX_RELAY_BIN="$ROOT/build/vox-relay" \
     VOX_SHIM_BIN="$ROOT/build/vox-shim"

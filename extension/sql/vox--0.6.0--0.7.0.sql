@@ -216,7 +216,9 @@ DECLARE
     keys jsonb := '[]';
     delegated regprocedure[] := ARRAY['vox.handle_event(uuid, jsonb, text)',
                                       'vox.register_outbound_call(uuid, text, uuid, uuid, jsonb)',
-                                      'vox.apply_resolved(uuid, jsonb, text)'];
+                                      'vox.apply_resolved(uuid, jsonb, text)',
+                                      'vox.feed_start(uuid, integer)', 'vox.feed_read(uuid, text, integer)',
+                                      'vox.feed_transcript(uuid, text, integer)'];
     fn regprocedure;
     sequence_ranges text;
 BEGIN
@@ -315,7 +317,8 @@ BEGIN
     -- then take their ids from one node's sequences, in the order they are
     -- written. apply_resolved is called from inside handle_event (its
     -- unsigned route, once the org is known), which Citus delegates only for
-    -- a force-delegated function.
+    -- a force-delegated function. The live feed reads an org's cursors
+    -- with its node's snapshots.
     FOREACH fn IN ARRAY delegated LOOP
         IF NOT EXISTS (SELECT FROM pg_dist_object o WHERE o.classid = 'pg_proc'::regclass AND o.objid = fn
                           AND o.distribution_argument_index = 0) THEN
@@ -329,7 +332,7 @@ END
 $$;
 REVOKE ALL ON FUNCTION vox.distribute() FROM PUBLIC;
 COMMENT ON FUNCTION vox.distribute() IS
-    'On a Citus coordinator: makes vox''s routing tables and parked events reference tables, makes secrets and feed credentials reference tables, distributes the tenant tables by org_id (colocated), and delegates vox.handle_event(org_id, ...), vox.register_outbound_call(org_id, ...) and vox.apply_resolved(org_id, ...) to the org''s node; idempotent, returns what it converted ({} when nothing was left)';
+    'On a Citus coordinator: makes vox''s routing tables and parked events reference tables, makes secrets and feed credentials reference tables, distributes the tenant tables by org_id (colocated), and delegates vox.handle_event, vox.register_outbound_call, vox.apply_resolved and the live feed''s feed_start, feed_read and feed_transcript to the org''s node (by their first argument, org_id); idempotent, returns what it converted ({} when nothing was left)';
 
 -- The second half of applying an event on a Citus coordinator: vox resolves
 -- the org and has this apply the event on the org's node. Called by
@@ -596,6 +599,19 @@ COMMENT ON FUNCTION vox.claim_recording_uploads(integer, interval) IS
 COMMENT ON FUNCTION vox.claim_recording_deletions(integer, interval) IS
     'Queues archived objects older than vox.recording_retention, then claims up to max_items pending deletions for lease (FOR UPDATE SKIP LOCKED; on Citus, each row re-checked as it is updated); they come back after it';
 
+-- On Citus a modifying CTE with a parameter cannot be planned.
+CREATE OR REPLACE FUNCTION vox.revoke_feed_credential(credential_id bigint) RETURNS boolean
+LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    UPDATE vox.feed_credentials SET revoked_at = now()
+     WHERE id = revoke_feed_credential.credential_id AND revoked_at IS NULL
+       AND (expires_at IS NULL OR expires_at > now());
+    RETURN FOUND;
+END
+$$;
+
 -- vox.stats on Citus: each table's figures, and vox.event_counts()'
 -- counters, come from a CTE of their own, which Citus runs as a subplan (a
 -- table's over its shards); the view's rows are then put together on the
@@ -661,3 +677,286 @@ CREATE OR REPLACE VIEW vox.stats AS
     SELECT 'maintenance', 'last run: ' || r.ran_by || COALESCE(' failed: ' || r.error, ''),
            r.removed_idempotency + r.removed_outbox, r.replayed, r.finished_at
       FROM (SELECT * FROM vox.maintenance_runs ORDER BY id DESC LIMIT 1) r;
+
+
+-- The live feed on Citus --------------------------------------------------------
+-- A feed cursor holds snapshots, and an outbox row the id of the transaction
+-- that wrote it: both are the org's node's. vox.distribute() delegates
+-- feed_start, feed_read and feed_transcript to that node, so that a cursor is
+-- read where it was taken; each node's feed_origin is its own, so a cursor
+-- taken to another node (after a shard move) is reset, not misread.
+-- What Citus cannot run there: a function given a row of a distributed table
+-- (the shard's row type is another), a SQL function's parameterized
+-- statement, and a function that queries distributed tables called from
+-- inside such a query. So each statement below reads tables with the org in
+-- hand, and the feed's helpers take values.
+
+-- Whether the org's rows are on this node: always without Citus; on Citus,
+-- where its shard is placed.
+CREATE FUNCTION vox.org_is_local(org_id uuid) RETURNS boolean
+LANGUAGE plpgsql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- Two statements: Citus' catalog is looked up only where it exists.
+    IF to_regclass('pg_catalog.pg_dist_partition') IS NULL THEN
+        RETURN true;
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_dist_partition p WHERE p.logicalrelid = 'vox.outbox'::regclass) THEN
+        RETURN true;
+    END IF;
+    RETURN EXISTS (SELECT FROM pg_dist_placement p
+                    WHERE p.shardid = get_shard_id_for_distribution_column('vox.outbox', org_is_local.org_id)
+                      AND p.groupid = (SELECT g.groupid FROM pg_dist_local_group g));
+END
+$$;
+REVOKE ALL ON FUNCTION vox.org_is_local(uuid) FROM PUBLIC;
+COMMENT ON FUNCTION vox.org_is_local(uuid) IS
+    'Whether the org''s rows are stored on this node: true without Citus, else whether its shard is placed here';
+
+-- The cursors of a node other than the org's would compare another server's
+-- transaction ids: refused, not misread. Citus delegates a call only outside
+-- a transaction block.
+CREATE FUNCTION vox.feed_check_node(org_id uuid) RETURNS void
+LANGUAGE plpgsql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT vox.org_is_local(org_id) THEN
+        RAISE EXCEPTION 'the live feed of an org is read on the Citus node that holds it'
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Call vox.feed_start, vox.feed_read and vox.feed_transcript outside a transaction block, which Citus delegates to that node.';
+    END IF;
+END
+$$;
+REVOKE ALL ON FUNCTION vox.feed_check_node(uuid) FROM PUBLIC;
+COMMENT ON FUNCTION vox.feed_check_node(uuid) IS
+    'Raises 0A000 unless the org''s rows are on this node, where its feed cursors are read';
+
+DROP FUNCTION vox.feed_event(vox.outbox);
+DROP FUNCTION vox.feed_call(vox.call_logs);
+DROP FUNCTION vox.feed_utterance(vox.call_transcripts);
+
+CREATE FUNCTION vox.feed_utterance(role text, words text, spoken_at timestamptz) RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT jsonb_build_object('role', feed_utterance.role, 'text', feed_utterance.words, 'at', feed_utterance.spoken_at) $$;
+REVOKE ALL ON FUNCTION vox.feed_utterance(text, text, timestamptz) FROM PUBLIC;
+COMMENT ON FUNCTION vox.feed_utterance(text, text, timestamptz) IS
+    'A transcript line as the feed shows it (spoken_at: when it was spoken, else when it was stored)';
+
+CREATE FUNCTION vox.feed_recordings(org_id uuid, call_ids text[]) RETURNS TABLE (vapi_call_id text, state text)
+LANGUAGE plpgsql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN QUERY
+        SELECT q.vapi_call_id,
+               CASE q.status
+                   WHEN 'pending' THEN 'waiting'
+                   WHEN 'dead' THEN 'failed'
+                   ELSE CASE WHEN q.object_deleted_at IS NULL
+                                  AND NOT EXISTS (SELECT FROM vox.recording_deletions d
+                                                   WHERE d.org_id = feed_recordings.org_id
+                                                     AND d.storage_path = q.storage_path)
+                             THEN 'archived' ELSE 'deleted' END
+               END
+          FROM vox.recording_upload_queue q
+         WHERE q.org_id = feed_recordings.org_id AND q.vapi_call_id = ANY (feed_recordings.call_ids);
+    RETURN QUERY
+        SELECT DISTINCT d.vapi_call_id, 'deleted'::text
+          FROM vox.recording_deletions d
+         WHERE d.org_id = feed_recordings.org_id AND d.vapi_call_id = ANY (feed_recordings.call_ids)
+           AND NOT EXISTS (SELECT FROM vox.recording_upload_queue q
+                            WHERE q.org_id = feed_recordings.org_id AND q.vapi_call_id = d.vapi_call_id);
+END
+$$;
+REVOKE ALL ON FUNCTION vox.feed_recordings(uuid, text[]) FROM PUBLIC;
+COMMENT ON FUNCTION vox.feed_recordings(uuid, text[]) IS
+    'The state of each named call''s recording that has one: waiting, archived (playable), failed or deleted';
+
+CREATE OR REPLACE FUNCTION vox.recording_state(org_id uuid, vapi_call_id text) RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN (SELECT r.state FROM vox.feed_recordings(recording_state.org_id, ARRAY[recording_state.vapi_call_id]) r);
+END
+$$;
+
+CREATE FUNCTION vox.feed_calls(org_id uuid, call_ids text[])
+RETURNS TABLE (vapi_call_id text, updated_at timestamptz, call jsonb, report jsonb)
+LANGUAGE plpgsql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    recordings jsonb := (SELECT jsonb_object_agg(r.vapi_call_id, r.state)
+                           FROM vox.feed_recordings(feed_calls.org_id, feed_calls.call_ids) r);
+BEGIN
+    RETURN QUERY
+        SELECT l.vapi_call_id, l.updated_at,
+               jsonb_build_object(
+                   'call_id', l.vapi_call_id, 'status', l.status, 'channel', l.channel, 'caller', l.customer_number,
+                   'caller_name', (SELECT p.name FROM vox.leads p WHERE p.org_id = feed_calls.org_id AND p.id = l.lead_id),
+                   'started_at', l.started_at, 'ended_at', l.ended_at, 'duration_seconds', l.duration_seconds,
+                   'ended_reason', l.ended_reason, 'outcome', l.outcome, 'updated_at', l.updated_at,
+                   'latest', (SELECT vox.feed_utterance(t.role, t.text, COALESCE(t.spoken_at, t.created_at))
+                                FROM vox.call_transcripts t
+                               WHERE t.org_id = feed_calls.org_id AND t.vapi_call_id = l.vapi_call_id
+                               ORDER BY COALESCE(t.spoken_at, t.created_at) DESC, t.id DESC LIMIT 1),
+                   'recording', recordings ->> l.vapi_call_id),
+               jsonb_build_object('summary', l.summary, 'outcome', l.outcome, 'has_recording', l.recording_url IS NOT NULL)
+          FROM vox.call_logs l
+         WHERE l.org_id = feed_calls.org_id AND l.vapi_call_id = ANY (feed_calls.call_ids);
+END
+$$;
+REVOKE ALL ON FUNCTION vox.feed_calls(uuid, text[]) FROM PUBLIC;
+COMMENT ON FUNCTION vox.feed_calls(uuid, text[]) IS
+    'The named calls as the feed shows them (state, caller, duration, latest transcript line, recording''s state), and each one''s report';
+
+CREATE OR REPLACE FUNCTION vox.feed_start(org_id uuid, max_calls integer DEFAULT 50, OUT cursor text, OUT calls jsonb)
+LANGUAGE plpgsql STABLE STRICT SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    recent text[];
+BEGIN
+    PERFORM vox.feed_check_node(org_id);
+    cursor := vox.feed_cursor(pg_current_snapshot(), pg_current_snapshot(), 0);
+    recent := ARRAY(SELECT l.vapi_call_id FROM vox.call_logs l WHERE l.org_id = feed_start.org_id
+                     ORDER BY l.updated_at DESC LIMIT greatest(feed_start.max_calls, 0));
+    SELECT COALESCE(jsonb_agg(c.call ORDER BY c.updated_at DESC, c.vapi_call_id), '[]')
+      INTO calls FROM vox.feed_calls(org_id, recent) c;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION vox.feed_read(org_id uuid, after text, max_events integer DEFAULT 500)
+RETURNS TABLE (cursor text, topic text, data jsonb)
+LANGUAGE plpgsql STABLE STRICT SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    part text[] := string_to_array(after, '/');
+    base pg_snapshot;
+    upto pg_snapshot;
+    after_id bigint;
+    now_snapshot pg_snapshot := pg_current_snapshot();
+    horizon xid8;
+    -- The rows to send, in order: first (part 1) those between the
+    -- cursor's two snapshots, then (part 2) those between its second and
+    -- now. A row this node sees whose transaction id it has not reached was
+    -- moved here with its shard (Citus keeps the old node's ids): it counts
+    -- from when it has.
+    page jsonb;
+    calls jsonb;
+    utterances jsonb;
+    transcript_ids bigint[];
+BEGIN
+    PERFORM vox.feed_check_node(org_id);
+    BEGIN
+        IF cardinality(part) <> 5 OR part[1] <> '1' OR part[2] <> (SELECT o.id FROM vox.feed_origin o)
+           OR part[5] !~ '^[0-9]{1,18}$' THEN
+            RAISE invalid_text_representation;
+        END IF;
+        base := part[3]::pg_snapshot;
+        upto := part[4]::pg_snapshot;
+        after_id := part[5]::bigint;
+    EXCEPTION WHEN invalid_text_representation OR invalid_parameter_value THEN
+        base := NULL;
+    END;
+    -- A cursor's snapshots follow each other and precede now; anything else
+    -- was not made here.
+    IF base IS NULL OR pg_snapshot_xmin(upto) < pg_snapshot_xmin(base)
+       OR pg_snapshot_xmax(upto) < pg_snapshot_xmax(base)
+       OR pg_snapshot_xmax(upto) > pg_snapshot_xmax(now_snapshot) THEN
+        RETURN QUERY SELECT vox.feed_cursor(now_snapshot, now_snapshot, 0), 'reset'::text,
+                            jsonb_build_object('reason', 'cursor_invalid');
+        RETURN;
+    END IF;
+    SELECT h.removed_through INTO horizon FROM vox.feed_horizons h WHERE h.org_id = feed_read.org_id;
+    IF horizon IS NOT NULL AND NOT pg_visible_in_snapshot(horizon, base) THEN
+        RETURN QUERY SELECT vox.feed_cursor(now_snapshot, now_snapshot, 0), 'reset'::text,
+                            jsonb_build_object('reason', 'cursor_expired');
+        RETURN;
+    END IF;
+    SELECT COALESCE(jsonb_agg(jsonb_build_object('part', o.part, 'id', o.id, 'topic', o.topic, 'call_id', o.vapi_call_id,
+                                                 'at', o.created_at, 'transcript_id', o.payload ->> 'transcript_id')
+                              ORDER BY o.part, o.id), '[]')
+      INTO page
+      FROM (SELECT * FROM ((SELECT 1 AS part, o.* FROM vox.outbox o
+                             WHERE o.org_id = feed_read.org_id AND o.committed_by >= pg_snapshot_xmin(base)
+                               AND pg_visible_in_snapshot(o.committed_by, upto)
+                               AND NOT pg_visible_in_snapshot(o.committed_by, base)
+                               AND o.id > after_id
+                             ORDER BY o.id LIMIT max_events)
+                            UNION ALL
+                            (SELECT 2, o.* FROM vox.outbox o
+                              WHERE o.org_id = feed_read.org_id AND o.committed_by >= pg_snapshot_xmin(upto)
+                                AND NOT pg_visible_in_snapshot(o.committed_by, upto)
+                                AND pg_visible_in_snapshot(o.committed_by, now_snapshot)
+                              ORDER BY o.id LIMIT max_events)) o
+             ORDER BY o.part, o.id LIMIT max_events) o;
+    -- What the events say, read when the feed is read, so that a call's
+    -- state is never older than its event.
+    SELECT jsonb_object_agg(c.vapi_call_id, jsonb_build_object('call', c.call, 'report', c.report))
+      INTO calls
+      FROM vox.feed_calls(org_id, ARRAY(SELECT DISTINCT e ->> 'call_id' FROM jsonb_array_elements(page) e
+                                         WHERE e ->> 'call_id' IS NOT NULL)) c;
+    transcript_ids := ARRAY(SELECT (e ->> 'transcript_id')::bigint FROM jsonb_array_elements(page) e
+                             WHERE e ->> 'topic' = 'transcript');
+    SELECT jsonb_object_agg(t.id, vox.feed_utterance(t.role, t.text, COALESCE(t.spoken_at, t.created_at)))
+      INTO utterances
+      FROM vox.call_transcripts t
+     WHERE t.org_id = feed_read.org_id AND t.id = ANY (transcript_ids);
+    RETURN QUERY
+        SELECT CASE WHEN e.item ->> 'part' = '1' THEN vox.feed_cursor(base, upto, (e.item ->> 'id')::bigint)
+                    ELSE vox.feed_cursor(upto, now_snapshot, (e.item ->> 'id')::bigint) END,
+               e.item ->> 'topic',
+               jsonb_strip_nulls(jsonb_build_object(
+                   'topic', e.item -> 'topic', 'call_id', e.item -> 'call_id', 'committed_at', e.item -> 'at',
+                   'utterance', CASE WHEN e.item ->> 'topic' = 'transcript' THEN utterances -> (e.item ->> 'transcript_id') END,
+                   'report', CASE WHEN e.item ->> 'topic' = 'end-of-call-report'
+                                  THEN calls -> (e.item ->> 'call_id') -> 'report' END))
+               || jsonb_build_object('call', calls -> (e.item ->> 'call_id') -> 'call')
+          FROM jsonb_array_elements(page) WITH ORDINALITY e(item, n)
+         ORDER BY e.n;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION vox.feed_transcript(org_id uuid, vapi_call_id text, max_lines integer DEFAULT 500) RETURNS jsonb
+LANGUAGE plpgsql STABLE STRICT SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    lines jsonb;
+BEGIN
+    PERFORM vox.feed_check_node(org_id);
+    SELECT COALESCE(jsonb_agg(vox.feed_utterance(l.role, l.text, l.at) ORDER BY l.at, l.id), '[]')
+      INTO lines
+      FROM (SELECT t.role, t.text, COALESCE(t.spoken_at, t.created_at) AS at, t.id FROM vox.call_transcripts t
+             WHERE t.org_id = feed_transcript.org_id AND t.vapi_call_id = feed_transcript.vapi_call_id
+             ORDER BY at, t.id LIMIT greatest(feed_transcript.max_lines, 0)) l;
+    RETURN jsonb_build_object('call_id', feed_transcript.vapi_call_id, 'lines', lines);
+END
+$$;
+
+-- The nodes whose commits notify vox-relay besides the one it is connected
+-- to: a signed event is applied, and its NOTIFY sent, on its org's worker.
+CREATE FUNCTION vox.feed_nodes() RETURNS TABLE (host text, port integer)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF to_regclass('pg_catalog.pg_dist_node') IS NULL THEN
+        RETURN;
+    END IF;
+    RETURN QUERY
+        SELECT n.nodename::text, n.nodeport FROM pg_dist_node n
+         WHERE n.isactive AND n.noderole = 'primary' AND n.groupid <> (SELECT g.groupid FROM pg_dist_local_group g)
+         ORDER BY n.groupid;
+END
+$$;
+REVOKE ALL ON FUNCTION vox.feed_nodes() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION vox.feed_nodes() TO vox_relay;
+COMMENT ON FUNCTION vox.feed_nodes() IS
+    'The other Citus nodes (host, port) vox-relay also LISTENs on, since an event is applied and notified on its org''s node; none without Citus';

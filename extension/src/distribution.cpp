@@ -81,11 +81,13 @@ planner_hook_type previous_planner = nullptr;
 
 // The functions vox.distribute() delegates by their first argument, the org
 // (vox.handle_event(uuid, jsonb, text), vox.register_outbound_call(uuid,
-// text, uuid, uuid, jsonb), vox.apply_resolved(uuid, jsonb, text)), and
-// vox.no_signer(); looked up again after any
-// function changes (CREATE or DROP EXTENSION vox or citus).
+// text, uuid, uuid, jsonb), vox.apply_resolved(uuid, jsonb, text) and the
+// live feed's vox.feed_start(uuid, integer), vox.feed_read(uuid, text,
+// integer) and vox.feed_transcript(uuid, text, integer)), and
+// vox.no_signer(); looked up again after any function changes (CREATE or
+// DROP EXTENSION vox or citus).
 bool functions_known = false;
-Oid delegated[3] = {InvalidOid, InvalidOid, InvalidOid};
+Oid delegated[6] = {InvalidOid, InvalidOid, InvalidOid, InvalidOid, InvalidOid, InvalidOid};
 Oid no_signer = InvalidOid;
 
 void forget_functions(Datum, int, uint32) { functions_known = false; }
@@ -99,11 +101,16 @@ Oid vox_function(const char* name, int nargs, Oid* types) {
 void look_up_functions() {
   Oid handle_event_args[] = {UUIDOID, JSONBOID, TEXTOID};
   Oid register_args[] = {UUIDOID, TEXTOID, UUIDOID, UUIDOID, JSONBOID};
+  Oid feed_start_args[] = {UUIDOID, INT4OID};
+  Oid feed_read_args[] = {UUIDOID, TEXTOID, INT4OID};
   // Without Citus nothing delegates: calls stay as written.
   const bool citus = OidIsValid(get_extension_oid("citus", true));
   delegated[0] = citus ? vox_function("handle_event", 3, handle_event_args) : InvalidOid;
   delegated[1] = citus ? vox_function("register_outbound_call", 5, register_args) : InvalidOid;
   delegated[2] = citus ? vox_function("apply_resolved", 3, handle_event_args) : InvalidOid;
+  delegated[3] = citus ? vox_function("feed_start", 2, feed_start_args) : InvalidOid;
+  delegated[4] = citus ? vox_function("feed_read", 3, feed_read_args) : InvalidOid;
+  delegated[5] = citus ? vox_function("feed_transcript", 3, feed_read_args) : InvalidOid;
   no_signer = vox_function("no_signer", 0, nullptr);
   functions_known = true;
 }
@@ -137,7 +144,7 @@ FuncExpr* sole_call(Query* query) {
 
 PlannedStmt* vox_planner(Query* query, const char* text, int options, ParamListInfo params) {
   FuncExpr* call = sole_call(query);
-  if (call != nullptr && call->funcresulttype == JSONBOID && call->args != NIL) {
+  if (call != nullptr && call->args != NIL) {
     if (!functions_known) look_up_functions();
     if (OidIsValid(no_signer) && OidIsValid(call->funcid) &&
         std::find(std::begin(delegated), std::end(delegated), call->funcid) != std::end(delegated) &&

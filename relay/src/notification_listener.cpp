@@ -19,6 +19,8 @@ constexpr const char* kCredentials = "vox_feed_credentials";
 constexpr int kPollMs = 200;
 constexpr auto kFirstPause = std::chrono::milliseconds(250);
 constexpr auto kLongestPause = std::chrono::milliseconds(8000);
+// How often the coordinator's listener looks for nodes added or removed.
+constexpr auto kNodesEvery = std::chrono::seconds(30);
 
 std::string first_line_of(const char* message) {
   const std::string text(message ? message : "");
@@ -36,6 +38,12 @@ bool command_ok(PGconn* conn, const char* sql) {
 
 NotificationListener::NotificationListener(std::string conninfo, StreamHub& hub, CredentialChecker& checker)
     : conninfo_(std::move(conninfo)), hub_(hub), checker_(checker) {
+  thread_ = std::thread([this] { run(); });
+}
+
+NotificationListener::NotificationListener(std::string conninfo, StreamHub& hub, CredentialChecker& checker,
+                                           Node node)
+    : conninfo_(std::move(conninfo)), hub_(hub), checker_(checker), node_(std::move(node)) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -61,10 +69,20 @@ void NotificationListener::run() {
 
 bool NotificationListener::listen_until_disconnected() {
   // Keepalives notice a server that vanished without closing the connection.
-  const char* keywords[] = {"dbname",          "application_name",    "connect_timeout",  "keepalives",
-                            "keepalives_idle", "keepalives_interval", "keepalives_count", nullptr};
-  const char* values[] = {conninfo_.c_str(), "vox-relay-listener", "2", "1", "15", "5", "3", nullptr};
+  // Another node's host and port come after dbname (the URL), which they
+  // override.
+  const char* keywords[] = {"dbname",           "application_name", "connect_timeout",     "keepalives",
+                            "keepalives_idle",  "keepalives_interval", "keepalives_count", "host",
+                            "port",             nullptr};
+  const char* values[] = {conninfo_.c_str(), "vox-relay-listener", "2", "1", "15", "5", "3",
+                          node_ ? node_->first.c_str() : nullptr, node_ ? node_->second.c_str() : nullptr,
+                          nullptr};
   PGconn* conn = PQconnectdbParams(keywords, values, 1);
+  // Which node a line is about: none named for the URL's.
+  const auto about = [this](nlohmann::json fields) {
+    if (node_) fields["node"] = node_->first + ":" + node_->second;
+    return fields;
+  };
   // libpq would print the server's notices to stderr as plain text, amid the
   // JSON log; on this connection they are only shutdown warnings.
   PQsetNoticeReceiver(
@@ -74,22 +92,27 @@ bool NotificationListener::listen_until_disconnected() {
                          command_ok(conn, (std::string("LISTEN ") + kCredentials).c_str());
   if (!listening) {
     vox::log("warning", "notification listener cannot listen; streams wait for their poll tick",
-             {{"error", first_line_of(PQerrorMessage(conn))}});
+             about({{"error", first_line_of(PQerrorMessage(conn))}}));
     PQfinish(conn);
     return false;
   }
-  vox::log("info", "notification listener listening", {{"channels", {kOutbox, kCredentials}}});
+  vox::log("info", "notification listener listening", about({{"channels", {kOutbox, kCredentials}}}));
   // What was notified while nobody listened.
   hub_.wake_all();
   checker_.wake();
+  if (!node_) nodes_due_ = std::chrono::steady_clock::now();
 
   while (!stopping_) {
+    if (!node_ && std::chrono::steady_clock::now() >= nodes_due_) {
+      follow_nodes(conn);
+      nodes_due_ = std::chrono::steady_clock::now() + kNodesEvery;
+    }
     pollfd socket{PQsocket(conn), POLLIN, 0};
     const int ready = poll(&socket, 1, kPollMs);
     if (ready == 0) continue;
     if (ready < 0 || !PQconsumeInput(conn)) {
       vox::log("warning", "notification listener disconnected; streams wait for their poll tick",
-               {{"error", first_line_of(PQerrorMessage(conn))}});
+               about({{"error", first_line_of(PQerrorMessage(conn))}}));
       break;
     }
     while (PGnotify* notification = PQnotifies(conn)) {
@@ -105,6 +128,27 @@ bool NotificationListener::listen_until_disconnected() {
   }
   PQfinish(conn);
   return true;
+}
+
+void NotificationListener::follow_nodes(PGconn* conn) {
+  PGresult* result = PQexec(conn, "SELECT host, port FROM vox.feed_nodes()");
+  if (PQresultStatus(result) != PGRES_TUPLES_OK) {
+    // A vox older than 0.7.0 has no Citus nodes to name: the listeners stay.
+    vox::log("warning", "notification listener cannot list other nodes",
+             {{"error", first_line_of(PQresultErrorMessage(result))}});
+    PQclear(result);
+    return;
+  }
+  std::map<Node, std::unique_ptr<NotificationListener>> now;
+  for (int row = 0; row < PQntuples(result); ++row) {
+    Node node{PQgetvalue(result, row, 0), PQgetvalue(result, row, 1)};
+    auto listening = others_.find(node);
+    now[node] = listening != others_.end()
+                    ? std::move(listening->second)
+                    : std::unique_ptr<NotificationListener>(new NotificationListener(conninfo_, hub_, checker_, node));
+  }
+  PQclear(result);
+  others_.swap(now);  // the listeners of nodes gone stop as `now` goes
 }
 
 }  // namespace relay

@@ -6,17 +6,20 @@
 # cluster, where a signed event runs (its org's worker, as one local
 # transaction), clinics with colliding call ids on different workers,
 # parking and replay, audit, the queues' claims and retention, org deletion,
-# calls that name no org (which Citus would crash on), vox-shim's whole
+# calls that name no org (which Citus would crash on), the live feed read on
+# each clinic's worker (and after its shards moved), vox-shim's whole
 # end-to-end suite against the coordinator (workers crashed and a shard
-# moved under load among it), and test/reliability's 1,000-permutation
-# convergence with each world's two clinics on different workers.
+# moved under load among it), vox-relay's live-feed tests against it, and
+# test/reliability's 1,000-permutation convergence with each world's two
+# clinics on different workers.
 #
 # Builds Citus first when citus.so is missing (scripts/citus.sh build). The
 # cluster lives in $VOX_CITUS_TEST_DIR (default .run/citus-test) on three
 # consecutive free ports from $VOX_CITUS_PORT_BASE (default 59711), and is
 # removed on exit unless SUITE_KEEP=1. Prints TAP ending with `# pass N` and
 # `# fail N`. VOX_SEED and VOX_PERMUTATIONS (default 1000) are the
-# convergence run's; vox-shim is $VOX_SHIM_BIN (default build/vox-shim).
+# convergence run's; vox-shim is $VOX_SHIM_BIN (default build/vox-shim),
+# vox-relay $VOX_RELAY_BIN (default build/vox-relay).
 #
 # Usage: bash test/citus/run.sh
 set -euo pipefail
@@ -244,6 +247,71 @@ check_replay_and_audit() {
 }
 check "an agent added on the coordinator replays its parked events; each change is audited once" check_replay_and_audit
 
+# The live feed through the coordinator: each clinic's cursor is taken and
+# read on its worker (the cursor names that worker's feed origin) and
+# delivers the clinic's new events once, in order, with the call as it is
+# now; a transcript is read there too. In a transaction block, where Citus
+# delegates nothing, a read is refused rather than misread; a call naming
+# no org is answered.
+check_feed() {
+  local org assistant port node origin cursor events lines refused
+  for org in "$A" "$B"; do
+    assistant=asst-a
+    [[ $org == "$B" ]] && assistant=asst-b
+    port=$(worker_port_of "$org") || return 1
+    node=worker$((port - BASE))
+    origin=$(on "$node" vox "SELECT id FROM vox.feed_origin") || return 1
+    cursor=$(on coordinator vox "SELECT cursor FROM vox.feed_start('$org', 0)") || { DIAG+=("$(cat "$ERR")"); return 1; }
+    on coordinator vox "SELECT vox.handle_event('$org', vox_test.status_update(vox_test.call('feed-$assistant', '$assistant'), 'ringing', 1763740900000), 'f1-$assistant')" \
+      "SELECT vox.handle_event('$org', vox_test.transcript(vox_test.call('feed-$assistant', '$assistant'), 'user', 'Hello $assistant', 1763740901000), 'f2-$assistant')" \
+      >/dev/null || { DIAG+=("$(cat "$ERR")"); return 1; }
+    events=$(on coordinator vox "SELECT string_agg(topic || ' ' || (data #>> '{call,status}') || ' ' || COALESCE(data #>> '{utterance,text}', '-'), ', ')
+                                  FROM vox.feed_read('$org', '$cursor', 100)") || { DIAG+=("$(cat "$ERR")"); return 1; }
+    # The call alone: Citus delegates nothing else.
+    lines=$(on coordinator vox "SELECT vox.feed_transcript('$org', 'feed-$assistant', 10)") || { DIAG+=("$(cat "$ERR")"); return 1; }
+    DIAG+=("clinic on :$port, cursor ${cursor:0:24}…: $events; transcript: $lines")
+    [[ $cursor == "1/$origin/"* && $events == "status-update in-progress -, transcript in-progress Hello $assistant" &&
+      $lines == *"\"text\": \"Hello $assistant\""* ]] || return 1
+  done
+  refused=$(on coordinator vox "BEGIN" "SELECT count(*) FROM vox.feed_read('$A', '$cursor', 1)" 2>&1 || grep -o "read on the Citus node that holds it" "$ERR")
+  DIAG+=("in a transaction block: $refused")
+  [[ $refused == "read on the Citus node that holds it" ]] || return 1
+  [[ $(on coordinator vox "SELECT count(*) FROM vox.feed_read(NULL, '$cursor', 1)") == 0 ]]
+}
+check "the live feed through the coordinator reads each clinic's cursor on its worker" check_feed
+
+# Clinic A's shards moved to the other worker just after A's newest events
+# were written on a worker 500 transaction ids ahead of it. A's old cursor
+# is reset (it names the old worker's feed origin); a cursor taken after the
+# move gets none of A's rows again, though they keep the old worker's
+# transaction ids, which the new one has not reached; and an event written
+# after the move is delivered once.
+check_feed_moved() {
+  local from to behind burn=() old_cursor cursor reset again after
+  from=$(worker_port_of "$A") || return 1
+  to=$((from == BASE + 1 ? BASE + 2 : BASE + 1))
+  old_cursor=$(on coordinator vox "SELECT cursor FROM vox.feed_start('$A', 0)") || return 1
+  behind=$(($(on worker$((from - BASE)) vox "SELECT txid_current()") - $(on worker$((to - BASE)) vox "SELECT txid_current()")))
+  while ((behind + ${#burn[@]} < 500)); do burn+=("SELECT txid_current()"); done
+  ((${#burn[@]} == 0)) || on worker$((from - BASE)) vox "${burn[@]}" >/dev/null || return 1
+  on coordinator vox "SELECT vox.handle_event('$A', vox_test.status_update(vox_test.call('moved', 'asst-a'), 'ringing', 1763741000000), 'm1')" \
+    "SELECT vox.handle_event('$A', vox_test.status_update(vox_test.call('moved', 'asst-a'), 'in-progress', 1763741001000), 'm2')" \
+    >/dev/null || return 1
+  on coordinator vox "SELECT citus_move_shard_placement(get_shard_id_for_distribution_column('vox.call_logs', '$A'::uuid),
+                                                        '127.0.0.1', $from, '127.0.0.1', $to)" >/dev/null ||
+    { DIAG+=("move: $(cat "$ERR")"); return 1; }
+  reset=$(on coordinator vox "SELECT topic || ' ' || (data ->> 'reason') FROM vox.feed_read('$A', '$old_cursor', 10)") || return 1
+  cursor=$(on coordinator vox "SELECT cursor FROM vox.feed_start('$A', 0)") || return 1
+  again=$(on coordinator vox "SELECT count(*) FROM vox.feed_read('$A', '$cursor', 100)") || return 1
+  on coordinator vox "SELECT vox.handle_event('$A', vox_test.status_update(vox_test.call('moved', 'asst-a'), 'ended', 1763741002000), 'm3')" \
+    >/dev/null || return 1
+  after=$(on coordinator vox "SELECT string_agg(topic || ' ' || (data #>> '{call,status}'), ', ') FROM vox.feed_read('$A', '$cursor', 100)") || return 1
+  DIAG+=("moved :$from -> :$((to)) after $((behind + ${#burn[@]})) transaction ids" "old cursor: $reset"
+    "new cursor: $again rows again; after an event: $after")
+  [[ $(worker_port_of "$A") == "$to" && $reset == "reset cursor_invalid" && $again == 0 && $after == "status-update ended" ]]
+}
+check "a clinic's shards moved: its cursors reset, its moved rows are not delivered again, its new ones are" check_feed_moved
+
 # The queues, retention and vox.stats, called on the coordinator, span both
 # workers: recording uploads are claimed and completed (each adding an
 # outbox row), vox.stats counts the pending outbox rows of both, a
@@ -315,7 +383,7 @@ check_org_delete() {
       SELECT 'agents_b', count(*) FILTER (WHERE org_id = '$B') FROM vox.agents UNION ALL
       SELECT 'feed_b', count(*) FILTER (WHERE org_id = '$B') FROM vox.feed_credentials) c") || return 1
   DIAG+=("$left")
-  [[ $left == "agents_b:0 feed_b:0 logs_a:6 logs_b:0 marks_b:0 outbox_b:0" ]]
+  [[ $left == "agents_b:0 feed_b:0 logs_a:8 logs_b:0 marks_b:0 outbox_b:0" ]]
 }
 check "deleting a clinic on the coordinator removes its rows on its worker and no other clinic's" check_org_delete
 
@@ -353,30 +421,29 @@ check_convergence() {
   DIAG+=("$out")
   ((status == 0)) && grep -q "^# pass 3$" "$ERR" && grep -q "^# fail 0$" "$ERR"
 }
-# vox-shim pointed at the coordinator: its whole end-to-end suite, each file
-# in a fresh distributed database (vox_e2e). Its outage is the coordinator
-# stopped; its crash, both workers stopped in immediate mode under load, and
-# clinic A's shards moved to the other worker under load.
-check_shim_e2e() {
-  local file status pass fail run_id logs nodes
-  SHIM_BIN=${VOX_SHIM_BIN:-$ROOT/build/vox-shim}
-  if [[ ! -x $SHIM_BIN ]]; then
-    DIAG+=("no vox-shim at $SHIM_BIN (cmake --build build, or set VOX_SHIM_BIN)")
-    return 1
-  fi
-  (cd "$ROOT/shim/test/e2e" && { [[ -d node_modules ]] || npm ci --no-audit --no-fund --loglevel=error; }) >"$ERR" 2>&1 ||
+# A Node end-to-end suite pointed at the coordinator, each file in a fresh
+# distributed database: DIR's files, with VAR=VALUE... passed to each. Its
+# outage is the coordinator stopped; its crash, the nodes CRASHED (a glob:
+# worker* or *) stopped in immediate mode. FILES: the files' names without
+# .test.mjs, or * for all.
+# Usage: e2e_suite DIR CRASHED FILES [VAR=VALUE...]
+e2e_suite() {
+  local dir=$1 crashed=$2 only=" $3 " file status pass fail run_id logs nodes
+  shift 3
+  (cd "$dir" && { [[ -d node_modules ]] || npm ci --no-audit --no-fund --loglevel=error; }) >"$ERR" 2>&1 ||
     { DIAG+=("npm ci: $(tail -n 5 "$ERR")"); return 1; }
   run_id=$(date +%s%N)
   logs=$DIR/e2e-logs
   mkdir -p "$logs"
   nodes="source '$ROOT/scripts/citus.sh' && for n in coordinator:$BASE worker1:$((BASE + 1)) worker2:$((BASE + 2)); do"
-  for file in "$ROOT"/shim/test/e2e/*.test.mjs; do
+  for file in "$dir"/*.test.mjs; do
+    [[ $only == " * " || $only == *" $(basename "$file" .test.mjs) "* ]] || continue
     status=0
-    (cd "$ROOT/shim/test/e2e" && PGHOST="$DIR/coordinator" PGPORT=$BASE PGUSER=postgres \
-      VOX_SHIM_BIN="$SHIM_BIN" VOX_E2E_LOG_DIR="$logs" VOX_E2E_RUN_ID="$run_id" \
+    (cd "$dir" && env PGHOST="$DIR/coordinator" PGPORT=$BASE PGUSER=postgres "$@" \
+      VOX_E2E_LOG_DIR="$logs" VOX_E2E_RUN_ID="$run_id" \
       VOX_E2E_FRESH_DATABASE="bash '$ROOT/scripts/citus.sh' fresh-database '$DIR' $BASE" \
       VOX_E2E_PG_STOP="source '$ROOT/scripts/citus.sh' && vox_cluster_stop '$DIR/coordinator'" \
-      VOX_E2E_PG_STOP_IMMEDIATE="$nodes [[ \$n == worker* ]] && vox_as_server \"\$VOX_PG_BIN/pg_ctl\" -D '$DIR'/\${n%:*}/data -m immediate -w -s stop; done; true" \
+      VOX_E2E_PG_STOP_IMMEDIATE="$nodes [[ \$n == $crashed ]] && vox_as_server \"\$VOX_PG_BIN/pg_ctl\" -D '$DIR'/\${n%:*}/data -m immediate -w -s stop; done; true" \
       VOX_E2E_PG_START="$nodes vox_cluster_running '$DIR'/\${n%:*} || vox_cluster_start '$DIR'/\${n%:*} \${n#*:} citus,vox; done" \
       VOX_E2E_CRASHED_PGHOST="$DIR/worker1" VOX_E2E_CRASHED_PGPORT=$((BASE + 1)) \
       timeout 300 node --test --test-reporter=tap "$file") >"$ERR" 2>&1 || status=$?
@@ -390,7 +457,31 @@ check_shim_e2e() {
     if [[ $file == */crash.test.mjs ]]; then DIAG+=("$(grep -E "^# +(events|faults|attempts|acknowledged|clinic)" "$ERR")"); fi
   done
 }
+SHIM_BIN=${VOX_SHIM_BIN:-$ROOT/build/vox-shim}
+RELAY_BIN=${VOX_RELAY_BIN:-$ROOT/build/vox-relay}
+# vox-shim's whole end-to-end suite. Its crash test stops the workers under
+# load (vox-shim then hears Citus' errors from the coordinator), and also
+# moves clinic A's shards to the other worker under load.
+check_shim_e2e() {
+  if [[ ! -x $SHIM_BIN ]]; then
+    DIAG+=("no vox-shim at $SHIM_BIN (cmake --build build, or set VOX_SHIM_BIN)")
+    return 1
+  fi
+  e2e_suite "$ROOT/shim/test/e2e" 'worker*' '*' VOX_SHIM_BIN="$SHIM_BIN"
+}
 check "vox-shim on the coordinator passes its end-to-end suite, workers crashed and a shard moved under load among them" check_shim_e2e
+# vox-relay's live-feed suite, the files that exercise the database (the
+# others are HTTP the single-node run covers): credentials, cursors read on
+# each org's worker in commit order, NOTIFY heard from the workers,
+# resumption, restarts (its crash: the whole cluster).
+check_relay_e2e() {
+  if [[ ! -x $RELAY_BIN ]]; then
+    DIAG+=("no vox-relay at $RELAY_BIN (cmake --build build, or set VOX_RELAY_BIN)")
+    return 1
+  fi
+  e2e_suite "$ROOT/relay/test/e2e" '*' "credentials ordering out-of-order restarts resume wakeup" VOX_RELAY_BIN="$RELAY_BIN" VOX_SHIM_BIN="$SHIM_BIN"
+}
+check "vox-relay on the coordinator passes its live-feed tests, events notified on the workers" check_relay_e2e
 
 check "$PERMUTATIONS permutations of two clinics' calls on two workers converge to in-order rows (seed $SEED)" check_convergence
 

@@ -170,3 +170,19 @@ SELECT pg_temp.try('SELECT vox.create_feed_credential(''00000000-0000-4000-8000-
 SELECT pg_temp.try('SELECT vox.create_feed_credential(''00000000-0000-4000-8000-00000000000a'', ''x'', ''-1 minute'')');
 SELECT pg_temp.try('SELECT vox.create_feed_credential(''00000000-0000-4000-8000-00000000000a'', NULL)');
 SELECT pg_temp.try('SELECT vox.create_feed_credential(''00000000-0000-4000-8000-00000000000a'', '''')');
+
+---------------------------------------------------------------------------
+-- One node: the org's rows are here, and vox-relay listens on no other.
+---------------------------------------------------------------------------
+SELECT vox.org_is_local(:org_a) AS org_is_local, (SELECT count(*) FROM vox.feed_nodes()) AS other_nodes;
+-- A row whose transaction id this server has not reached yet (a Citus shard
+-- moved here from a node ahead of it keeps its rows' ids) is not sent until
+-- the server has: not at every read meanwhile.
+SELECT cursor AS before_moved FROM vox.feed_start(:org_a) \gset
+ALTER TABLE vox.outbox DISABLE TRIGGER outbox_committed_by;
+INSERT INTO vox.outbox (org_id, topic, vapi_call_id, payload, committed_by)
+VALUES (:org_a, 'status-update', 'call-1', '{}', (pg_current_xact_id()::text::bigint + 1000)::text::xid8);
+ALTER TABLE vox.outbox ENABLE ALWAYS TRIGGER outbox_committed_by;
+SELECT count(*) AS moved_row_sent FROM vox.feed_read(:org_a, :'before_moved');
+SELECT count(*) AS moved_row_sent_again FROM vox.feed_read(:org_a, :'before_moved');
+DELETE FROM vox.outbox WHERE committed_by > pg_current_xact_id();

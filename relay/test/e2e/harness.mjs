@@ -18,6 +18,8 @@ import { fileURLToPath } from 'node:url';
 
 import pg from 'pg';
 
+import { freshDatabase, loginRole, onEveryNode } from '../../../test/lib/every-node.mjs';
+
 const here = path.dirname(fileURLToPath(import.meta.url));
 const pgCtl = '/usr/lib/postgresql/15/bin/pg_ctl';
 
@@ -38,6 +40,9 @@ export const env = {
   pgStopImmediate:
     process.env.VOX_E2E_PG_STOP_IMMEDIATE ?? `runuser -u postgres -- ${pgCtl} -D /tmp/devpg/data -m immediate -w stop`,
   logDir: process.env.VOX_E2E_LOG_DIR ?? path.join(os.tmpdir(), 'vox-relay-e2e-logs'),
+  // A command that leaves an empty vox in the database it is given (on
+  // Citus: test/citus/run.sh); otherwise the database is dropped and made.
+  freshDatabase: process.env.VOX_E2E_FRESH_DATABASE,
   // The binaries run under AddressSanitizer: their resident memory is mostly
   // its shadow memory and quarantine.
   sanitized: process.env.VOX_E2E_SANITIZED === '1',
@@ -126,18 +131,11 @@ async function addTenant(client, name) {
 // role holds vox_relay and nothing else, the shim's the two webhook entry
 // points: what a deployment grants.
 export async function freshWorld() {
-  await withClient(async (client) => {
-    await client.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-    await client.query(`CREATE DATABASE ${database}`);
-    for (const role of [relayRole, shimRole]) {
-      const { rowCount } = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role]);
-      if (rowCount === 0) await client.query(`CREATE ROLE ${role} LOGIN`);
-    }
-  }, 'postgres');
+  const withoutVox = await freshDatabase(env.freshDatabase, database, (fn) => withClient(fn, 'postgres'));
   return withClient(async (client) => {
-    await client.query('CREATE EXTENSION vox');
-    await client.query(`GRANT vox_relay TO ${relayRole}`);
-    await client.query(`GRANT USAGE ON SCHEMA vox TO ${shimRole}`);
+    if (withoutVox) await client.query('CREATE EXTENSION vox');
+    await onEveryNode(client, [loginRole(relayRole), loginRole(shimRole), `GRANT vox_relay TO ${relayRole}`,
+                               `GRANT USAGE ON SCHEMA vox TO ${shimRole}`]);
     await client.query(`GRANT EXECUTE ON FUNCTION vox.handle_event(uuid, jsonb, text),
                         vox.webhook_secrets_for(uuid) TO ${shimRole}`);
     const a = await addTenant(client, 'Clinic A');
@@ -231,7 +229,10 @@ export function eventKey(data) {
 // the same event again (vox answers "duplicate" if it had committed), so
 // every event is committed exactly once. `committed` lists the keys in
 // commit order, `committedAt` the time each commit returned.
-// notify: false applies them with vox.notify = off (no NOTIFY vox_outbox).
+// notify: false applies them with vox.notify = off (no NOTIFY vox_outbox),
+// set in the event's own transaction: on Citus, a transaction block keeps the
+// call on the coordinator, whose setting then decides (a call delegated to a
+// worker would run with the worker's).
 export class Producer {
   constructor(tenant, { notify = true } = {}) {
     this.tenant = tenant;
@@ -244,12 +245,11 @@ export class Producer {
   async apply(payload, key) {
     for (const deadline = Date.now() + 60_000; ;) {
       try {
-        if (!this.client) {
-          this.client = await connect();
-          if (!this.notify) await this.client.query('SET vox.notify = off');
-        }
+        if (!this.client) this.client = await connect();
+        if (!this.notify) await this.client.query('BEGIN; SET LOCAL vox.notify = off');
         const { rows } = await this.client.query('SELECT vox.handle_event($1::uuid, $2::jsonb) AS result',
           [this.tenant.orgId, payload]);
+        if (!this.notify) await this.client.query('COMMIT');
         const { status } = rows[0].result;
         if (status !== 'processed' && status !== 'duplicate') throw new Error(`handle_event answered ${status}`);
         this.committed.push(key);

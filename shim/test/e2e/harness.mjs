@@ -16,6 +16,8 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { Webhook } from 'standardwebhooks';
 
+import { freshDatabase, loginRole, onEveryNode } from '../../../test/lib/every-node.mjs';
+
 const here = path.dirname(fileURLToPath(import.meta.url));
 const pgCtl = '/usr/lib/postgresql/15/bin/pg_ctl';
 
@@ -212,30 +214,10 @@ export async function insertSecret(client, orgId, secret) {
 // secrets each, org C with none, and the shim's own secrets for POST
 // /webhooks/vapi in a file. The shim's role may only call the two functions.
 export async function freshWorld() {
-  if (env.freshDatabase) {
-    execFileSync('bash', ['-c', `${env.freshDatabase} ${database}`], { timeout: 60_000, stdio: 'ignore' });
-  } else {
-    await withClient(async (client) => {
-      await client.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-      await client.query(`CREATE DATABASE ${database}`);
-    }, 'postgres');
-  }
+  const withoutVox = await freshDatabase(env.freshDatabase, database, (fn) => withClient(fn, 'postgres'));
   return withClient(async (client) => {
-    const role = `DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${shimRole}') THEN
-                    CREATE ROLE ${shimRole} LOGIN; END IF; END $$`;
-    const usage = `GRANT USAGE ON SCHEMA vox TO ${shimRole}`;
-    await client.query(role);
-    if (!env.freshDatabase) await client.query('CREATE EXTENSION vox');
-    await client.query(usage);
-    // The shim's calls run on the workers too, and Citus passes on neither a
-    // role made before (in another database) nor a grant on the schema an
-    // extension made (docs/scale-out.md).
-    if ((await client.query("SELECT 1 FROM pg_extension WHERE extname = 'citus'")).rowCount > 0) {
-      for (const command of [`SET citus.enable_create_role_propagation = off; ${role}`, usage]) {
-        const { rows } = await client.query('SELECT success, result FROM run_command_on_workers($1)', [command]);
-        for (const row of rows) if (!row.success) throw new Error(`on a worker: ${row.result}`);
-      }
-    }
+    if (withoutVox) await client.query('CREATE EXTENSION vox');
+    await onEveryNode(client, [loginRole(shimRole), `GRANT USAGE ON SCHEMA vox TO ${shimRole}`]);
     await client.query(`GRANT EXECUTE ON FUNCTION vox.handle_event(uuid, jsonb, text),
                         vox.webhook_secrets_for(uuid) TO ${shimRole}`);
     const a = await addTenant(client, 'Clinic A', newSecretSet());

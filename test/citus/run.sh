@@ -270,7 +270,7 @@ check_feed() {
     # The call alone: Citus delegates nothing else.
     lines=$(on coordinator vox "SELECT vox.feed_transcript('$org', 'feed-$assistant', 10)") || { DIAG+=("$(cat "$ERR")"); return 1; }
     DIAG+=("clinic on :$port, cursor ${cursor:0:24}…: $events; transcript: $lines")
-    [[ $cursor == "1/$origin/"* && $events == "status-update in-progress -, transcript in-progress Hello $assistant" &&
+    [[ $cursor == "1/$origin/"* && $events == "status-update ringing -, transcript ringing Hello $assistant" &&
       $lines == *"\"text\": \"Hello $assistant\""* ]] || return 1
   done
   refused=$(on coordinator vox "BEGIN" "SELECT count(*) FROM vox.feed_read('$A', '$cursor', 1)" 2>&1 || grep -o "read on the Citus node that holds it" "$ERR")

@@ -332,7 +332,7 @@ check_feed_roles() {
        FROM pg_catalog.pg_roles r WHERE r.rolname IN ('vox_relay', 'vox_feed_issuer')" >/dev/null || return 1
   local want="vox_feed_issuer false false false create_feed_credential,revoke_feed_credential; "
   want+="vox_relay false false false claim_recording_deletions,claim_recording_uploads,complete_recording_deletion,"
-  want+="complete_recording_upload,fail_recording_deletion,fail_recording_upload,feed_authorize,feed_credentials_valid,"
+  want+="complete_recording_upload,fail_recording_deletion,fail_recording_upload,feed_authorize,feed_credentials_valid,feed_nodes,"
   want+="feed_read,feed_start,feed_transcript,recording_object,recording_queue_status"
   if [[ $GOT != "$want" ]]; then
     DIAG+=("the feed's roles: '$GOT'" "want '$want'")

@@ -109,12 +109,14 @@ citus_database() {
 
 # An empty distributed vox in database NAME, made first if missing: vox is
 # dropped and created again rather than the database, which Citus' daemons
-# keep a minute from being dropped.
+# keep a minute from being dropped. Four shards per table instead of 32: a
+# test's few orgs need no more, and distributing is a second faster.
 citus_fresh_database() {
   local dir=$1 base=$2 name=$3
   citus_database "$dir" "$base" "$name"
   psql_node "$dir/coordinator" "$base" -d "$name" -c "SET client_min_messages = warning" \
-    -c "DROP EXTENSION vox CASCADE" -c "CREATE EXTENSION vox" -c "SELECT vox.distribute()" >/dev/null
+    -c "DROP EXTENSION vox CASCADE" -c "CREATE EXTENSION vox" -c "SET citus.shard_count = 4" \
+    -c "SELECT vox.distribute()" >/dev/null
 }
 
 citus_stop() {

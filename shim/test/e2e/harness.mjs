@@ -45,6 +45,9 @@ export const env = {
   // in it (the citus suite's: on every node, distributed). Unset: the
   // database is dropped and created here, vox with it.
   freshDatabase: process.env.VOX_E2E_FRESH_DATABASE,
+  // The files this run runs (names without .test.mjs, space-separated), when
+  // not all of them: zz-logs.test.mjs looks for the logs of these.
+  files: process.env.VOX_E2E_FILES?.split(' ').filter(Boolean),
 };
 fs.mkdirSync(env.logDir, { recursive: true });
 

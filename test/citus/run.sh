@@ -470,7 +470,7 @@ SHIM_BIN=${VOX_SHIM_BIN:-$ROOT/build/vox-shim}
 RELAY_BIN=${VOX_RELAY_BIN:-$ROOT/build/vox-relay}
 # vox-shim's end-to-end files that reach the database (the others test its
 # HTTP, which the single-node run covers): signatures against the secrets,
-# the coordinator stopped, answers and errors, secret rotation and
+# answers and errors, secret rotation and
 # revocation, shutdown, tenant isolation, Vapi's answers, the logs. Its crash
 # test stops the workers under load (vox-shim then hears Citus' errors from
 # the coordinator), and also moves clinic A's shards to the other worker
@@ -481,19 +481,19 @@ check_shim_e2e() {
     return 1
   fi
   e2e_suite "$ROOT/shim/test/e2e" 'worker*' \
-    "auth crash outage responses revocation rotation sigterm tenant-isolation vapi-answers zz-logs" VOX_SHIM_BIN="$SHIM_BIN"
+    "auth crash responses revocation rotation sigterm tenant-isolation vapi-answers zz-logs" VOX_SHIM_BIN="$SHIM_BIN"
 }
 check "vox-shim on the coordinator passes its end-to-end tests, workers crashed and a shard moved under load among them" check_shim_e2e
 # vox-relay's live-feed files that exercise the cluster most (the others
 # run on one node, within CI's time): credentials, cursors read on each
-# org's worker in commit order, NOTIFY heard from the workers, resumption.
+# org's worker in commit order, NOTIFY heard from the workers.
 # By hand, "*" runs them all (they pass: the crash then stops every node).
 check_relay_e2e() {
   if [[ ! -x $RELAY_BIN ]]; then
     DIAG+=("no vox-relay at $RELAY_BIN (cmake --build build, or set VOX_RELAY_BIN)")
     return 1
   fi
-  e2e_suite "$ROOT/relay/test/e2e" '*' "credentials ordering resume wakeup" VOX_RELAY_BIN="$RELAY_BIN" VOX_SHIM_BIN="$SHIM_BIN"
+  e2e_suite "$ROOT/relay/test/e2e" '*' "credentials ordering wakeup" VOX_RELAY_BIN="$RELAY_BIN" VOX_SHIM_BIN="$SHIM_BIN"
 }
 check "vox-relay on the coordinator passes its live-feed tests, events notified on the workers" check_relay_e2e
 

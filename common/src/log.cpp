@@ -171,25 +171,28 @@ std::string redact_phone_numbers(std::string_view text) {
 }
 
 std::string format_log_line(std::string_view level, std::string_view message, const nlohmann::json& fields,
-                            std::chrono::system_clock::time_point at) {
+                            std::chrono::system_clock::time_point at, const nlohmann::json& verbatim) {
   nlohmann::ordered_json line = nlohmann::ordered_json::object();
   line["ts"] = rfc3339_millis(at);
   line["level"] = redact_phone_numbers(level);
   line["msg"] = redact_phone_numbers(message);
+  // A field must not overwrite ts, level or msg.
+  const auto add = [&line](const std::string& key, nlohmann::ordered_json value) {
+    line[line.contains(key) ? "field_" + key : key] = std::move(value);
+  };
   if (fields.is_object()) {
-    for (const auto& [key, value] : fields.items()) {
-      // A field must not overwrite ts, level or msg.
-      line[line.contains(key) ? "field_" + key : key] = redacted(value);
-    }
+    for (const auto& [key, value] : fields.items()) add(key, redacted(value));
   } else if (!fields.is_null()) {
     line["fields"] = redacted(fields);
   }
+  for (const auto& [key, value] : verbatim.items()) add(key, value);
   // Invalid UTF-8 in a message must not make logging throw.
   return line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
-void log(std::string_view level, std::string_view message, const nlohmann::json& fields) {
-  std::string line = format_log_line(level, message, fields, std::chrono::system_clock::now());
+void log(std::string_view level, std::string_view message, const nlohmann::json& fields,
+         const nlohmann::json& verbatim) {
+  std::string line = format_log_line(level, message, fields, std::chrono::system_clock::now(), verbatim);
   line += '\n';
   // A line longer than PIPE_BUF may be written in pieces; the lock keeps
   // another thread's line from landing between them.

@@ -27,11 +27,17 @@ std::string redact_phone_numbers(std::string_view text);
 // the fields in their (sorted) key order}. Every string value, nested ones
 // included, is redacted. A field named ts, level or msg becomes field_ts,
 // field_level or field_msg; fields that are not an object go under "fields".
+// The fields of `verbatim` follow, not redacted: values the caller made safe
+// to show whole, redacting what of them could hold a phone number and
+// keeping what it knows cannot (vox-relay's object keys end in vox's own
+// queue ids, which reach the length of a phone number).
 std::string format_log_line(std::string_view level, std::string_view message, const nlohmann::json& fields,
-                            std::chrono::system_clock::time_point at);
+                            std::chrono::system_clock::time_point at,
+                            const nlohmann::json& verbatim = nlohmann::json::object());
 
 // Writes format_log_line(...) and a newline to stderr in one write, so lines
 // from concurrent threads never interleave.
-void log(std::string_view level, std::string_view message, const nlohmann::json& fields = nlohmann::json::object());
+void log(std::string_view level, std::string_view message, const nlohmann::json& fields = nlohmann::json::object(),
+         const nlohmann::json& verbatim = nlohmann::json::object());
 
 }  // namespace vox

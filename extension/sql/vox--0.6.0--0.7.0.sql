@@ -533,6 +533,139 @@ BEGIN
     USING claimed_at, max_attempts, max_items, (claimed_at AT TIME ZONE 'UTC') + lease;
 END
 $$;
+-- The archive's completions and failures name a job or a deletion by its id.
+-- On Citus a row found by its id alone is updated on every shard, by a
+-- transaction committed in two phases on every worker: each first reads the
+-- row's org, so that its writes go to that org's shard only. A failure's
+-- next try is reckoned in UTC, as a claim's is.
+CREATE OR REPLACE FUNCTION vox.complete_recording_upload(id bigint, storage_path text, object_size bigint,
+                                                         content_type text, sha256 text)
+RETURNS text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    job_org_id uuid;
+    job_call_id text;
+BEGIN
+    IF storage_path IS NULL OR length(storage_path) NOT BETWEEN 1 AND 4096 THEN
+        RAISE EXCEPTION 'invalid storage_path: expected 1 to 4096 characters' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF object_size IS NULL OR object_size < 0 THEN
+        RAISE EXCEPTION 'invalid object_size: expected 0 or more bytes' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF content_type IS NULL OR content_type !~ '^[ -~]{1,255}$' THEN
+        RAISE EXCEPTION 'invalid content_type: expected 1 to 255 printable ASCII characters'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF sha256 IS NULL OR sha256 !~ '^[0-9a-f]{64}$' THEN
+        RAISE EXCEPTION 'invalid sha256: expected 64 lowercase hex digits' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    job_org_id := (SELECT q.org_id FROM vox.recording_upload_queue q WHERE q.id = complete_recording_upload.id);
+    IF job_org_id IS NULL THEN
+        RETURN NULL;
+    END IF;
+    UPDATE vox.recording_upload_queue q
+       SET status = 'done', storage_path = complete_recording_upload.storage_path,
+           object_size = complete_recording_upload.object_size, content_type = complete_recording_upload.content_type,
+           sha256 = complete_recording_upload.sha256, completed_at = now(), last_error = NULL
+     WHERE q.org_id = job_org_id AND q.id = complete_recording_upload.id AND q.status = 'pending'
+    RETURNING q.vapi_call_id INTO job_call_id;
+    IF FOUND THEN
+        PERFORM vox.recording_changed(job_org_id, job_call_id);
+        RETURN 'done';
+    END IF;
+    -- The same object, still archived: keep it. Anything else (no such job,
+    -- a dead one, another object, or this one deleted or being deleted)
+    -- names no object the relay wrote.
+    IF EXISTS (SELECT FROM vox.recording_upload_queue q
+                WHERE q.org_id = job_org_id AND q.id = complete_recording_upload.id AND q.status = 'done'
+                  AND q.storage_path = complete_recording_upload.storage_path AND q.object_deleted_at IS NULL
+                  AND NOT EXISTS (SELECT FROM vox.recording_deletions d
+                                   WHERE d.org_id = job_org_id AND d.storage_path = q.storage_path)) THEN
+        RETURN 'already done';
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION vox.fail_recording_upload(id bigint, error text) RETURNS text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    max_attempts constant integer := vox.queue_max_attempts();
+    failed_at constant timestamp := now() AT TIME ZONE 'UTC';
+    job_org_id constant uuid := (SELECT q.org_id FROM vox.recording_upload_queue q WHERE q.id = fail_recording_upload.id);
+    outcome text;
+BEGIN
+    IF job_org_id IS NULL THEN
+        RETURN NULL;
+    END IF;
+    UPDATE vox.recording_upload_queue q
+       SET last_error = left(COALESCE(error, 'unknown error'), 1000),
+           status = CASE WHEN q.attempts >= max_attempts THEN 'dead' ELSE 'pending' END,
+           available_at = (failed_at + vox.queue_backoff(q.attempts)) AT TIME ZONE 'UTC'
+     WHERE q.org_id = job_org_id AND q.id = fail_recording_upload.id AND q.status = 'pending'
+    RETURNING q.status INTO outcome;
+    RETURN outcome;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION vox.complete_recording_deletion(id bigint) RETURNS boolean
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    deletion_org_id constant uuid := (SELECT d.org_id FROM vox.recording_deletions d
+                                       WHERE d.id = complete_recording_deletion.id);
+    deleted vox.recording_deletions;
+BEGIN
+    IF deletion_org_id IS NULL THEN
+        RETURN false;
+    END IF;
+    UPDATE vox.recording_deletions d SET status = 'done', completed_at = now(), last_error = NULL
+     WHERE d.org_id = deletion_org_id AND d.id = complete_recording_deletion.id AND d.status = 'pending'
+    RETURNING d.* INTO deleted;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    -- An expired object's job stays, as the record of the call's archive;
+    -- its dashboards learn that the recording is gone.
+    UPDATE vox.recording_upload_queue q SET object_deleted_at = now()
+     WHERE q.org_id = deleted.org_id AND q.vapi_call_id = deleted.vapi_call_id
+       AND q.storage_path = deleted.storage_path AND q.object_deleted_at IS NULL;
+    IF FOUND THEN
+        PERFORM vox.recording_changed(deleted.org_id, deleted.vapi_call_id);
+    END IF;
+    RETURN true;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION vox.fail_recording_deletion(id bigint, error text) RETURNS text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    max_attempts constant integer := vox.queue_max_attempts();
+    failed_at constant timestamp := now() AT TIME ZONE 'UTC';
+    deletion_org_id constant uuid := (SELECT d.org_id FROM vox.recording_deletions d
+                                       WHERE d.id = fail_recording_deletion.id);
+    outcome text;
+BEGIN
+    IF deletion_org_id IS NULL THEN
+        RETURN NULL;
+    END IF;
+    UPDATE vox.recording_deletions d
+       SET last_error = left(COALESCE(error, 'unknown error'), 1000),
+           status = CASE WHEN d.attempts >= max_attempts THEN 'dead' ELSE 'pending' END,
+           available_at = (failed_at + vox.queue_backoff(d.attempts)) AT TIME ZONE 'UTC'
+     WHERE d.org_id = deletion_org_id AND d.id = fail_recording_deletion.id AND d.status = 'pending'
+    RETURNING d.status INTO outcome;
+    RETURN outcome;
+END
+$$;
+
 -- PL/pgSQL, here and for the recording's state and object: Citus plans a
 -- statement on its tables only with the values in hand, which a SQL
 -- function's statement does not have.

@@ -7,6 +7,7 @@
 
 #include "archive_db.hpp"
 #include "log.hpp"
+#include "object_key.hpp"
 #include "object_upload.hpp"
 
 namespace relay {
@@ -17,22 +18,6 @@ using Clock = std::chrono::steady_clock;
 
 constexpr auto kPoolWait = std::chrono::milliseconds(2000);
 constexpr int kDeletionBatch = 16;
-
-// The object's extension: the URL path's (wav for Vapi's recordings) when
-// it is a plain one, else none of the caller's choosing.
-std::string extension_of(const std::string& url) {
-  const std::optional<Url> parsed = parse_url(url);
-  const std::string path = parsed ? parsed->target.substr(0, parsed->target.find('?')) : "";
-  const size_t slash = path.rfind('/');
-  const size_t dot = path.rfind('.');
-  if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) return "bin";
-  std::string extension = path.substr(dot + 1);
-  if (extension.empty() || extension.size() > 5 ||
-      !std::all_of(extension.begin(), extension.end(), [](unsigned char c) { return std::isalnum(c); }))
-    return "bin";
-  std::transform(extension.begin(), extension.end(), extension.begin(), [](unsigned char c) { return char(std::tolower(c)); });
-  return extension;
-}
 
 // The response's media type without parameters, when it is a plain type/subtype.
 std::string media_type(const std::string& content_type) {
@@ -109,8 +94,7 @@ bool Archiver::archive_next() {
 
 void Archiver::archive(const Job& job) {
   const auto start = Clock::now();
-  const std::string key = settings_.key_prefix + job.org_id + "/" + job.vapi_call_id + "/" + std::to_string(job.id) +
-                          "." + extension_of(job.recording_url);
+  const std::string key = object_key(settings_.key_prefix, job.org_id, job.vapi_call_id, job.id, job.recording_url);
   std::optional<ObjectUpload> upload;
   std::string content_type;
   const Downloaded downloaded = download_recording(
@@ -156,7 +140,7 @@ void Archiver::archive(const Job& job) {
     return complete_upload(db, job.id, key, upload->bytes(), content_type, upload->sha256_hex());
   });
   nlohmann::json fields = where;
-  fields["key"] = key;
+  const nlohmann::json shown = {{"key", loggable_key(key)}};
   fields["bytes"] = upload->bytes();
   fields["seconds"] = seconds_since(start);
   if (!completed.ok()) {
@@ -164,19 +148,19 @@ void Archiver::archive(const Job& job) {
     // overwrites it under the same key.
     metrics_.count_db_error(completed.sqlstate);
     fields["error"] = completed.message;
-    vox::log("error", "recording stored but not recorded in vox; it will be redone", fields);
+    vox::log("error", "recording stored but not recorded in vox; it will be redone", fields, shown);
     return;
   }
   if (completed.value.empty()) {
     // The org or the call was deleted while this ran: keep nothing of it.
     const StoreResult removed = store_.remove(key);
     if (!removed.ok()) fields["error"] = removed.error;
-    vox::log(removed.ok() ? "info" : "error", "recording discarded: its job was deleted meanwhile", fields);
+    vox::log(removed.ok() ? "info" : "error", "recording discarded: its job was deleted meanwhile", fields, shown);
     return;
   }
   metrics_.count_recording_archived(upload->bytes());
   fields["result"] = completed.value;
-  vox::log("info", "recording archived", fields);
+  vox::log("info", "recording archived", fields, shown);
 }
 
 bool Archiver::delete_queued() {
@@ -196,11 +180,12 @@ bool Archiver::delete_queued() {
       return removed.ok() ? complete_deletion(db, id) : fail_deletion(db, id, removed.error);
     });
     if (removed.ok()) metrics_.count_recording_deleted();
-    nlohmann::json fields = {{"deletion", id}, {"key", key}};
+    nlohmann::json fields = {{"deletion", id}};
     if (!removed.ok()) fields["error"] = removed.error;
     if (!recorded.ok()) fields["db_error"] = recorded.message;
     vox::log(removed.ok() && recorded.ok() ? "info" : "error",
-             removed.ok() ? "recording deleted from storage" : "recording deletion failed", fields);
+             removed.ok() ? "recording deleted from storage" : "recording deletion failed", fields,
+             {{"key", loggable_key(key)}});
   }
   return !claimed.rows.empty();
 }

@@ -318,9 +318,22 @@ check "a clinic's shards moved: its cursors reset, its moved rows are not delive
 # claim leases each clinic's outbox rows once (a claim at the same time
 # passes them over), acknowledgements find them by
 # id, and vox.cleanup() removes on every worker what is past retention (1 s
-# here: everything written before it).
+# here: everything written before it). A job's failure and completion, named
+# by its id, write its org's shards alone (the completion adds the outbox
+# row): one worker, committed in one phase.
 check_queues() {
-  local pending stats claimed concurrent again acked uploads cleaned left
+  local pending stats claimed concurrent again acked uploads cleaned left job outcome call writes
+  job="(SELECT max(id) FROM vox.recording_upload_queue
+         WHERE org_id IN (SELECT org_id FROM vox.recording_upload_queue GROUP BY org_id HAVING count(*) > 1))"
+  for outcome in "pending 1:vox.fail_recording_upload($job, 'storage refused')" \
+                 "done 2:vox.complete_recording_upload($job, 'recordings/failed-once.wav', 10, 'audio/wav', repeat('0', 64))"; do
+    writes=$(on coordinator vox "SET citus.log_remote_commands = on" "SET client_min_messages = log" "SELECT ${outcome#*:}") ||
+      { DIAG+=("$(cat "$ERR")"); return 1; }
+    writes+=" $(grep -cE "issuing (UPDATE|INSERT|PREPARE TRANSACTION)" "$ERR")"
+    call=${outcome#*:}
+    DIAG+=("${call%%(*}: $writes writes or two-phase commits on the workers")
+    [[ $writes == "${outcome%%:*}" ]] || { DIAG+=("$(grep -E "issuing" "$ERR" | cut -c1-160)"); return 1; }
+  done
   uploads=$(on coordinator vox "SELECT count(*) || ' of ' || count(DISTINCT org_id) || ' clinics: '
                                         || count(vox.complete_recording_upload(id, 'recordings/' || id || '.wav', 10,
                                                                                'audio/wav', repeat('0', 64)))
@@ -496,6 +509,16 @@ check_relay_e2e() {
   e2e_suite "$ROOT/relay/test/e2e" '*' "credentials ordering wakeup" VOX_RELAY_BIN="$RELAY_BIN" VOX_SHIM_BIN="$SHIM_BIN"
 }
 check "vox-relay on the coordinator passes its live-feed tests, events notified on the workers" check_relay_e2e
+# vox-relay's recording archiver on the coordinator: its files that reach
+# the database (jobs from webhooks and from SQL, two relays competing, the
+# signed playback link, deletions of an org's and of expired recordings,
+# failures backed off and given up) and its logs. Its crash, big,
+# SSRF and verifier files test the relay's HTTP and memory, on one node.
+check_relay_archive() {
+  e2e_suite "$ROOT/relay/test/archive" '*' "archive compete playback retention storage-refused zz-logs" \
+    VOX_RELAY_BIN="$RELAY_BIN" VOX_SHIM_BIN="$SHIM_BIN"
+}
+check "vox-relay's recording archiver on the coordinator passes its tests: claims, completions and failures on two workers" check_relay_archive
 
 check "$PERMUTATIONS permutations of two clinics' calls on two workers converge to in-order rows (seed $SEED)" check_convergence
 

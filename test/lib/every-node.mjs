@@ -7,12 +7,18 @@ import { execFileSync } from 'node:child_process';
 // an extension made (docs/scale-out.md). Each statement must be repeatable.
 export async function onEveryNode(client, statements) {
   for (const statement of statements) await client.query(statement);
-  if ((await client.query("SELECT 1 FROM pg_extension WHERE extname = 'citus'")).rowCount === 0) return;
   for (const statement of statements) {
-    const command = `SET citus.enable_create_role_propagation = off; ${statement}`;
-    const { rows } = await client.query('SELECT success, result FROM run_command_on_workers($1)', [command]);
-    for (const row of rows) if (!row.success) throw new Error(`on a worker: ${row.result}`);
+    await onWorkers(client, `SET citus.enable_create_role_propagation = off; ${statement}`);
   }
+}
+
+// Runs one command as it is on every Citus worker, where the client is
+// connected to a coordinator (ALTER SYSTEM, which a transaction block
+// refuses, must come alone).
+export async function onWorkers(client, command) {
+  if ((await client.query("SELECT 1 FROM pg_extension WHERE extname = 'citus'")).rowCount === 0) return;
+  const { rows } = await client.query('SELECT success, result FROM run_command_on_workers($1)', [command]);
+  for (const row of rows) if (!row.success) throw new Error(`on a worker: ${row.result}`);
 }
 
 // A login role, made when missing.

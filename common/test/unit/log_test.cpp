@@ -162,6 +162,16 @@ TEST(Log, RedactsMessageAndNestedStringValues) {
   EXPECT_EQ(line.at("call_id"), "5f1c0e2a-1234-4567-8901-123456789abc");
 }
 
+TEST(Log, VerbatimFieldsFollowUnredactedAndCannotOverwrite) {
+  const auto line = nlohmann::json::parse(vox::format_log_line(
+      "info", "m", nlohmann::json{{"phone", "+14155550123"}}, sample_time(),
+      nlohmann::json{{"key", "a/562949953421313.wav"}, {"msg", "fake"}}));
+  EXPECT_EQ(line.at("phone"), "***0123");
+  EXPECT_EQ(line.at("key"), "a/562949953421313.wav");
+  EXPECT_EQ(line.at("msg"), "m");
+  EXPECT_EQ(line.at("field_msg"), "fake");
+}
+
 TEST(Log, FieldsCannotOverwriteTimestampLevelOrMessage) {
   const auto line = nlohmann::json::parse(
       vox::format_log_line("info", "real", nlohmann::json{{"msg", "fake"}, {"ts", "then"}}, sample_time()));

@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 
 import pg from 'pg';
 
+import { freshDatabase, loginRole, onEveryNode, onWorkers } from '../../../test/lib/every-node.mjs';
 import { startOrigin } from './origin.mjs';
 import { startStore } from './store.mjs';
 
@@ -31,6 +32,9 @@ export const env = {
   pgUser: process.env.PGUSER ?? 'postgres',
   logDir: process.env.VOX_E2E_LOG_DIR ?? path.join(os.tmpdir(), 'vox-relay-archive-logs'),
   sanitized: process.env.VOX_E2E_SANITIZED === '1',
+  // The files this run runs (names without .test.mjs, space-separated), when
+  // not all of them: zz-logs.test.mjs looks for the logs of these.
+  files: process.env.VOX_E2E_FILES?.split(' ').filter(Boolean),
 };
 fs.mkdirSync(env.logDir, { recursive: true });
 
@@ -101,20 +105,15 @@ async function addTenant(client, name) {
 }
 
 // A fresh database for one test file with orgs A and B; the relay's login
-// role holds vox_relay only, the shim's the two webhook entry points.
+// role holds vox_relay only, the shim's the two webhook entry points. On a
+// Citus coordinator (VOX_E2E_FRESH_DATABASE) the roles and grants are made on
+// every node.
 export async function freshWorld() {
-  await withClient(async (client) => {
-    await client.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-    await client.query(`CREATE DATABASE ${database}`);
-    for (const role of [relayRole, shimRole]) {
-      const { rowCount } = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role]);
-      if (rowCount === 0) await client.query(`CREATE ROLE ${role} LOGIN`);
-    }
-  }, 'postgres');
+  const withoutVox = await freshDatabase(process.env.VOX_E2E_FRESH_DATABASE, database, (fn) => withClient(fn, 'postgres'));
   return withClient(async (client) => {
-    await client.query('CREATE EXTENSION vox');
-    await client.query(`GRANT vox_relay TO ${relayRole}`);
-    await client.query(`GRANT USAGE ON SCHEMA vox TO ${shimRole}`);
+    if (withoutVox) await client.query('CREATE EXTENSION vox');
+    await onEveryNode(client, [loginRole(relayRole), loginRole(shimRole), `GRANT vox_relay TO ${relayRole}`,
+                               `GRANT USAGE ON SCHEMA vox TO ${shimRole}`]);
     await client.query(`GRANT EXECUTE ON FUNCTION vox.handle_event(uuid, jsonb, text),
                         vox.webhook_secrets_for(uuid) TO ${shimRole}`);
     const a = await addTenant(client, 'Clinic A');
@@ -129,15 +128,19 @@ export async function newCredential(orgId) {
   return { id: rows[0].credential_id, token: record('token', rows[0].token) };
 }
 
-// ALTER SYSTEM SET name = value (NULL: RESET) and a reload; resolves once a
-// new session sees it through `check` (SQL returning one boolean). vox's
-// library is loaded first so that its settings are known by their types.
+// ALTER SYSTEM SET name = value (NULL: RESET) and a reload, on every node of
+// a Citus cluster (the org's worker reads it); resolves once a new session
+// sees it through `check` (SQL returning one boolean). vox's library is loaded
+// first so that its settings are known by their types.
 export async function setSystem(name, value, check) {
   await withClient(async (client) => {
     await client.query('SELECT vox.queue_max_attempts()');
-    if (value === null) await client.query(`ALTER SYSTEM RESET ${name}`);
-    else await client.query(`ALTER SYSTEM SET ${name} = '${value}'`);
+    const command = value === null ? `ALTER SYSTEM RESET ${name}` : `ALTER SYSTEM SET ${name} = '${value}'`;
+    await client.query(command);
     await client.query('SELECT pg_reload_conf()');
+    await onWorkers(client, 'SELECT vox.queue_max_attempts()');
+    await onWorkers(client, command);
+    await onWorkers(client, 'SELECT pg_reload_conf()');
   });
   if (!check) return;
   for (const deadline = Date.now() + 10_000; ;) {

@@ -533,6 +533,35 @@ BEGIN
     USING claimed_at, max_attempts, max_items, (claimed_at AT TIME ZONE 'UTC') + lease;
 END
 $$;
+-- A completion's outbox row locks its org where the org's rows are (one
+-- node, or its worker). On a Citus coordinator it does not: a row lock on a
+-- reference table taken there is a Share lock on the table's shard, which
+-- the outbox's foreign key (vox.distribute() adds it back) then raises to
+-- Row Exclusive, so two completions at once deadlock. The key holds the org
+-- there instead.
+CREATE OR REPLACE FUNCTION vox.recording_changed(org_id uuid, vapi_call_id text) RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF vox.org_is_local(org_id) THEN
+        PERFORM FROM vox.organizations o WHERE o.id = recording_changed.org_id FOR KEY SHARE;
+    ELSE
+        PERFORM FROM vox.organizations o WHERE o.id = recording_changed.org_id;
+    END IF;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    INSERT INTO vox.outbox (org_id, topic, vapi_call_id, payload)
+    VALUES (recording_changed.org_id, 'recording', recording_changed.vapi_call_id,
+            jsonb_build_object('vapi_call_id', recording_changed.vapi_call_id, 'recording',
+                               vox.recording_state(recording_changed.org_id, recording_changed.vapi_call_id)));
+    IF vox.notify_enabled() THEN
+        PERFORM pg_notify('vox_outbox', recording_changed.org_id::text);
+    END IF;
+END
+$$;
+
 -- The archive's completions and failures name a job or a deletion by its id.
 -- On Citus a row found by its id alone is updated on every shard, by a
 -- transaction committed in two phases on every worker: each first reads the
